@@ -1,0 +1,127 @@
+"""The ``cafetalk`` command: serve | generate | train | synth-data | evaluate | controls-from-text | demo.
+
+Each sub-command parses its arguments here and hands them to one function of the module
+that does the work, imported lazily so ``cafetalk --help`` stays instant and never loads torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+# command -> (module, function, help). The function takes the parsed argparse.Namespace.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("cafetalk_core.server.app", "cli_serve", "run the HTTP inference server"),
+    "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
+    "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
+    "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
+    "evaluate": ("cafetalk_core.evaluate", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
+    "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
+    "demo": ("cafetalk_core.demo", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
+}
+
+
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", help="speech audio file (wav/flac/ogg; resampled to 16 kHz mono)")
+    p.add_argument("--out", required=True, help="output file: .csv (Live Link Face), .json or .npz")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--emotion", default="neutral", help="one of MEAD's 8 emotions (default: neutral)")
+    p.add_argument("--intensity", type=float, default=0.5, help="emotion intensity in [0, 1] (default: 0.5)")
+    p.add_argument("--control", action="append", default=[], metavar="ACTION:START-END[:INTENSITY]",
+                   help="fine control, repeatable, e.g. AU12:1.2-2.0:0.8")
+    p.add_argument("--controls-json", default=None, help="a ControlSet JSON file (overrides --emotion/--control)")
+    p.add_argument("--text", default=None, help="controls in words, e.g. 'smile at the end'")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--audio-scale", type=float, default=None, help="CFG scale a for audio + coarse")
+    p.add_argument("--control-scale", type=float, default=None, help="CFG scale b for fine controls")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the model's)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback requires --token)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--token", default=None, help="bearer token (or CAFETALK_TOKEN); required off loopback")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--max-queue", type=int, default=8)
+    p.add_argument("--max-audio-s", type=float, default=300.0)
+    p.add_argument("--max-upload-mb", type=float, default=50.0)
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="corpus folder (synth-data output or wav+csv pairs)")
+    p.add_argument("--out", required=True, help="output checkpoint folder")
+    p.add_argument("--stage", choices=["1", "2", "both"], default="both")
+    p.add_argument("--config", default="small", help="model size: small | paper | a JSON file")
+    p.add_argument("--init", default=None, help="checkpoint to start from (stage 2 needs a stage-1 one)")
+    p.add_argument("--resume", action="store_true", help="resume from --out if it holds a checkpoint")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--hours", type=float, default=1.0, help="hours of speech to generate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--fps", type=float, default=30.0)
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--data", default=None, help="corpus folder; its test split is used")
+    p.add_argument("--real", action="store_true", help="also evaluate on the bundled real-speech set")
+    p.add_argument("--out", default=None, help="write the report JSON here")
+    p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_text(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="controls in words, e.g. 'smile from 1.2 to 2 s, blink twice near the end'")
+    p.add_argument("--duration", type=float, required=True, help="clip duration in seconds")
+    p.add_argument("--transcript", default=None, help="JSON with word times: [[word, start_s, end_s], ...]")
+
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="demo_out", help="output folder")
+    p.add_argument("--audio", default=None, help="your own speech WAV (default: a clip made with espeak-ng)")
+    p.add_argument("--emotion", default="happy")
+    p.add_argument("--intensity", type=float, default=0.6)
+    p.add_argument("--text", default=None, help="controls in words")
+    p.add_argument("--in-process", action="store_true", help="run the model in process instead of the server")
+    p.add_argument("--frames", type=int, default=None, help="render only this many frames (quick look)")
+    p.add_argument("--resolution", default="480x360")
+
+
+ARGUMENTS = {
+    "serve": _add_serve, "generate": _add_generate, "train": _add_train, "synth-data": _add_synth,
+    "evaluate": _add_evaluate, "controls-from-text": _add_text, "demo": _add_demo,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cafetalk", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cafetalk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, _, help_text) in COMMANDS.items():
+        ARGUMENTS[name](sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, func, _ = COMMANDS[args.command]
+    handler = getattr(importlib.import_module(module), func)
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""BlendshapeCurves: the one currency of the project, (frames, 52) float32 weights at an fps.
+
+Everything that produces animation (the model, the synthetic corpus, a Live Link import)
+returns one, and everything that consumes it (the server, the add-on, metrics) reads it by
+channel name. Resampling, smoothing and key reduction live here so that the Blender side
+stays a thin writer.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import rig
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class BlendshapeCurves:
+    """ARKit-52 weights over time.
+
+    ``values`` is (frames, len(names)) float32; frame ``i`` is at time ``i / fps`` seconds.
+    ``names`` defaults to :data:`rig.ARKIT_NAMES` in Apple's order.
+    """
+
+    values: np.ndarray
+    fps: float = 30.0
+    names: tuple[str, ...] = field(default=rig.ARKIT_NAMES)
+
+    def __post_init__(self) -> None:
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        self.names = tuple(self.names)
+        if self.values.ndim != 2 or self.values.shape[1] != len(self.names):
+            raise ValueError(f"values must be (frames, {len(self.names)}), got {self.values.shape}")
+        if not (self.fps > 0 and np.isfinite(self.fps)):
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if not np.all(np.isfinite(self.values)):
+            raise ValueError("values contain NaN or infinity")
+
+    # -- basic facts ---------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.fps
+
+    @classmethod
+    def neutral(cls, num_frames: int, fps: float = 30.0) -> "BlendshapeCurves":
+        return cls(np.zeros((num_frames, rig.NUM_CHANNELS), np.float32), fps)
+
+    def channel(self, name: str) -> np.ndarray:
+        """One channel by ARKit name (case-insensitive), a view into ``values``."""
+        lower = [n.lower() for n in self.names]
+        try:
+            return self.values[:, lower.index(name.lower())]
+        except ValueError:
+            raise KeyError(f"no channel {name!r} in these curves") from None
+
+    def copy(self) -> "BlendshapeCurves":
+        return BlendshapeCurves(self.values.copy(), self.fps, self.names)
+
+    # -- editing ---------------------------------------------------------------------------
+    def slice_seconds(self, start_s: float, end_s: float) -> "BlendshapeCurves":
+        """Frames whose time lies in [start_s, end_s)."""
+        if end_s < start_s:
+            raise ValueError(f"end_s ({end_s}) is before start_s ({start_s})")
+        a = max(0, int(np.ceil(start_s * self.fps - 1e-9)))
+        b = min(self.num_frames, int(np.ceil(end_s * self.fps - 1e-9)))
+        return BlendshapeCurves(self.values[a:b].copy(), self.fps, self.names)
+
+    def resample(self, fps: float) -> "BlendshapeCurves":
+        """Linear resampling to another frame rate, keeping the duration (frames at i / fps)."""
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if self.num_frames == 0 or fps == self.fps:
+            return BlendshapeCurves(self.values.copy(), fps, self.names)
+        n_out = max(1, int(round(self.duration_s * fps)))
+        t_out = np.arange(n_out) / fps * self.fps  # positions in source frames
+        t_out = np.clip(t_out, 0, self.num_frames - 1)
+        lo = np.floor(t_out).astype(int)
+        hi = np.minimum(lo + 1, self.num_frames - 1)
+        w = (t_out - lo)[:, None].astype(np.float32)
+        out = self.values[lo] * (1 - w) + self.values[hi] * w
+        return BlendshapeCurves(out, fps, self.names)
+
+    def clamp(self, low: float = 0.0, high: float = 1.0) -> "BlendshapeCurves":
+        return BlendshapeCurves(np.clip(self.values, low, high), self.fps, self.names)
+
+    def smooth(self, sigma_frames: float = 1.0) -> "BlendshapeCurves":
+        """Gaussian smoothing along time (edges reflected); ``sigma_frames=0`` is a copy."""
+        if sigma_frames <= 0 or self.num_frames < 2:
+            return self.copy()
+        radius = max(1, int(3 * sigma_frames))
+        k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
+        k /= k.sum()
+        padded = np.pad(self.values, ((radius, radius), (0, 0)), mode="reflect" if self.num_frames > radius else "edge")
+        out = np.stack([np.convolve(padded[:, c], k, mode="valid") for c in range(self.values.shape[1])], axis=1)
+        return BlendshapeCurves(out, self.fps, self.names)
+
+    def reduce_keys(self, tolerance: float = 0.01) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per channel, the fewest keys whose linear interpolation stays within ``tolerance``.
+
+        Returns ``{name: (frames, values)}``. Uses a greedy forward scan (optimal for the
+        'max error per segment' criterion in the sense that each segment is as long as it can
+        be), which gives fewer keys than RDP on speech curves and runs in O(n * segment).
+        """
+        return {name: reduce_channel_keys(self.values[:, c], tolerance) for c, name in enumerate(self.names)}
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format": "cafetalk.curves", "version": FORMAT_VERSION, "fps": self.fps,
+                "names": list(self.names), "frames": self.num_frames,
+                "values": self.values.round(6).tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BlendshapeCurves":
+        if data.get("format") != "cafetalk.curves":
+            raise ValueError(f"format must be 'cafetalk.curves', got {data.get('format')!r}")
+        if int(data.get("version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"curves version {data.get('version')} is newer than this reader ({FORMAT_VERSION})")
+        names = tuple(data["names"])
+        values = np.asarray(data["values"], dtype=np.float32).reshape(-1, len(names))
+        return cls(values, float(data["fps"]), names)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "BlendshapeCurves":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        """Write by extension: ``.json``, ``.npz`` or ``.csv`` (Live Link Face)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            path.write_text(self.to_json())
+        elif suffix == ".npz":
+            np.savez(path, values=self.values, fps=np.float64(self.fps), names=np.array(self.names))
+        elif suffix == ".csv":
+            rig.write_live_link_csv(path, self.in_arkit_order().values, self.fps)
+        else:
+            raise ValueError(f"unsupported curves file extension {suffix!r} (use .json, .npz or .csv)")
+
+    @classmethod
+    def load(cls, path: str | Path, fps: float | None = None) -> "BlendshapeCurves":
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            return cls.from_json(path.read_text())
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return cls(z["values"], float(z["fps"]), tuple(str(n) for n in z["names"]))
+        if suffix == ".csv":
+            take = rig.read_live_link_csv(path, fps=fps)
+            return cls(take.weights, take.fps)
+        raise ValueError(f"unsupported curves file extension {suffix!r} (use .json, .npz or .csv)")
+
+    def in_arkit_order(self) -> "BlendshapeCurves":
+        """The same curves with exactly the 52 ARKit channels in Apple's order (missing = 0)."""
+        if self.names == rig.ARKIT_NAMES:
+            return self
+        out = np.zeros((self.num_frames, rig.NUM_CHANNELS), np.float32)
+        for c, name in enumerate(self.names):
+            out[:, rig.channel_index(name)] = self.values[:, c]
+        return BlendshapeCurves(out, self.fps)
+
+
+def reduce_channel_keys(y: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy key reduction for one channel: (key frame indices, key values).
+
+    Starting from a key, extend the segment while the straight line to the candidate end
+    stays within ``tolerance`` of every sample in between. First and last frames are keys.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    if n <= 2:
+        idx = np.arange(n)
+        return idx, y.astype(np.float32)
+    keys = [0]
+    start = 0
+    while start < n - 1:
+        end = start + 1
+        # grow while the segment start->end+1 fits
+        while end + 1 < n:
+            cand = end + 1
+            seg = y[start:cand + 1]
+            line = np.linspace(y[start], y[cand], cand - start + 1)
+            if np.max(np.abs(seg - line)) > tolerance:
+                break
+            end = cand
+        keys.append(end)
+        start = end
+    idx = np.asarray(keys, dtype=np.int64)
+    return idx, y[idx].astype(np.float32)
