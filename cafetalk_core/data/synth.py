@@ -201,13 +201,21 @@ def add_brow_raises(values: np.ndarray, fps: float, phones: list[Phone], rng: np
 
 
 def add_fine_events(values: np.ndarray, fps: float, duration: float, rng: np.random.Generator,
-                    count: int) -> list[FineControl]:
-    """``count`` random actions from the whole vocabulary, 0.4 - 2 s long, with ramps."""
+                    count: int, speech_span: tuple[float, float] | None = None) -> list[FineControl]:
+    """``count`` random actions from the whole vocabulary, 0.4 - 2 s long, with ramps.
+
+    Mouth actions are placed inside ``speech_span`` (first to last spoken phone): the
+    stage-1 model never sees fine labels, and a jaw drop in a pause would teach it that
+    silent mouths open at random.
+    """
     events = []
     for _ in range(count):
         a = ACTIONS[int(rng.integers(0, len(ACTIONS)))]
-        length = min(rng.uniform(0.4, 2.0), duration * 0.6)
-        start = rng.uniform(0.1, max(0.11, duration - length - 0.1))
+        lo, hi = (0.1, duration - 0.1)
+        if a.region == "mouth" and speech_span is not None:
+            lo, hi = max(lo, speech_span[0]), min(hi, speech_span[1])
+        length = min(rng.uniform(0.4, 2.0), max(0.3, (hi - lo) * 0.8), duration * 0.6)
+        start = rng.uniform(lo, max(lo + 0.01, hi - length))
         events.append(perform(values, fps, a.id, start, start + length, rng.uniform(0.5, 1.0),
                               rng.uniform(0.08, 0.25)))
     return events
@@ -422,7 +430,9 @@ def make_clip(spec: ClipSpec, fps: float = 30.0, augment: bool = True,
     events += add_gaze(values, fps, duration, rng)
     events += add_brow_raises(values, fps, phones, rng, duration)
     count = int(rng.integers(0, 4)) if fine_events is None else fine_events
-    events += add_fine_events(values, fps, duration, rng, count)
+    spoken = [p for p in phones if p.phone != "SIL"]
+    span = (spoken[0].start_s, spoken[-1].end_s) if spoken else None
+    events += add_fine_events(values, fps, duration, rng, count, span)
     values = np.clip(values, 0.0, 1.0).astype(np.float32)
     enforce_bilabial_closure(values, phones, fps)
     events.sort(key=lambda e: (e.start_s, e.action))
