@@ -1,0 +1,389 @@
+"""Training data: a torch Dataset over synth-data folders and users' own Live Link captures.
+
+A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`` +
+``<id>.json`` with phones, emotion and performed events) and/or (b) a user's ``<name>.wav``
++ ``<name>.csv`` pairs straight from the Live Link Face app (any fps, any sample rate).
+
+- Curves are resampled to the model fps (``BlendshapeCurves.resample``), audio to 16 kHz
+  (``scipy.signal.resample_poly``).
+- Split: the JSON's ``split`` for synth clips; for user files a hash of the file name (70/15/15).
+- Windows of ``window_frames``: a random crop per item for train, a fixed tiling for val/test;
+  shorter clips are padded with the rest pose and ``mask`` = 0 on the padding.
+- Labels: emotion/intensity/events from the JSON when present, otherwise neutral / 0.5 and
+  fine labels from Algorithm 1 (``controls.binarize``).
+- Audio features come from a *front end* (``id``, ``dim``, ``features(wav, n, fps, phones)``,
+  ``recognise(wav)``). With probability ``p_recog`` a sample uses the recogniser's phones
+  (cached once per clip as ``<id>.recog.json``), else the true phones, perturbed by
+  ``cafetalk_core.audio.perturb_phones`` when that exists, so the model learns to trust
+  recognised phones only as far as they deserve.
+- Bad files (unreadable wav, malformed CSV, length mismatch) are logged by name and skipped;
+  an epoch never crashes on one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import resample_poly
+from torch.utils.data import Dataset, default_collate
+
+from .. import rig
+from ..controls.binarize import binarize, labels_to_controls
+from ..controls.coarse import emotion_index
+from ..controls.fine import FineControl, rasterize_fine
+from ..curves import BlendshapeCurves
+from ..phones import Phone
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 16000
+MAX_MISMATCH_S = 0.5  # wav vs CSV length tolerance before a pair counts as broken
+
+
+class FrontEnd(Protocol):
+    id: str
+    dim: int
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: list[Phone] | None = None) -> np.ndarray: ...
+
+    def recognise(self, wav16k: np.ndarray) -> list[Phone]: ...
+
+
+class LogMelFrontEnd:
+    """Stand-in front end: 40 log-mel bands + loudness, no recogniser (tests, fallbacks)."""
+
+    id = "logmel-standin"
+
+    def __init__(self, n_mels: int = 40) -> None:
+        self.n_mels = n_mels
+        self.dim = n_mels + 1
+        n_fft = 512
+        mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+        imel = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
+        edges = imel(np.linspace(mel(60), mel(7600), n_mels + 2))
+        bins = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
+        fb = np.zeros((n_mels, len(bins)))
+        for i in range(n_mels):
+            lo, c, hi = edges[i], edges[i + 1], edges[i + 2]
+            fb[i] = np.clip(np.minimum((bins - lo) / (c - lo), (hi - bins) / (hi - c)), 0, None)
+        self._fb, self._n_fft = fb, n_fft
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: list[Phone] | None = None) -> np.ndarray:
+        hop = SAMPLE_RATE / fps
+        out = np.zeros((num_frames, self.dim), np.float32)
+        win = np.hanning(self._n_fft)
+        x = np.pad(np.asarray(wav16k, np.float64), (self._n_fft // 2, self._n_fft))
+        for i in range(num_frames):
+            a = int(i * hop)
+            seg = x[a:a + self._n_fft] * win
+            p = np.abs(np.fft.rfft(seg)) ** 2
+            out[i, :-1] = np.log10(self._fb @ p + 1e-8)
+            out[i, -1] = np.log10(np.mean(seg ** 2) + 1e-10)
+        return out
+
+    def recognise(self, wav16k: np.ndarray) -> list[Phone]:
+        return []
+
+
+def _perturb_fn():
+    try:
+        from ..audio import perturb_phones  # written by the audio front-end area
+    except Exception:  # module not there yet, or it fails to import
+        return None
+    return perturb_phones
+
+
+def split_of_name(name: str) -> str:
+    """70/15/15 split of a user file by a stable hash of its name."""
+    h = int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return "train" if h < 0.7 else "val" if h < 0.85 else "test"
+
+
+@dataclass
+class ClipRecord:
+    id: str
+    wav: Path
+    csv: Path
+    meta: dict | None
+    split: str
+    duration_s: float
+
+    def num_frames(self, fps: float) -> int:
+        return max(1, int(round(self.duration_s * fps)))
+
+
+class BadClip(ValueError):
+    """A clip that cannot be used; the message names the file."""
+
+
+def scan(roots: str | Path | list[str | Path]) -> list[ClipRecord]:
+    """Every usable-looking ``<name>.wav`` + ``<name>.csv`` pair under the roots (not recursive)."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    out: list[ClipRecord] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise FileNotFoundError(f"data folder {root} does not exist")
+        for wav in sorted(root.glob("*.wav")):
+            csv_path = wav.with_suffix(".csv")
+            if not csv_path.exists():
+                log.warning("%s: no matching %s; skipped", wav, csv_path.name)
+                continue
+            meta = None
+            meta_path = wav.with_suffix(".json")
+            if meta_path.exists():
+                try:
+                    meta = json.loads(meta_path.read_text())
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    log.warning("%s: unreadable JSON (%s); using it as a plain capture", meta_path, exc)
+            try:
+                info = sf.info(str(wav))
+                duration = info.frames / info.samplerate
+            except Exception as exc:
+                log.warning("%s: unreadable wav (%s); skipped", wav, exc)
+                continue
+            if duration <= 0:
+                log.warning("%s: empty wav; skipped", wav)
+                continue
+            split = (meta or {}).get("split") or split_of_name(wav.stem)
+            out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration))
+    return out
+
+
+def load_audio_16k(path: Path) -> np.ndarray:
+    try:
+        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise BadClip(f"{path}: unreadable wav ({exc})") from None
+    audio = audio.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        g = np.gcd(int(sr), SAMPLE_RATE)
+        audio = resample_poly(audio, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+    if not np.all(np.isfinite(audio)):
+        raise BadClip(f"{path}: wav has NaN or infinite samples")
+    return audio
+
+
+def load_curves(rec: ClipRecord, fps: float) -> np.ndarray:
+    """The clip's curves at ``fps``, trimmed/padded to the audio length (small mismatch only)."""
+    file_fps = (rec.meta or {}).get("fps")
+    try:
+        take = rig.read_live_link_csv(rec.csv, fps=file_fps)
+    except (rig.LiveLinkFormatError, OSError, UnicodeDecodeError) as exc:
+        raise BadClip(f"{rec.csv}: malformed Live Link CSV ({exc})") from None
+    if take.weights.shape[0] < 2:
+        raise BadClip(f"{rec.csv}: fewer than 2 frames")
+    curves = BlendshapeCurves(np.clip(take.weights, 0, 1), take.fps).resample(fps)
+    n = rec.num_frames(fps)
+    if abs(curves.num_frames / fps - rec.duration_s) > max(MAX_MISMATCH_S, 0.05 * rec.duration_s):
+        raise BadClip(f"{rec.csv}: length mismatch, CSV {curves.num_frames / fps:.2f} s at {take.fps:g} fps "
+                      f"vs wav {rec.duration_s:.2f} s")
+    v = curves.values[:n]
+    if v.shape[0] < n:
+        v = np.concatenate([v, np.repeat(v[-1:], n - v.shape[0], axis=0)])
+    return v
+
+
+def true_phones(rec: ClipRecord) -> list[Phone] | None:
+    if not rec.meta or "phones" not in rec.meta:
+        return None
+    return [Phone(p["phone"], float(p["start_s"]), float(p["end_s"])) for p in rec.meta["phones"]]
+
+
+def recognised_phones(rec: ClipRecord, front_end: FrontEnd, audio: np.ndarray | None = None) -> list[Phone]:
+    """The front end's recogniser output for the clip, cached as ``<id>.recog.json``."""
+    cache = rec.wav.with_name(f"{rec.id}.recog.json")
+    if cache.exists():
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("front_end") == front_end.id:
+                return [Phone(p, a, b) for p, a, b in data["phones"]]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            pass
+    wav = load_audio_16k(rec.wav) if audio is None else audio
+    phones = list(front_end.recognise(wav))
+    tmp = cache.with_name(f".{cache.name}.tmp")
+    try:
+        tmp.write_text(json.dumps({"front_end": front_end.id,
+                                   "phones": [[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in phones]}))
+        tmp.replace(cache)
+    except OSError as exc:  # read-only data folder: fine, just not cached
+        log.info("cannot cache %s: %s", cache, exc)
+    return phones
+
+
+_PRECOMPUTE_FE: FrontEnd | None = None
+
+
+def _precompute_one(rec: ClipRecord) -> str | None:
+    try:
+        recognised_phones(rec, _PRECOMPUTE_FE)
+        return None
+    except BadClip as exc:
+        return str(exc)
+
+
+def precompute(root: str | Path | list, front_end: FrontEnd, workers: int = 1) -> int:
+    """Run the recogniser once over every clip (cached next to the wav); returns the count done."""
+    global _PRECOMPUTE_FE
+    records = scan(root)
+    _PRECOMPUTE_FE = front_end
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            errors = pool.map(_precompute_one, records, chunksize=4)
+    else:
+        errors = [_precompute_one(r) for r in records]
+    for e in errors:
+        if e:
+            log.warning("%s; skipped", e)
+    return sum(e is None for e in errors)
+
+
+class CurvesDataset(Dataset):
+    """Windows of (curves, audio features, emotion, intensity, fine labels) for training.
+
+    Items are dicts: ``x0`` (T, 52), ``audio`` (T, dim), ``emotion`` (T,) int64, ``intensity``
+    (T,), ``fine`` (T, NUM_ACTIONS), ``mask`` (T,) (1 on real frames), and ``id``.
+    """
+
+    def __init__(self, root: str | Path | list, split: str | None = "train", fps: float = 30.0,
+                 window_frames: int = 120, front_end: FrontEnd | None = None,
+                 fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
+                 cache_clips: bool = True) -> None:
+        if split not in ("train", "val", "test", None):
+            raise ValueError(f"split must be train, val, test or None, got {split!r}")
+        if window_frames < 1:
+            raise ValueError(f"window_frames must be >= 1, got {window_frames}")
+        self.fps, self.window, self.split = float(fps), int(window_frames), split
+        self.front_end = front_end if front_end is not None else LogMelFrontEnd()
+        self.fine_label_seed, self.p_recog, self.seed = fine_label_seed, float(p_recog), seed
+        self.records = [r for r in scan(root) if split is None or r.split == split]
+        self.bad: set[str] = set()
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache_clips = cache_clips
+        self._perturb = _perturb_fn()
+        self._epoch = 0
+        if split == "train":
+            self.index = [(i, -1) for i in range(len(self.records))]
+        else:  # deterministic tiling
+            self.index = []
+            for i, r in enumerate(self.records):
+                n = r.num_frames(self.fps)
+                starts = list(range(0, max(1, n - self.window + 1), self.window))
+                if n > self.window and starts[-1] + self.window < n:
+                    starts.append(n - self.window)
+                self.index += [(i, s) for s in starts]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Changes the random crops / phone choices (like DistributedSampler.set_epoch)."""
+        self._epoch = epoch
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _load(self, rec: ClipRecord) -> dict[str, Any]:
+        if rec.id in self._cache:
+            return self._cache[rec.id]
+        audio = load_audio_16k(rec.wav)
+        curves = load_curves(rec, self.fps)
+        n = curves.shape[0]
+        meta = rec.meta or {}
+        if meta.get("emotion") is not None:
+            emo = emotion_index(meta["emotion"])
+            inten = float(meta.get("intensity", 0.5))
+        else:
+            emo, inten = emotion_index("neutral"), 0.5
+        if "events" in meta:
+            controls = [FineControl(e["action"], float(e["start_s"]), float(e["end_s"]), float(e.get("intensity", 1.0)))
+                        for e in meta["events"]]
+            fine = rasterize_fine(controls, n, self.fps)
+        else:
+            fine = None  # Algorithm 1 per item (it is random with a seed)
+        item = {"audio": audio, "curves": curves, "emotion": emo, "intensity": inten, "fine": fine,
+                "phones": true_phones(rec)}
+        if self._cache_clips:
+            self._cache[rec.id] = item
+        return item
+
+    def _features(self, rec: ClipRecord, clip: dict, rng: np.random.Generator) -> np.ndarray:
+        n = clip["curves"].shape[0]
+        fe = self.front_end
+        phones = clip["phones"]
+        use_recog = phones is None or rng.random() < self.p_recog
+        if use_recog:
+            key = ("feat", fe.id)
+            if key not in clip:
+                recog = recognised_phones(rec, fe, clip["audio"])
+                clip[key] = np.asarray(fe.features(clip["audio"], n, self.fps, phones=recog or None), np.float32)
+            return clip[key]
+        if self._perturb is not None:
+            try:
+                phones = self._perturb(phones, rng)
+            except Exception as exc:  # a bug there must not stop training
+                log.warning("perturb_phones failed on %s: %s", rec.id, exc)
+        return np.asarray(fe.features(clip["audio"], n, self.fps, phones=phones), np.float32)
+
+    def _item(self, k: int) -> dict[str, Any]:
+        ci, start = self.index[k]
+        rec = self.records[ci]
+        if rec.id in self.bad:
+            raise BadClip(f"{rec.wav}: known bad")
+        rng = np.random.default_rng([self.seed, self._epoch, k])
+        clip = self._load(rec)
+        n = clip["curves"].shape[0]
+        feats = self._features(rec, clip, rng)
+        if feats.shape[0] != n:
+            raise BadClip(f"{rec.wav}: front end returned {feats.shape[0]} frames, expected {n}")
+        if start < 0:
+            start = int(rng.integers(0, max(1, n - self.window + 1)))
+        end = min(n, start + self.window)
+        fine = clip["fine"]
+        if fine is None:
+            seed = None if self.fine_label_seed is None else int(rng.integers(2**31)) + self.fine_label_seed
+            labels = binarize(clip["curves"], self.fps, seed=seed)
+            fine = rasterize_fine(labels_to_controls(labels, clip["curves"], self.fps), n, self.fps)
+        t = end - start
+        pad = self.window - t
+        x0 = np.zeros((self.window, rig.NUM_CHANNELS), np.float32)
+        x0[:t] = clip["curves"][start:end]
+        audio = np.zeros((self.window, feats.shape[1]), np.float32)
+        audio[:t] = feats[start:end]
+        if pad:
+            audio[t:] = feats.min(axis=0, keepdims=True)  # padding = the quietest frame
+        fine_w = np.zeros((self.window, fine.shape[1]), np.float32)
+        fine_w[:t] = fine[start:end]
+        mask = np.zeros(self.window, np.float32)
+        mask[:t] = 1
+        return {
+            "x0": torch.from_numpy(x0), "audio": torch.from_numpy(audio),
+            "emotion": torch.full((self.window,), clip["emotion"], dtype=torch.int64),
+            "intensity": torch.full((self.window,), clip["intensity"], dtype=torch.float32),
+            "fine": torch.from_numpy(fine_w), "mask": torch.from_numpy(mask), "id": rec.id,
+        }
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        """Item ``k``; a bad clip is reported once by name and replaced by the next good one."""
+        for step in range(len(self.index)):
+            kk = (k + step) % len(self.index)
+            try:
+                return self._item(kk)
+            except BadClip as exc:
+                rec = self.records[self.index[kk][0]]
+                if rec.id not in self.bad:
+                    log.warning("%s; skipped", exc)
+                    self.bad.add(rec.id)
+        raise RuntimeError("every clip in this dataset is bad (see the warnings above)")
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors; ``id`` becomes a list of strings."""
+    return default_collate(items)
