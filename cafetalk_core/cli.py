@@ -50,6 +50,8 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument("--max-audio-s", type=float, default=300.0)
     p.add_argument("--max-upload-mb", type=float, default=50.0)
+    p.add_argument("--job-ttl-s", type=float, default=3600.0, help="finished jobs are forgotten after this")
+    p.add_argument("--random-model", action="store_true", help=argparse.SUPPRESS)  # tests/CI: untrained tiny model
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -82,6 +84,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clips", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier", default=None,
+                   help="emotion classifier folder: loaded if it exists, else trained on the corpus and saved there")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 
 def _add_text(p: argparse.ArgumentParser) -> None:

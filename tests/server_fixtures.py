@@ -1,0 +1,111 @@
+"""Helpers for the server tests: a real uvicorn server on a free loopback port, test audio,
+and a fake generator with pipeline.Generator's interface (steps take time, progress, cancel).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import httpx
+import numpy as np
+import soundfile as sf
+
+from cafetalk_core import rig
+from cafetalk_core.curves import BlendshapeCurves
+
+
+class GenerationCancelled(Exception):
+    """Same name as pipeline.GenerationCancelled, which the server also matches by name."""
+
+
+class FakeGenerator:
+    """Sleeps ``step_s`` per denoising step, reports progress, honours cancel between steps."""
+
+    def __init__(self, step_s: float = 0.02, steps: int = 10, fps: float = 30.0) -> None:
+        self.step_s = step_s
+        self.default_steps = steps
+        self.fps = fps
+        self.calls: list[dict[str, Any]] = []
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"model_id": "fake-test", "fps": self.fps, "names": list(rig.ARKIT_NAMES),
+                "default_steps": self.default_steps, "default_audio_scale": 1.5, "default_control_scale": 2.0,
+                "front_end": "none"}
+
+    def generate(self, audio: np.ndarray, controls=None, *, sample_rate=None, steps=None, audio_scale=None,
+                 control_scale=None, seed=0, fps=None, inpaint=None,
+                 progress: Callable[[float], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
+        self.calls.append({"samples": len(audio), "sample_rate": sample_rate, "steps": steps, "seed": seed,
+                           "fps": fps, "controls": controls, "inpaint": inpaint})
+        n_steps = steps or self.default_steps
+        for i in range(n_steps):
+            if cancel is not None and cancel():
+                raise GenerationCancelled()
+            time.sleep(self.step_s)
+            if progress is not None:
+                progress((i + 1) / n_steps)
+        out_fps = fps or self.fps
+        frames = max(1, int(round(len(audio) / 16000 * out_fps)))
+        rng = np.random.default_rng(seed)
+        return BlendshapeCurves(rng.uniform(0, 1, (frames, rig.NUM_CHANNELS)).astype(np.float32), out_fps)
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 16000, channels: int = 1, fmt: str = "WAV",
+              subtype: str | None = None) -> bytes:
+    """A speech-like test signal (a pitch-modulated buzz with syllable-rate loudness)."""
+    t = np.arange(int(seconds * rate)) / rate
+    sig = 0.3 * np.sign(np.sin(2 * np.pi * (120 + 20 * np.sin(2 * np.pi * 3 * t)) * t))
+    sig *= 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2
+    data = np.repeat(sig[:, None], channels, axis=1).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, data, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def running_server(app) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn in a background thread; yields the base URL."""
+    import uvicorn
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def wait_for(client: httpx.Client, job_id: str, states=("done", "failed", "cancelled"), timeout: float = 60.0,
+             on_poll: Callable[[dict], None] | None = None) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        status = client.get(f"/v1/jobs/{job_id}").json()
+        if on_poll:
+            on_poll(status)
+        if status["state"] in states:
+            return status
+        if time.time() > deadline:
+            raise TimeoutError(f"job {job_id} still {status['state']} after {timeout} s")
+        time.sleep(0.01)
