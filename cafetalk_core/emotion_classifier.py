@@ -1,0 +1,221 @@
+"""A small emotion classifier on curves: the yardstick for coarse (emotion) control.
+
+Cafe-Talk reports emotion accuracy of a classifier applied to generated animation; a number
+only means something next to the same classifier's accuracy on ground truth. So the
+classifier is trained on ground-truth curves only, and evaluate.py reports its accuracy on
+ground-truth test clips next to its accuracy on the model's curves for the same clips.
+
+Features: the clip is cut into windows (2 s, hop 1 s; a shorter clip is one window); per
+window and per channel of the upper face and mouth corners (where emotion shows, and not the
+lip-sync channels that follow the words): mean, std, 10th/50th/90th percentiles.
+Model: multinomial logistic regression on standardised features, L2 strength chosen on the
+validation clips; fitted with L-BFGS (scipy). A clip's label is the argmax of its windows'
+mean probability. Stored as safetensors (arrays) + JSON (everything else), never pickle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+
+from . import rig
+from .controls.coarse import EMOTIONS
+
+FORMAT = "cafetalk.emotion_classifier"
+VERSION = 1
+
+#: Where emotion shows: brows, lids, cheeks, nose, and mouth corners (not jaw/lips/gaze/blink).
+EMOTION_CHANNELS: tuple[str, ...] = (
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
+    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthPressLeft", "mouthPressRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "mouthShrugLower", "mouthShrugUpper",
+)
+STATS: tuple[str, ...] = ("mean", "std", "p10", "p50", "p90")
+L2_GRID: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # strongest first: ties keep it
+
+
+def windows(values: np.ndarray, fps: float, window_s: float = 2.0, hop_s: float = 1.0) -> list[np.ndarray]:
+    """Overlapping windows of a (frames, C) array; the whole clip when shorter than one window."""
+    n = len(values)
+    w = max(1, int(round(window_s * fps)))
+    h = max(1, int(round(hop_s * fps)))
+    if n <= w:
+        return [values]
+    starts = list(range(0, n - w + 1, h))
+    if starts[-1] + w < n:
+        starts.append(n - w)  # cover the tail
+    return [values[s:s + w] for s in starts]
+
+
+def window_features(win: np.ndarray) -> np.ndarray:
+    """(frames, C) -> (C * len(STATS),) statistics, channel-major."""
+    p10, p50, p90 = np.percentile(win, [10, 50, 90], axis=0)
+    return np.stack([win.mean(0), win.std(0), p10, p50, p90], axis=1).reshape(-1)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
+                 max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression, mean cross-entropy + l2 * |W|^2 / 2; returns (W, b)."""
+    n, d = x.shape
+    onehot = np.eye(num_classes)[y]
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: d * num_classes].reshape(d, num_classes)
+        b = theta[d * num_classes:]
+        p = _softmax(x @ w + b)
+        loss = -np.mean(np.log(p[np.arange(n), y] + 1e-12)) + 0.5 * l2 * np.sum(w * w)
+        g = (p - onehot) / n
+        return float(loss), np.concatenate([(x.T @ g + l2 * w).ravel(), g.sum(0)])
+
+    res = minimize(loss_grad, np.zeros(d * num_classes + num_classes), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter})
+    return res.x[: d * num_classes].reshape(d, num_classes), res.x[d * num_classes:]
+
+
+@dataclass
+class EmotionClassifier:
+    """Standardise -> linear -> softmax over windows; clip label = argmax of the mean."""
+
+    weight: np.ndarray                      # (features, classes)
+    bias: np.ndarray                        # (classes,)
+    mean: np.ndarray                        # (features,)
+    std: np.ndarray                         # (features,)
+    classes: tuple[str, ...] = EMOTIONS
+    channels: tuple[str, ...] = EMOTION_CHANNELS
+    window_s: float = 2.0
+    hop_s: float = 1.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- features ------------------------------------------------------------------------
+    def _clip_features(self, values: np.ndarray, fps: float) -> np.ndarray:
+        v = np.asarray(values, np.float64)[:, rig.indices(self.channels)]
+        return np.stack([window_features(w) for w in windows(v, fps, self.window_s, self.hop_s)])
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict_proba(self, values: np.ndarray, fps: float) -> np.ndarray:
+        """(classes,) mean window probability of one clip (values: (frames, 52) ARKit order)."""
+        f = (self._clip_features(values, fps) - self.mean) / self.std
+        return _softmax(f @ self.weight + self.bias).mean(axis=0)
+
+    def predict(self, values: np.ndarray, fps: float) -> str:
+        return self.classes[int(np.argmax(self.predict_proba(values, fps)))]
+
+    def accuracy(self, clips: Sequence[tuple[np.ndarray, float]], labels: Sequence[str]) -> float:
+        """Share of clips ((values, fps) pairs) predicted as their label; NaN with no clips."""
+        if not clips:
+            return float("nan")
+        hits = [self.predict(v, fps) == lab for (v, fps), lab in zip(clips, labels)]
+        return float(np.mean(hits))
+
+    # -- training ------------------------------------------------------------------------
+    @classmethod
+    def train(cls, train: Sequence[tuple[np.ndarray, float]], train_labels: Sequence[str],
+              val: Sequence[tuple[np.ndarray, float]] = (), val_labels: Sequence[str] = (),
+              classes: Sequence[str] = EMOTIONS, window_s: float = 2.0, hop_s: float = 1.0) -> "EmotionClassifier":
+        """Fit on ground-truth clips; the L2 strength with the best validation accuracy wins.
+
+        Without validation clips the middle of :data:`L2_GRID` is used.
+        """
+        classes = tuple(classes)
+        unknown = sorted(set(train_labels) - set(classes))
+        if unknown:
+            raise ValueError(f"train_labels has labels outside classes: {unknown}")
+        if not train:
+            raise ValueError("train must hold at least one clip")
+        probe = cls(np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.ones(1), classes, EMOTION_CHANNELS, window_s, hop_s)
+        feats, ys = [], []
+        for (v, fps), lab in zip(train, train_labels):
+            f = probe._clip_features(v, fps)
+            feats.append(f)
+            ys.append(np.full(len(f), classes.index(lab)))
+        x, y = np.concatenate(feats), np.concatenate(ys)
+        mean, std = x.mean(0), x.std(0) + 1e-6
+        xs = (x - mean) / std
+        grid = L2_GRID if val else (L2_GRID[len(L2_GRID) // 2],)
+        best: tuple[float, float, EmotionClassifier] | None = None
+        for l2 in grid:
+            w, b = fit_logistic(xs, y, len(classes), l2)
+            model = cls(w, b, mean, std, classes, EMOTION_CHANNELS, window_s, hop_s)
+            score = model.accuracy(list(val), list(val_labels)) if val else float("nan")
+            if best is None or score > best[0]:
+                best = (score, l2, model)
+        assert best is not None
+        score, l2, model = best
+        model.info = {"l2": l2, "train_clips": len(train), "train_windows": int(len(x)), "val_clips": len(val),
+                      "val_accuracy": score,
+                      "train_accuracy": model.accuracy(list(train), list(train_labels))}
+        return model
+
+    # -- storage -------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """``folder/emotion_classifier.safetensors`` + ``folder/emotion_classifier.json``."""
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": self.weight.astype(np.float64), "bias": self.bias.astype(np.float64),
+                   "mean": self.mean.astype(np.float64), "std": self.std.astype(np.float64)},
+                  str(folder / "emotion_classifier.safetensors"))
+        meta = {"format": FORMAT, "version": VERSION, "classes": list(self.classes),
+                "channels": list(self.channels), "stats": list(STATS), "window_s": self.window_s,
+                "hop_s": self.hop_s, "info": self.info}
+        (folder / "emotion_classifier.json").write_text(json.dumps(meta, indent=2, allow_nan=True))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "EmotionClassifier":
+        from safetensors.numpy import load_file
+
+        folder = Path(folder)
+        meta = json.loads((folder / "emotion_classifier.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{folder}: format must be {FORMAT!r}, got {meta.get('format')!r}")
+        if int(meta.get("version", 0)) > VERSION:
+            raise ValueError(f"{folder}: classifier version {meta['version']} is newer than this reader ({VERSION})")
+        if list(meta.get("stats", [])) != list(STATS):
+            raise ValueError(f"{folder}: stats {meta.get('stats')} differ from this reader's {list(STATS)}")
+        t = load_file(str(folder / "emotion_classifier.safetensors"))
+        return cls(t["weight"], t["bias"], t["mean"], t["std"], tuple(meta["classes"]), tuple(meta["channels"]),
+                   float(meta["window_s"]), float(meta["hop_s"]), meta.get("info", {}))
+
+
+def stratified_split(ids: Sequence[str], labels: Sequence[str], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                     seed: int = 0) -> dict[str, str]:
+    """id -> "train" | "val" | "test", per label in the given proportions, seeded.
+
+    Within each label the ids are shuffled; counts are rounded so every label with >= 3 clips
+    has at least one clip in each part.
+    """
+    if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+        raise ValueError(f"fractions must be >= 0 and sum to 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[str]] = {}
+    for i, lab in zip(ids, labels):
+        by_label.setdefault(lab, []).append(i)
+    out: dict[str, str] = {}
+    for lab in sorted(by_label):
+        members = sorted(by_label[lab])
+        rng.shuffle(members)
+        n = len(members)
+        n_val = int(round(fractions[1] * n))
+        n_test = int(round(fractions[2] * n))
+        if n >= 3:
+            n_val, n_test = max(1, n_val), max(1, n_test)
+        n_train = n - n_val - n_test
+        for k, i in enumerate(members):
+            out[i] = "train" if k < n_train else ("val" if k < n_train + n_val else "test")
+    return out
