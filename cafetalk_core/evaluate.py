@@ -1,0 +1,495 @@
+"""``cafetalk evaluate``: measure a checkpoint on the corpus's held-out clips (and real speech).
+
+    cafetalk evaluate [CHECKPOINT] --data corpus/ [--real] [--out report.json] [--max-clips N]
+
+What it measures (rules in docs/evaluation.md, functions in metrics.py):
+- lip sync: generate each test clip with its emotion + intensity and no fine controls, and
+  compare with the ground-truth curves: mouth MSE, LVE-like max error, bilabial closure,
+  jaw-open correlation;
+- coarse control: an emotion classifier trained on ground-truth curves (emotion_classifier.py)
+  labels the generated curves; its accuracy is reported next to its accuracy on the ground
+  truth of the same clips, and as their ratio;
+- fine control: generate again with a few requested spans (smile, brow raise, blink, look left;
+  placed by a seeded RNG), binarize the output with Algorithm 1 (deterministic), and count
+  spans that show their action (AU control rate), activations outside the spans (against the
+  un-controlled generation), and how much the lip-sync error rises;
+- smoothness (jitter) and diversity across seeds on a few clips;
+- ``--real``: realspeech.evaluate_real_speech (model + audio-only baselines).
+Prints one aligned table and writes the full report as JSON (``--out``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import metrics
+from .controls.binarize import binarize
+from .controls.coarse import EMOTIONS, CoarseCondition, emotion_index
+from .controls.control_set import ControlSet
+from .controls.fine import FineControl
+from .controls.vocabulary import get_action
+from .curves import BlendshapeCurves
+from .emotion_classifier import EmotionClassifier, stratified_split
+
+SAMPLE_RATE = 16000
+#: Actions requested in the fine-control test: a mouth action, a brow action, a blink, gaze.
+FINE_ACTIONS: tuple[str, ...] = ("AU12", "AU2", "AU45", "GAZE_L")
+SPANS_PER_CLIP = 3
+FINE_INTENSITY = 0.8
+#: The issue's targets for the shipped model, printed next to the measured values.
+TARGETS: dict[str, str] = {
+    "bilabial_closure": ">= 0.90", "jaw_corr": ">= 0.80", "emotion_ratio": ">= 0.90",
+    "control_rate": ">= 0.80", "lip_sync_rise": "<= 0.10",
+}
+#: Cap on ground-truth clips read to train the emotion classifier (time, not accuracy, bound).
+MAX_CLASSIFIER_TRAIN = 3000
+MAX_CLASSIFIER_VAL = 600
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Clip:
+    """One corpus clip: ``<id>.wav`` (16 kHz) + ``<id>.csv`` (Live Link Face) + ``<id>.json``."""
+
+    id: str
+    wav: Path
+    csv: Path
+    meta: dict[str, Any]
+
+    @property
+    def emotion(self) -> str:
+        return EMOTIONS[emotion_index(self.meta.get("emotion", "neutral"), f"{self.id}.json emotion")]
+
+    @property
+    def intensity(self) -> float:
+        return float(self.meta.get("intensity", 0.5))
+
+    @property
+    def fps(self) -> float:
+        return float(self.meta.get("fps", 30.0))
+
+    @property
+    def split(self) -> str | None:
+        return self.meta.get("split")
+
+    @property
+    def phones(self) -> list[dict[str, Any]]:
+        return list(self.meta.get("phones", []))
+
+    def curves(self) -> np.ndarray:
+        """Ground truth (frames, 52) in ARKit order, read at the JSON's fps (CSV has none)."""
+        return BlendshapeCurves.load(self.csv, fps=self.fps).in_arkit_order().values
+
+    def audio(self) -> np.ndarray:
+        """Mono float32 at 16 kHz."""
+        import soundfile as sf
+
+        wav, sr = sf.read(str(self.wav), dtype="float32", always_2d=True)
+        wav = wav.mean(axis=1)
+        if sr != SAMPLE_RATE:
+            from math import gcd
+
+            from scipy.signal import resample_poly
+
+            g = gcd(int(sr), SAMPLE_RATE)
+            wav = resample_poly(wav, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+        return wav
+
+
+def load_corpus(data_dir: str | Path) -> list[Clip]:
+    """Every ``<id>.json`` with an ``emotion`` and a sibling ``.wav`` and ``.csv``, sorted by id."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: not a folder")
+    clips = []
+    for js in sorted(root.rglob("*.json")):
+        wav, csv = js.with_suffix(".wav"), js.with_suffix(".csv")
+        if not (wav.exists() and csv.exists()):
+            continue
+        try:
+            meta = json.loads(js.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{js}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(meta, dict) or "emotion" not in meta:
+            continue
+        clips.append(Clip(str(meta.get("id", js.stem)), wav, csv, meta))
+    if not clips:
+        raise FileNotFoundError(f"--data {root}: no <id>.json + .wav + .csv clips found")
+    return clips
+
+
+def assign_splits(clips: Sequence[Clip], seed: int = 0) -> tuple[dict[str, str], str]:
+    """Clip id -> train/val/test: the corpus's own ``split`` when every clip has one, else a
+    stratified seeded 70/15/15 split. Returns the mapping and where it came from."""
+    if all(c.split in ("train", "val", "test") for c in clips):
+        return {c.id: str(c.split) for c in clips}, "corpus"
+    return stratified_split([c.id for c in clips], [c.emotion for c in clips], seed=seed), "stratified-70/15/15"
+
+
+def _balanced_order(clips: Sequence[Clip], seed: int) -> list[Clip]:
+    """Seeded shuffle, then round-robin over emotions so any prefix covers every emotion."""
+    rng = np.random.default_rng(seed)
+    by_emotion: dict[str, list[Clip]] = {}
+    for i in rng.permutation(len(clips)):
+        by_emotion.setdefault(clips[i].emotion, []).append(clips[i])
+    queues = [by_emotion[e] for e in sorted(by_emotion)]
+    out: list[Clip] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
+def request_spans(duration_s: float, rng: np.random.Generator) -> list[FineControl]:
+    """A few fine controls for one clip: SPANS_PER_CLIP of FINE_ACTIONS at random times.
+
+    A blink lasts 0.3 s; other actions 0.6 - 1.2 s (at most 40% of the clip). Spans keep
+    0.1 s from both clip ends. Clips under 1 s get none.
+    """
+    if duration_s < 1.0:
+        return []
+    chosen = rng.choice(len(FINE_ACTIONS), size=min(SPANS_PER_CLIP, len(FINE_ACTIONS)), replace=False)
+    spans = []
+    for k in sorted(chosen.tolist()):
+        action = FINE_ACTIONS[k]
+        length = 0.3 if action == "AU45" else float(rng.uniform(0.6, 1.2))
+        length = min(length, 0.4 * duration_s)
+        start = float(rng.uniform(0.1, max(0.1, duration_s - 0.1 - length)))
+        spans.append(FineControl(action, round(start, 3), round(start + length, 3), FINE_INTENSITY))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------------
+# Emotion classifier
+# ---------------------------------------------------------------------------------------------
+
+def train_classifier(clips: Sequence[Clip], splits: dict[str, str], seed: int = 0,
+                     progress: bool = True) -> EmotionClassifier:
+    """Train on the ground truth of the train clips, choose L2 on the val clips."""
+    order = _balanced_order(clips, seed)
+    train = [c for c in order if splits[c.id] == "train"][:MAX_CLASSIFIER_TRAIN]
+    val = [c for c in order if splits[c.id] == "val"][:MAX_CLASSIFIER_VAL]
+    if not train:
+        raise ValueError("the corpus has no train clips for the emotion classifier")
+    read = _progress(train + val, progress, "reading ground truth for the emotion classifier")
+    data = [(c.curves(), c.fps) for c in read]
+    return EmotionClassifier.train(data[: len(train)], [c.emotion for c in train],
+                                   data[len(train):], [c.emotion for c in val])
+
+
+def _progress(items: Sequence[Any], enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="clip")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+def _generate(generator: Any, wav: np.ndarray, controls: ControlSet, *, steps: int | None, seed: int,
+              fps: float) -> np.ndarray:
+    curves = generator.generate(wav, controls, steps=steps, seed=seed, fps=fps)
+    return curves.in_arkit_order().values
+
+
+def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | None = None,
+                    steps: int | None = None, seed: int = 0, classifier: EmotionClassifier | None = None,
+                    diversity_clips: int = 3, diversity_seeds: int = 3, progress: bool = True) -> dict[str, Any]:
+    """The corpus part of the report (see the module docstring); ``generator`` is a pipeline.Generator."""
+    t_start = time.perf_counter()
+    clips = load_corpus(data_dir)
+    splits, split_source = assign_splits(clips, seed)
+    test_all = [c for c in clips if splits[c.id] == "test"]
+    if not test_all:
+        raise ValueError(f"--data {data_dir}: no clip in the test split")
+    test = _balanced_order(test_all, seed)[: max_clips or None]
+
+    t0 = time.perf_counter()
+    if classifier is None:
+        classifier = train_classifier(clips, splits, seed, progress)
+    classifier_s = time.perf_counter() - t0
+
+    rows: list[dict[str, Any]] = []
+    gen_seconds: list[float] = []
+    audio_seconds: list[float] = []
+    div_mouth: list[float] = []
+    div_upper: list[float] = []
+    gt_pairs: list[tuple[np.ndarray, float]] = []
+    gen_pairs: list[tuple[np.ndarray, float]] = []
+    labels: list[str] = []
+    for i, clip in enumerate(_progress(test, progress, "evaluating")):
+        gt = clip.curves()
+        wav = clip.audio()
+        fps = clip.fps
+        coarse = CoarseCondition(clip.emotion, clip.intensity)
+        t = time.perf_counter()
+        plain = _generate(generator, wav, ControlSet(coarse, []), steps=steps, seed=seed, fps=fps)
+        gen_seconds.append(time.perf_counter() - t)
+        audio_seconds.append(len(wav) / SAMPLE_RATE)
+        p, g = metrics.align(plain, gt)
+        row: dict[str, Any] = {
+            "id": clip.id, "emotion": clip.emotion, "intensity": clip.intensity, "frames": len(g),
+            "mouth_mse": metrics.mouth_mse(p, g), "max_error": metrics.max_error(p, g),
+            "jaw_corr": metrics.jaw_correlation(p, g),
+            "closure": metrics.bilabial_closure(metrics.lip_aperture(p), clip.phones, fps),
+            "gt_closure": metrics.bilabial_closure(metrics.lip_aperture(g), clip.phones, fps),
+            "jitter_all": metrics.jitter(p), "jitter_mouth": metrics.jitter(p, metrics.MOUTH_IDX),
+            "gt_jitter_all": metrics.jitter(g), "gt_jitter_mouth": metrics.jitter(g, metrics.MOUTH_IDX),
+        }
+        gt_pairs.append((g, fps))
+        gen_pairs.append((p, fps))
+        labels.append(clip.emotion)
+        row["predicted_gt"] = classifier.predict(g, fps)
+        row["predicted_generated"] = classifier.predict(p, fps)
+
+        # fine control: same seed, same coarse condition, plus requested spans
+        rng = np.random.default_rng([seed, i])
+        spans = request_spans(len(g) / fps, rng)
+        if spans:
+            controlled = _generate(generator, wav, ControlSet(coarse, spans), steps=steps, seed=seed, fps=fps)
+            c, _ = metrics.align(controlled, g)
+            lab_ctrl = binarize(c, fps, seed=None)
+            lab_plain = binarize(p, fps, seed=None)
+            keep = metrics.lip_sync_channels_excluding(s.action for s in spans)
+            row["fine"] = {
+                "spans": [s.to_dict() for s in spans],
+                "overlaps": metrics.span_overlaps(lab_ctrl, spans, fps),
+                "overlaps_uncontrolled": metrics.span_overlaps(lab_plain, spans, fps),
+                "false_activation": metrics.false_activation(lab_ctrl, spans, fps),
+                "false_activation_uncontrolled": metrics.false_activation(lab_plain, spans, fps),
+                "mse_plain_kept": metrics.mouth_mse(p, g, keep),
+                "mse_controlled_kept": metrics.mouth_mse(c, g, keep),
+            }
+
+        if i < diversity_clips and diversity_seeds >= 2:
+            samples = [p] + [metrics.align(_generate(generator, wav, ControlSet(coarse, []), steps=steps,
+                                                     seed=seed + k, fps=fps), g)[0]
+                             for k in range(1, diversity_seeds)]
+            div_mouth.append(metrics.diversity(samples, metrics.MOUTH_IDX))
+            div_upper.append(metrics.diversity(samples, metrics.UPPER_IDX))
+        rows.append(row)
+
+    report = _aggregate(rows, classifier, gt_pairs, gen_pairs, labels)
+    report["data"] = {"dir": str(data_dir), "clips": len(clips), "test_clips": len(test_all),
+                      "evaluated_clips": len(test), "split_source": split_source,
+                      "split_counts": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")}}
+    report["diversity"] = {"clips": len(div_mouth), "seeds": diversity_seeds,
+                           "mouth": metrics.nanmean(div_mouth), "upper_face": metrics.nanmean(div_upper)}
+    total = time.perf_counter() - t_start
+    report["timing"] = {"seconds_per_clip": float(np.mean(gen_seconds)),
+                        "audio_seconds_per_clip": float(np.mean(audio_seconds)),
+                        "realtime_factor": float(np.sum(gen_seconds) / max(1e-9, np.sum(audio_seconds))),
+                        "classifier_s": classifier_s, "total_s": total,
+                        "wall_seconds_per_clip": (total - classifier_s) / len(test)}
+    report["clips"] = rows
+    return report
+
+
+def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier,
+               gt_pairs: list[tuple[np.ndarray, float]], gen_pairs: list[tuple[np.ndarray, float]],
+               labels: list[str]) -> dict[str, Any]:
+    closed = sum(r["closure"]["closed"] for r in rows)
+    total = sum(r["closure"]["total"] for r in rows if math.isfinite(r["closure"]["rate"]))
+    gt_closed = sum(r["gt_closure"]["closed"] for r in rows)
+    gt_total = sum(r["gt_closure"]["total"] for r in rows if math.isfinite(r["gt_closure"]["rate"]))
+    gt_acc = classifier.accuracy(gt_pairs, labels)
+    gen_acc = classifier.accuracy(gen_pairs, labels)
+
+    fine_rows = [r["fine"] for r in rows if "fine" in r]
+    spans = [s for f in fine_rows for s in f["spans"]]
+    overlaps = [o for f in fine_rows for o in f["overlaps"]]
+    overlaps_u = [o for f in fine_rows for o in f["overlaps_uncontrolled"]]
+    per_action: dict[str, dict[str, float]] = {}
+    for s, o in zip(spans, overlaps):
+        d = per_action.setdefault(s["action"], {"spans": 0, "controlled": 0})
+        d["spans"] += 1
+        d["controlled"] += int(o >= 0.5)
+    for d in per_action.values():
+        d["rate"] = d["controlled"] / d["spans"]
+
+    def pooled(key: str) -> float:
+        frames = sum(f[key]["frames"] for f in fine_rows)
+        return sum(f[key]["active"] for f in fine_rows) / frames if frames else float("nan")
+
+    mse_plain = metrics.nanmean(f["mse_plain_kept"] for f in fine_rows)
+    mse_ctrl = metrics.nanmean(f["mse_controlled_kept"] for f in fine_rows)
+    return {
+        "lip_sync": {
+            "mouth_mse": metrics.nanmean(r["mouth_mse"] for r in rows),
+            "max_error": metrics.nanmean(r["max_error"] for r in rows),
+            "bilabial_closure": closed / total if total else float("nan"), "bilabials": total,
+            "gt_bilabial_closure": gt_closed / gt_total if gt_total else float("nan"),
+            "jaw_corr": metrics.nanmean(r["jaw_corr"] for r in rows),
+        },
+        "emotion": {
+            "gt_accuracy": gt_acc, "generated_accuracy": gen_acc,
+            "ratio": gen_acc / gt_acc if gt_acc > 0 else float("nan"), "clips": len(labels),
+            "classifier": dict(classifier.info),
+        },
+        "fine_control": {
+            "actions": list(FINE_ACTIONS), "spans": len(spans),
+            "control_rate": sum(o >= 0.5 for o in overlaps) / len(overlaps) if overlaps else float("nan"),
+            "mean_overlap": metrics.nanmean(overlaps),
+            "control_rate_uncontrolled": (sum(o >= 0.5 for o in overlaps_u) / len(overlaps_u)
+                                          if overlaps_u else float("nan")),
+            "per_action": per_action,
+            "false_activation": pooled("false_activation"),
+            "false_activation_uncontrolled": pooled("false_activation_uncontrolled"),
+            "lip_sync_mse_plain": mse_plain, "lip_sync_mse_controlled": mse_ctrl,
+            "lip_sync_rise": mse_ctrl / mse_plain - 1.0 if mse_plain > 0 else float("nan"),
+        },
+        "smoothness": {
+            "jitter_all": metrics.nanmean(r["jitter_all"] for r in rows),
+            "jitter_mouth": metrics.nanmean(r["jitter_mouth"] for r in rows),
+            "gt_jitter_all": metrics.nanmean(r["gt_jitter_all"] for r in rows),
+            "gt_jitter_mouth": metrics.nanmean(r["gt_jitter_mouth"] for r in rows),
+        },
+        "targets": dict(TARGETS),
+    }
+
+
+def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """realspeech.evaluate_real_speech on the bundled real-speech set, with its printed table."""
+    from . import realspeech
+
+    fps = float(getattr(generator, "info", {}).get("fps", 30.0))
+    report = realspeech.evaluate_real_speech(
+        lambda wav: generator.generate(wav, None, steps=steps, seed=seed, fps=fps), fps=fps)
+    return {"report": report, "table": realspeech.format_table(report)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """One aligned plain-text table: metric | model | reference | target."""
+    rows: list[tuple[str, str, str, str]] = []
+    ls, em, fc = report.get("lip_sync"), report.get("emotion"), report.get("fine_control")
+    sm, dv, tm = report.get("smoothness"), report.get("diversity"), report.get("timing")
+    if ls:
+        rows += [("lip sync: mouth MSE", _fmt(ls["mouth_mse"], 5), "", ""),
+                 ("lip sync: max error (LVE-like)", _fmt(ls["max_error"], 5), "", ""),
+                 ("lip sync: bilabial closure", _fmt(ls["bilabial_closure"], 3),
+                  f"GT {_fmt(ls['gt_bilabial_closure'], 3)}", TARGETS["bilabial_closure"]),
+                 ("lip sync: jaw-open correlation", _fmt(ls["jaw_corr"], 3), "", TARGETS["jaw_corr"])]
+    if em:
+        rows += [("emotion: accuracy (generated)", _fmt(em["generated_accuracy"], 3),
+                  f"GT {_fmt(em['gt_accuracy'], 3)}", ""),
+                 ("emotion: generated / GT", _fmt(em["ratio"], 3), "", TARGETS["emotion_ratio"])]
+    if fc:
+        rows += [("fine: AU control rate", _fmt(fc["control_rate"], 3),
+                  f"no ctrl {_fmt(fc['control_rate_uncontrolled'], 3)}", TARGETS["control_rate"]),
+                 ("fine: mean span overlap", _fmt(fc["mean_overlap"], 3), "", ""),
+                 ("fine: false activation", _fmt(fc["false_activation"], 3),
+                  f"no ctrl {_fmt(fc['false_activation_uncontrolled'], 3)}", ""),
+                 ("fine: lip-sync error rise", _fmt(fc["lip_sync_rise"], 3), "", TARGETS["lip_sync_rise"])]
+        for action, d in sorted(fc.get("per_action", {}).items()):
+            rows.append((f"fine: control rate {action}", _fmt(d["rate"], 3), f"{d['spans']} spans", ""))
+    if sm:
+        rows += [("jitter: all channels", _fmt(sm["jitter_all"], 5), f"GT {_fmt(sm['gt_jitter_all'], 5)}", ""),
+                 ("jitter: mouth", _fmt(sm["jitter_mouth"], 5), f"GT {_fmt(sm['gt_jitter_mouth'], 5)}", "")]
+    if dv:
+        rows += [(f"diversity: mouth ({dv['seeds']} seeds)", _fmt(dv["mouth"], 4), f"{dv['clips']} clips", ""),
+                 (f"diversity: upper face ({dv['seeds']} seeds)", _fmt(dv["upper_face"], 4), "", "")]
+    if tm:
+        rows.append(("time: seconds per clip", _fmt(tm["seconds_per_clip"], 2),
+                     f"{_fmt(tm['audio_seconds_per_clip'], 1)} s audio", ""))
+    header = ("metric", "model", "reference", "target")
+    widths = [max(len(r[k]) for r in rows + [header]) for k in range(4)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    out = [line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    data = report.get("data")
+    if data:
+        out.insert(0, f"{data['evaluated_clips']} of {data['test_clips']} test clips ({data['split_source']} split)")
+    if "real_speech" in report:
+        out += ["", "real speech:", report["real_speech"]["table"]]
+    return "\n".join(out)
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/inf -> None and numpy scalars -> Python, so the file is strict JSON."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(json_safe(report), indent=2, allow_nan=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+def load_generator(checkpoint: str | None, device: str = "cpu") -> Any:
+    """The pipeline's Generator (the shipped model when ``checkpoint`` is None)."""
+    from .pipeline import Generator
+
+    return Generator(checkpoint=checkpoint, device=device)
+
+
+def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None = None, steps: int | None = None,
+        seed: int = 0, classifier_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Everything ``cafetalk evaluate`` does except argument parsing and printing."""
+    if not data and not real:
+        raise ValueError("nothing to evaluate: give --data DIR and/or --real")
+    report: dict[str, Any] = {"model": json_safe(dict(getattr(generator, "info", {}) or {})),
+                              "settings": {"steps": steps, "seed": seed, "max_clips": max_clips}}
+    if data:
+        classifier = None
+        if classifier_dir and (Path(classifier_dir) / "emotion_classifier.json").exists():
+            classifier = EmotionClassifier.load(classifier_dir)
+        elif classifier_dir:
+            clips = load_corpus(data)
+            classifier = train_classifier(clips, assign_splits(clips, seed)[0], seed, progress)
+            classifier.save(classifier_dir)
+        report.update(evaluate_corpus(generator, data, max_clips=max_clips, steps=steps, seed=seed,
+                                      classifier=classifier, progress=progress))
+    if real:
+        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed)
+    return report
+
+
+def cli_evaluate(args: Any) -> int:
+    """Entry point of ``cafetalk evaluate``."""
+    generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
+    report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
+                 seed=args.seed, classifier_dir=getattr(args, "classifier", None))
+    report["model"]["checkpoint"] = args.checkpoint or "shipped default"
+    print(format_report(report))
+    if args.out:
+        write_report(report, args.out)
+        print(f"wrote {args.out}")
+    return 0
