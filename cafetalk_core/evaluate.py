@@ -465,7 +465,9 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
     """Everything ``cafetalk evaluate`` does except argument parsing and printing."""
     if not data and not real:
         raise ValueError("nothing to evaluate: give --data DIR and/or --real")
-    report: dict[str, Any] = {"model": json_safe(dict(getattr(generator, "info", {}) or {})),
+    info = dict(getattr(generator, "info", {}) or {})
+    model = {k: v for k, v in info.items() if not isinstance(v, (list, tuple, dict))}  # names/actions are noise here
+    report: dict[str, Any] = {"model": json_safe(model),
                               "settings": {"steps": steps, "seed": seed, "max_clips": max_clips}}
     if data:
         classifier = None
