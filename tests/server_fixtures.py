@@ -109,3 +109,17 @@ def wait_for(client: httpx.Client, job_id: str, states=("done", "failed", "cance
         if time.time() > deadline:
             raise TimeoutError(f"job {job_id} still {status['state']} after {timeout} s")
         time.sleep(0.01)
+
+
+class FakeTextResult:
+    def __init__(self, controls, emotion_spans, matches, messages) -> None:
+        self.controls, self.emotion_spans, self.matches, self.messages = controls, emotion_spans, matches, messages
+
+
+def fake_text_to_controls(text: str, duration_s: float, transcript=None) -> FakeTextResult:
+    """Stand-in for controls.text.text_to_controls: 'smile' -> AU12 over the last third."""
+    from cafetalk_core.controls import EmotionSpan, FineControl
+    if "smile" in text.lower():
+        return FakeTextResult([FineControl("AU12", duration_s * 2 / 3, duration_s, 0.8)],
+                              [EmotionSpan("happy", 0.0, duration_s, 0.5)], ["smile"], [])
+    return FakeTextResult([], [], [], [f"no control found in {text[:40]!r}"])

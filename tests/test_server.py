@@ -330,3 +330,20 @@ def test_cli_refuses_non_loopback_without_token(capsys, monkeypatch):
     assert cli_serve(args) == 2  # refused before any model is loaded or port bound
     err = capsys.readouterr().err
     assert "not a loopback address" in err and "CAFETALK_TOKEN" in err
+
+
+def test_from_text_shapes_the_answer():
+    from server_fixtures import fake_text_to_controls
+    app = create_app(FakeGenerator(step_s=0.0, steps=1), ServerSettings(), text_to_controls=fake_text_to_controls)
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post("/v1/controls/from-text", json={"text": "Smile please", "duration_s": 3.0,
+                                                   "transcript": [["smile", 0.1, 0.4]]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["fine"] == [{"action": "AU12", "start_s": 2.0, "end_s": 3.0, "intensity": 0.8}]
+        assert body["emotion_spans"][0]["emotion"] == "happy" and body["matches"] == ["smile"]
+        # the answer is directly usable as the 'controls' of a job
+        job = submit(c, wav_bytes(3.0), controls={"fine": body["fine"], "emotion_spans": body["emotion_spans"]})
+        assert job.status_code == 202, job.text
+        r = c.post("/v1/controls/from-text", json={"text": "x", "duration_s": 3.0, "transcript": [["a", 2.0, 1.0]]})
+        assert r.status_code == 422 and r.json()["field"] == "transcript[0]"

@@ -15,7 +15,7 @@ import os
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import asdict, is_dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -141,8 +141,13 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 
 # -- the app -------------------------------------------------------------------------------------
-def create_app(generator: Any, settings: ServerSettings | None = None) -> FastAPI:
-    """An app serving ``generator`` (anything with ``.info`` and ``.generate`` like pipeline.Generator)."""
+def create_app(generator: Any, settings: ServerSettings | None = None,
+               text_to_controls: Callable[..., Any] | None = None) -> FastAPI:
+    """An app serving ``generator`` (anything with ``.info`` and ``.generate`` like pipeline.Generator).
+
+    ``text_to_controls`` defaults to ``cafetalk_core.controls.text.text_to_controls``, imported
+    on first use (the text model is large and optional); tests may pass a stand-in.
+    """
     settings = settings or ServerSettings()
     manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s)
 
@@ -164,7 +169,7 @@ def create_app(generator: Any, settings: ServerSettings | None = None) -> FastAP
     if settings.token:
         app.add_middleware(BearerTokenMiddleware, token=settings.token)
     _install_error_handlers(app)
-    _install_routes(app, generator, settings, manager)
+    _install_routes(app, generator, settings, manager, text_to_controls)
     if settings.token:
         _document_bearer_auth(app)
     return app
@@ -209,7 +214,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, None, f"internal server error ({type(exc).__name__}); details are in the server log")
 
 
-def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, manager: JobManager) -> None:
+def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, manager: JobManager,
+                    text_fn: Callable[..., Any] | None) -> None:
     info_body = InfoResponse.model_validate(build_info(generator, settings))
 
     @app.get("/health", response_model=HealthResponse, tags=["server"])
@@ -281,10 +287,12 @@ def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, mana
             for i, (_, a, b) in enumerate(body.transcript):
                 if not (math.isfinite(a) and math.isfinite(b) and 0 <= a <= b):
                     raise ApiError(422, f"transcript[{i}]", f"word times must satisfy 0 <= start <= end, got {a}, {b}")
-        try:
-            from ..controls.text import text_to_controls
-        except ImportError as exc:
-            raise ApiError(503, None, f"free-text controls are not available on this server ({exc})") from None
+        text_to_controls = text_fn
+        if text_to_controls is None:
+            try:
+                from ..controls.text import text_to_controls
+            except ImportError as exc:
+                raise ApiError(503, None, f"free-text controls are not available on this server ({exc})") from None
         try:
             res = text_to_controls(body.text, body.duration_s, transcript=body.transcript)
         except ControlError:
