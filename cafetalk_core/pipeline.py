@@ -1,0 +1,361 @@
+"""Generator: speech audio + controls -> ARKit-52 curves. The one entry point of the model.
+
+The server, the CLI (``cafetalk generate``), the evaluation and the add-on tests all call
+:meth:`Generator.generate`. It does, in order: load audio (16 kHz mono) -> validate controls
+against the clip -> front-end features at the model's frame rate -> windowed DDIM sampling
+with mask-based CFG (any length; windows overlap by 1 s, each window's start is inpainted from
+the previous window and the overlap is crossfaded) -> optional inpainting of a time span of an
+existing take -> clamp to [0, 1] -> resample to the requested fps.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import rig
+from .controls import ACTIONS, EMOTIONS, ControlSet, rasterize_fine, span_frames
+from .curves import BlendshapeCurves
+from .model.checkpoint import build_model, load_checkpoint
+from .model.config import preset as model_preset
+from .model.denoiser import Conditions, Denoiser, randomize_zero_init
+from .model.diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, sample_ddim
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
+SAMPLE_RATE = 16000
+MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
+WINDOW_OVERLAP_S = 1.0       # overlap between sampling windows (crossfaded, inpainted)
+INPAINT_BLEND_S = 0.1        # crossfade inside an inpainted span's borders
+
+
+class GenerationCancelled(Exception):
+    """Raised from inside sampling when the ``cancel`` predicate returned True."""
+
+
+# ---------------------------------------------------------------------------------------------
+# audio front end: the audio package's, or a minimal log-mel until/unless it is importable
+class _FallbackLogMel:
+    """80-band log-mel pooled to the motion frame rate (used only if cafetalk_core.audio is absent)."""
+
+    id = "logmel-v1"
+    dim = 80
+
+    def features(self, wav: np.ndarray, num_frames: int, fps: float, phones: Any = None) -> np.ndarray:
+        n_fft, hop = 400, 160
+        wav = np.asarray(wav, np.float32)
+        pad = np.pad(wav, (n_fft // 2, n_fft // 2 + hop))
+        n = max(1, (len(pad) - n_fft) // hop + 1)
+        idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
+        spec = np.abs(np.fft.rfft(pad[idx] * np.hanning(n_fft), axis=1)) ** 2        # (n, 201)
+        mel = np.log(spec @ _mel_fb(self.dim, n_fft) + 1e-6)                           # (n, 80)
+        t_src = np.arange(n) * hop / SAMPLE_RATE
+        t_dst = np.arange(num_frames) / fps
+        out = np.stack([np.interp(t_dst, t_src, mel[:, k]) for k in range(self.dim)], axis=1)
+        return ((out - out.mean()) / (out.std() + 1e-5)).astype(np.float32)
+
+
+def _mel_fb(n_mels: int, n_fft: int) -> np.ndarray:
+    hz = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
+    mels = np.linspace(0, 2595 * np.log10(1 + 8000 / 700), n_mels + 2)
+    bins = np.floor((n_fft + 1) * hz(mels) / SAMPLE_RATE).astype(int)
+    fb = np.zeros((n_fft // 2 + 1, n_mels), np.float32)
+    for m in range(1, n_mels + 1):
+        a, c, b = bins[m - 1], bins[m], bins[m + 1]
+        fb[a:c, m - 1] = (np.arange(a, c) - a) / max(c - a, 1)
+        fb[c:b, m - 1] = (b - np.arange(c, b)) / max(b - c, 1)
+    return fb
+
+
+def build_front_end(name: str) -> Any:
+    try:
+        from .audio import build_front_end as build
+    except ImportError:
+        if name != _FallbackLogMel.id:
+            raise ValueError(f"front end {name!r} needs cafetalk_core.audio, which is not importable") from None
+        return _FallbackLogMel()
+    return build(name)
+
+
+def load_audio(source: str | Path | bytes | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+    """16 kHz mono float32 from a path, bytes or an array (``sample_rate`` for arrays; default 16 kHz)."""
+    try:
+        from .audio import load_audio as load
+    except ImportError:
+        load = None
+    if load is not None:
+        return load(source, sample_rate=sample_rate)
+    if isinstance(source, np.ndarray):
+        wav, rate = np.asarray(source, np.float32), sample_rate or SAMPLE_RATE
+        if wav.ndim == 2:
+            wav = wav.mean(axis=1)
+    else:
+        import soundfile as sf
+
+        data, rate = sf.read(str(source), dtype="float32", always_2d=True)
+        wav = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        g = math.gcd(int(rate), SAMPLE_RATE)
+        wav = resample_poly(wav, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
+    return wav
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------------------------
+class Generator:
+    """A loaded model + its front end. Thread-compatible: one ``generate`` at a time per instance."""
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu") -> None:
+        path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+        if checkpoint is None and not (path / "config.json").is_file():
+            raise FileNotFoundError(f"no shipped checkpoint at {str(path)!r} (none is trained yet); "
+                                    "pass a checkpoint folder with --checkpoint")
+        dev = resolve_device(device)
+        ck = load_checkpoint(path, dev)
+        step = f"-step{ck.step}" if ck.step else ""
+        self._setup(ck.model, ck.front_end.get("id", ck.config.front_end), f"{path.name}{step}", dev)
+        self.checkpoint_path = path
+
+    @classmethod
+    def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
+               device: str = "cpu", stage: int = 2) -> "Generator":
+        """A randomly initialised model (tests, servers before training exists). Outputs are noise-like
+        but shaped, seeded and reproducible; zero-initialised layers get small random values."""
+        fe = build_front_end(front_end)
+        torch.manual_seed(seed)
+        model = build_model(model_preset(preset, audio_dim=int(fe.dim), front_end=fe.id), stage=stage)
+        randomize_zero_init(model, std=0.05, seed=seed)
+        self = cls.__new__(cls)
+        self._setup(model, fe.id, f"random-{preset}-seed{seed}", resolve_device(device), fe)
+        self.checkpoint_path = None
+        return self
+
+    @classmethod
+    def from_model(cls, model: Denoiser, device: str = "cpu", model_id: str = "in-memory") -> "Generator":
+        """Wrap a model being trained (evaluation during training)."""
+        self = cls.__new__(cls)
+        self._setup(model, model.cfg.front_end, model_id, resolve_device(device))
+        self.checkpoint_path = None
+        return self
+
+    def _setup(self, model: Denoiser, front_end_id: str, model_id: str, device: torch.device,
+               front_end: Any = None) -> None:
+        self.model = model.to(device).eval()
+        self.cfg = model.cfg
+        self.device = device
+        self.model_id = model_id
+        self.front_end = front_end or build_front_end(front_end_id)
+        if int(self.front_end.dim) != self.cfg.audio_dim:
+            raise ValueError(f"front end {front_end_id!r} gives {self.front_end.dim}-d features, "
+                             f"the model expects audio_dim={self.cfg.audio_dim}")
+        self.max_audio_s = MAX_AUDIO_S
+
+    # -- facts for the server / add-on ---------------------------------------------------------
+    @property
+    def info(self) -> dict[str, Any]:
+        c = self.cfg
+        return {
+            "model_id": self.model_id, "fps": c.fps, "arkit_names": list(rig.ARKIT_NAMES),
+            "emotions": list(EMOTIONS),
+            "actions": [{"id": a.id, "label": a.label, "region": a.region} for a in ACTIONS],
+            "default_steps": c.default_steps, "default_audio_scale": c.default_audio_scale,
+            "default_control_scale": c.default_control_scale, "front_end": self.front_end.id,
+            "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
+            "window_s": c.max_frames / c.fps, "device": str(self.device),
+        }
+
+    # -- generation ------------------------------------------------------------------------------
+    def generate(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
+                 sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
+                 control_scale: float | None = None, seed: int = 0, fps: float | None = None,
+                 inpaint: tuple[BlendshapeCurves, float, float] | None = None,
+                 progress: Callable[[float], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
+        """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
+
+        ``inpaint=(take, start_s, end_s)`` regenerates only that span of ``take``; frames outside
+        it are returned unchanged. Raises ControlError for bad controls, GenerationCancelled
+        when ``cancel()`` turns True (checked before every denoising step).
+        """
+        cfg = self.cfg
+        steps = int(steps if steps is not None else cfg.default_steps)
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        a_scale = float(cfg.default_audio_scale if audio_scale is None else audio_scale)
+        b_scale = float(cfg.default_control_scale if control_scale is None else control_scale)
+        if fps is not None and not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be positive, got {fps}")
+        wav = load_audio(audio, sample_rate)
+        duration = len(wav) / SAMPLE_RATE
+        if duration <= 0:
+            raise ValueError("audio is empty (0 samples)")
+        if duration > self.max_audio_s:
+            raise ValueError(f"audio is {duration:.1f} s, longer than the limit of {self.max_audio_s:.0f} s")
+        controls = (controls or ControlSet()).validated(duration)
+        n = max(1, int(round(duration * cfg.fps)))
+
+        feats = np.asarray(self.front_end.features(wav, n, cfg.fps), np.float32)      # (N, A)
+        if feats.shape != (n, cfg.audio_dim):
+            raise RuntimeError(f"front end returned {feats.shape}, expected {(n, cfg.audio_dim)}")
+        emotion, intensity = controls.coarse.rasterize(n, cfg.fps)
+        fine = rasterize_fine(controls.fine, n, cfg.fps)
+
+        known_vals = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+        user_known = np.zeros(n, bool)
+        span = None
+        if inpaint is not None:
+            take, start_s, end_s = inpaint
+            if not 0 <= start_s < end_s:
+                raise ValueError(f"inpaint span must satisfy 0 <= start_s < end_s, got ({start_s}, {end_s})")
+            take = take.in_arkit_order()
+            take = take.resample(cfg.fps) if abs(take.fps - cfg.fps) > 1e-9 else take
+            m = min(n, take.num_frames)
+            known_vals[:m] = take.values[:m]
+            span = span_frames(start_s, end_s, cfg.fps, n)
+            user_known[:m] = True
+            user_known[span[0]:span[1]] = False
+
+        out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
+                                   a_scale, b_scale, seed, progress, cancel)
+        if span is not None:
+            out = _blend_span(out, known_vals, user_known, span, max(1, int(round(INPAINT_BLEND_S * cfg.fps))))
+        curves = BlendshapeCurves(np.clip(out, 0.0, 1.0), cfg.fps)
+        if fps is not None and abs(fps - cfg.fps) > 1e-9:
+            curves = curves.resample(fps)
+        return curves
+
+    def _windows(self, n: int) -> list[tuple[int, int]]:
+        """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""
+        length = self.cfg.max_frames
+        if n <= length:
+            return [(0, n)]
+        overlap = min(int(round(WINDOW_OVERLAP_S * self.cfg.fps)), length // 2)
+        starts = [0]
+        while starts[-1] + length < n:
+            starts.append(min(starts[-1] + length - overlap, n - length))
+        return [(s, s + length) for s in starts]
+
+    @torch.inference_mode()
+    def _sample_windows(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, fine: np.ndarray,
+                        known_vals: np.ndarray, user_known: np.ndarray, steps: int, a_scale: float,
+                        b_scale: float, seed: int, progress: Callable[[float], None] | None,
+                        cancel: Callable[[], bool] | None) -> np.ndarray:
+        dev, model = self.device, self.model
+        n = feats.shape[0]
+        windows = self._windows(n)
+        total = len(windows) * steps
+        gen = torch.Generator().manual_seed(int(seed))   # CPU generator: same noise on CPU and CUDA
+        out = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+        done_until = 0
+        as_t = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype, device=dev)[None]  # noqa: E731
+        if cancel is not None and cancel():
+            raise GenerationCancelled("cancelled before sampling started")
+        for w, (s, e) in enumerate(windows):
+            cond = Conditions(as_t(feats[s:e]), as_t(emotion[s:e], torch.long), as_t(intensity[s:e]),
+                              fine=as_t(fine[s:e]) if fine[s:e].any() else None)
+            denoiser = CFGDenoiser(model, cond, a_scale, b_scale)
+            # known frames: the user's (inpainting) and those the previous window already made
+            mask = user_known[s:e].copy()
+            vals = known_vals[s:e].copy()
+            prev = np.arange(s, e) < done_until
+            vals[prev & ~mask] = out[s:e][prev & ~mask]
+            mask |= prev
+            known = model.normalize(as_t(vals)) if mask.any() else None
+            known_mask = torch.as_tensor(mask, device=dev)[None, :, None] if mask.any() else None
+            sched = DDIMScheduler(SchedulerConfig(self.cfg.num_train_timesteps, self.cfg.beta_schedule,
+                                                  prediction=self.cfg.prediction))
+            sched.set_timesteps(steps)
+            x = torch.randn((1, e - s, rig.NUM_CHANNELS), generator=gen).to(dev)
+
+            def callback(info: dict, _w: int = w) -> None:
+                if progress is not None:
+                    progress((_w * steps + info["i"] + 1) / total)
+                if cancel is not None and info["i"] + 1 < steps and cancel():
+                    raise GenerationCancelled(f"cancelled at step {_w * steps + info['i'] + 1} of {total}")
+
+            x0 = sample_ddim(denoiser, x, sched, callback=callback, known=known, known_mask=known_mask,
+                             generator=gen)
+            res = model.denormalize(x0)[0].float().cpu().numpy()
+            ov = max(0, done_until - s)                       # crossfade the overlap with the previous window
+            if ov:
+                ramp = ((np.arange(ov) + 1) / (ov + 1)).astype(np.float32)[:, None]
+                out[s:s + ov] = (1 - ramp) * out[s:s + ov] + ramp * res[:ov]
+            out[s + ov:e] = res[ov:]
+            done_until = e
+            if cancel is not None and w + 1 < len(windows) and cancel():
+                raise GenerationCancelled(f"cancelled after window {w + 1} of {len(windows)}")
+        return out
+
+
+def _blend_span(gen: np.ndarray, take: np.ndarray, known: np.ndarray, span: tuple[int, int], blend: int) -> np.ndarray:
+    """Take outside the span exactly; inside, crossfade from the take over ``blend`` frames at each border."""
+    out = np.where(known[:, None], take, gen)
+    a, b = span
+    n = len(gen)
+    for i in range(a, b):
+        d_left = i - a if a > 0 and known[a - 1] else blend
+        d_right = b - 1 - i if b < n and known[b] else blend
+        d = min(d_left, d_right)
+        if d < blend:
+            w = (d + 1) / (blend + 1)
+            out[i] = (1 - w) * take[i] + w * gen[i]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
+    from .controls import CoarseCondition, parse_control_spec
+
+    if getattr(args, "controls_json", None):
+        cs = ControlSet.from_json(Path(args.controls_json).read_text())
+    else:
+        cs = ControlSet(CoarseCondition(args.emotion, args.intensity), [parse_control_spec(s) for s in args.control])
+    if getattr(args, "text", None):
+        try:
+            from .controls.text import text_to_controls
+        except ImportError:
+            raise SystemExit("--text needs cafetalk_core.controls.text, which is not available") from None
+        extra = text_to_controls(args.text, duration_s=duration_s)
+        cs = ControlSet(cs.coarse, list(cs.fine) + list(getattr(extra, "fine", extra)))
+    return cs
+
+
+def cli_generate(args: Any) -> int:
+    """``cafetalk generate AUDIO --out take.csv [--emotion ...] [--control ...]``."""
+    import sys
+
+    from tqdm import tqdm
+
+    from .controls import ControlError
+
+    try:
+        gen = Generator(args.checkpoint, device=args.device)
+    except FileNotFoundError as exc:
+        print(f"cafetalk generate: {exc}", file=sys.stderr)
+        return 2
+    wav = load_audio(args.audio)
+    try:
+        controls = _controls_from_args(args, len(wav) / SAMPLE_RATE)
+        bar = tqdm(total=100, desc="generating", unit="%", leave=False)
+
+        def progress(p: float) -> None:
+            bar.update(int(round(p * 100)) - bar.n)
+
+        curves = gen.generate(wav, controls, steps=args.steps, audio_scale=args.audio_scale,
+                              control_scale=args.control_scale, seed=args.seed, fps=args.fps, progress=progress)
+        bar.close()
+    except ControlError as exc:
+        print(f"cafetalk generate: bad control: {exc}", file=sys.stderr)
+        return 2
+    curves.save(args.out)
+    print(f"wrote {args.out}: {curves.num_frames} frames at {curves.fps:g} fps ({curves.duration_s:.2f} s)")
+    return 0
