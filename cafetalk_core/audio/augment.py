@@ -1,0 +1,222 @@
+"""Audio and phone-timing augmentation, pure numpy/scipy and seeded.
+
+Why: the training audio is synthesised and clean, the users' audio is recorded in rooms,
+through cheap microphones and codecs. Noise at an SNR, synthetic room reverberation, codec
+damage, band limits, gain and speed perturbation make the model meet that at training time,
+so room tone does not open the mouth. :func:`perturb_phones` does the same for the phone
+features: true synthesiser timings are jittered and corrupted the way pocketsphinx's
+phone-loop decoding errs on real speech (shifted boundaries, P/B and M/N and vowel
+confusions, short phones lost or spurious ones inserted).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..phones import ARPABET, Phone, VOWELS
+from .io import SAMPLE_RATE
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    return np.fft.irfft(spec / np.sqrt(f), n=n)
+
+
+def add_noise(wav: np.ndarray, snr_db: float, rng: np.random.Generator, kind: str = "white") -> np.ndarray:
+    """Add ``kind`` noise ("white", "pink", "hum", "babble") at ``snr_db`` re the speech RMS."""
+    wav = np.asarray(wav, np.float32)
+    n = len(wav)
+    if kind == "white":
+        noise = rng.standard_normal(n)
+    elif kind == "pink":
+        noise = _pink(n, rng)
+    elif kind == "hum":  # mains hum + harmonics + a little hiss
+        t = np.arange(n) / SAMPLE_RATE
+        f0 = rng.choice([50.0, 60.0])
+        noise = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.28)) / k for k in (1, 2, 3, 5))
+        noise = noise + 0.1 * rng.standard_normal(n)
+    elif kind == "babble":  # speech-shaped: pink noise, slowly amplitude-modulated
+        env = np.interp(np.arange(n), np.linspace(0, n, max(2, n // 1600)), rng.uniform(0.3, 1.0, max(2, n // 1600)))
+        noise = _pink(n, rng) * env
+    else:
+        raise ValueError(f"noise kind must be white/pink/hum/babble, got {kind!r}")
+    noise = noise * (_rms(wav) / _rms(noise)) * 10.0 ** (-snr_db / 20.0)
+    return (wav + noise).astype(np.float32)
+
+
+def room_impulse(rng: np.random.Generator, rt60_s: float, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """A synthetic room impulse response: direct path, sparse early reflections, exponential tail."""
+    n = max(16, int(rt60_s * sr))
+    t = np.arange(n) / sr
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)  # -60 dB at rt60
+    ir[: int(0.003 * sr)] = 0.0
+    for _ in range(6):
+        k = int(rng.uniform(0.003, 0.03) * sr)
+        ir[k] += rng.uniform(-0.6, 0.6)
+    ir[0] = 1.0
+    return (ir / np.sqrt(np.sum(ir ** 2))).astype(np.float32)
+
+
+def reverb(wav: np.ndarray, rng: np.random.Generator, rt60_s: float = 0.4, wet: float = 0.5) -> np.ndarray:
+    """Convolve with :func:`room_impulse`; ``wet`` mixes reverberant and dry, RMS kept."""
+    from scipy.signal import fftconvolve
+
+    wav = np.asarray(wav, np.float32)
+    y = fftconvolve(wav, room_impulse(rng, rt60_s))[: len(wav)]
+    y = (1 - wet) * wav + wet * y * (_rms(wav) / _rms(y))
+    return y.astype(np.float32)
+
+
+def mu_law(wav: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Telephone-style companding: quantise in the mu-law domain to ``bits`` bits and back."""
+    mu = 2 ** bits - 1
+    x = np.clip(np.asarray(wav, np.float64), -1, 1)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    y = np.round((y + 1) / 2 * mu) / mu * 2 - 1
+    return (np.sign(y) * ((1 + mu) ** np.abs(y) - 1) / mu).astype(np.float32)
+
+
+def low_rate(wav: np.ndarray, rate: int = 8000) -> np.ndarray:
+    """Down to ``rate`` and back up (loses everything above rate / 2, like narrowband codecs)."""
+    from scipy.signal import resample_poly
+
+    g = int(np.gcd(rate, SAMPLE_RATE))
+    down = resample_poly(np.asarray(wav, np.float32), rate // g, SAMPLE_RATE // g)
+    return resample_poly(down, SAMPLE_RATE // g, rate // g)[: len(wav)].astype(np.float32)
+
+
+def band_limit(wav: np.ndarray, low_hz: float = 300.0, high_hz: float = 3400.0) -> np.ndarray:
+    """4th-order Butterworth band pass (a cheap microphone or a phone line)."""
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(4, [low_hz, min(high_hz, SAMPLE_RATE / 2 - 100)], btype="band", fs=SAMPLE_RATE, output="sos")
+    return sosfilt(sos, np.asarray(wav, np.float64)).astype(np.float32)
+
+
+def gain(wav: np.ndarray, db: float) -> np.ndarray:
+    """Scale by ``db`` decibels, clipped to [-1, 1] like a real converter."""
+    return np.clip(np.asarray(wav, np.float32) * 10.0 ** (db / 20.0), -1.0, 1.0).astype(np.float32)
+
+
+def speed(wav: np.ndarray, phones: Sequence[Phone] | None, factor: float) -> tuple[np.ndarray, list[Phone] | None]:
+    """Play ``factor`` times faster (pitch moves too, as in Kaldi's speed perturbation); times scale by 1/factor."""
+    from scipy.signal import resample_poly
+
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed factor must be in [0.5, 2], got {factor}")
+    up = 100
+    down = int(round(factor * 100))
+    y = resample_poly(np.asarray(wav, np.float32), up, down).astype(np.float32)
+    if phones is None:
+        return y, None
+    s = up / down
+    return y, [Phone(p.phone, p.start_s * s, p.end_s * s) for p in phones]
+
+
+def augment(wav: np.ndarray, rng: np.random.Generator, phones: Sequence[Phone] | None = None,
+            p: float = 0.5) -> tuple[np.ndarray, list[Phone] | None]:
+    """A random chain of the degradations above, each applied with probability ``p``.
+
+    Returns the new audio and the phones with times rescaled when speed changed.
+    """
+    y = np.asarray(wav, np.float32)
+    out = list(phones) if phones is not None else None
+    if rng.random() < p:
+        y, out = speed(y, out, float(rng.uniform(0.9, 1.1)))
+    if rng.random() < p:
+        y = reverb(y, rng, float(rng.uniform(0.15, 0.8)), float(rng.uniform(0.2, 0.8)))
+    if rng.random() < p:
+        y = band_limit(y, float(rng.uniform(50, 400)), float(rng.uniform(3000, 7800)))
+    if rng.random() < p * 0.5:
+        y = low_rate(y, int(rng.choice([8000, 12000])))
+    if rng.random() < p:
+        y = add_noise(y, float(rng.uniform(5, 35)), rng, str(rng.choice(["white", "pink", "hum", "babble"])))
+    if rng.random() < p * 0.5:
+        y = mu_law(y, int(rng.choice([6, 8])))
+    y = gain(y / max(1e-6, float(np.max(np.abs(y)))), float(rng.uniform(-30, -1)))
+    return y, out
+
+
+# ---------------------------------------------------------------------------------------------
+# Phone perturbation: mimic the recogniser's errors on real speech
+# ---------------------------------------------------------------------------------------------
+
+#: Confusions seen in pocketsphinx phone-loop output (voicing, place of nasal, vowel quality).
+CONFUSIONS: dict[str, tuple[str, ...]] = {
+    "P": ("B", "T"), "B": ("P", "D"), "M": ("N",), "N": ("M", "NG"), "NG": ("N",),
+    "T": ("D", "K"), "D": ("T", "G"), "K": ("G", "T"), "G": ("K", "D"),
+    "F": ("V", "TH"), "V": ("F", "DH"), "TH": ("F", "DH"), "DH": ("D", "TH"),
+    "S": ("Z",), "Z": ("S",), "SH": ("ZH", "CH"), "CH": ("JH", "SH"), "JH": ("CH", "ZH"),
+    "AA": ("AH", "AO"), "AH": ("AA", "IH", "EH"), "AE": ("EH", "AH"), "EH": ("AE", "IH"),
+    "IH": ("IY", "EH", "AH"), "IY": ("IH",), "UH": ("UW", "AH"), "UW": ("UH",), "AO": ("AA", "OW"),
+    "OW": ("AO", "UW"), "ER": ("R", "AH"), "R": ("ER",), "L": ("W",), "W": ("L", "UW"),
+    "EY": ("EH", "IY"), "AY": ("AA", "AE"), "AW": ("AA",), "OY": ("AO",), "Y": ("IY",), "HH": ("SIL",),
+}
+_CONSONANTS = tuple(p for p in ARPABET if p != "SIL" and p not in VOWELS)
+
+
+def perturb_phones(phones: Sequence[Phone], rng: np.random.Generator, jitter_s: tuple[float, float] = (0.02, 0.04),
+                   p_substitute: float = 0.08, p_drop_short: float = 0.5, short_s: float = 0.035,
+                   p_insert: float = 0.03, min_dur_s: float = 0.01) -> list[Phone]:
+    """A plausibly mis-recognised copy of a true phone sequence (deterministic for a given ``rng``).
+
+    1. substitute each phone with a confusable one with probability ``p_substitute``;
+    2. move every inner boundary by N(0, sigma), sigma drawn once from ``jitter_s``, keeping
+       each phone at least ``min_dur_s`` long and the first start / last end fixed;
+    3. merge phones shorter than ``short_s`` into their left neighbour with ``p_drop_short``;
+    4. insert a spurious short consonant inside a long vowel with ``p_insert``;
+    5. join neighbours that became the same phone.
+    """
+    ps = [Phone(p.phone, float(p.start_s), float(p.end_s)) for p in sorted(phones, key=lambda q: q.start_s)]
+    if not ps:
+        return []
+    # 1. substitutions
+    out = []
+    for p in ps:
+        alts = CONFUSIONS.get(p.phone)
+        if alts and rng.random() < p_substitute:
+            p = Phone(str(alts[int(rng.integers(len(alts)))]), p.start_s, p.end_s)
+        out.append(p)
+    # 2. boundary jitter
+    sigma = float(rng.uniform(*jitter_s))
+    bounds = [out[0].start_s] + [p.end_s for p in out]
+    for i in range(1, len(bounds) - 1):
+        lo = bounds[i - 1] + min_dur_s
+        hi = bounds[i + 1] - min_dur_s
+        moved = bounds[i] + rng.normal(0.0, sigma)
+        bounds[i] = float(np.clip(moved, lo, hi)) if hi > lo else bounds[i]
+    out = [Phone(p.phone, bounds[i], max(bounds[i + 1], bounds[i])) for i, p in enumerate(out)]
+    # 3. drop / merge very short phones
+    merged: list[Phone] = []
+    for p in out:
+        if merged and p.end_s - p.start_s < short_s and rng.random() < p_drop_short:
+            merged[-1] = Phone(merged[-1].phone, merged[-1].start_s, p.end_s)
+        else:
+            merged.append(p)
+    # 4. spurious insertions
+    inserted: list[Phone] = []
+    for p in merged:
+        dur = p.end_s - p.start_s
+        if p.phone in VOWELS and dur > 0.12 and rng.random() < p_insert:
+            mid = p.start_s + dur * float(rng.uniform(0.3, 0.7))
+            half = float(rng.uniform(0.015, 0.03))
+            c = str(_CONSONANTS[int(rng.integers(len(_CONSONANTS)))])
+            inserted += [Phone(p.phone, p.start_s, mid - half), Phone(c, mid - half, mid + half),
+                         Phone(p.phone, mid + half, p.end_s)]
+        else:
+            inserted.append(p)
+    # 5. join equal neighbours
+    final: list[Phone] = []
+    for p in inserted:
+        if final and final[-1].phone == p.phone:
+            final[-1] = Phone(p.phone, final[-1].start_s, p.end_s)
+        else:
+            final.append(p)
+    return final

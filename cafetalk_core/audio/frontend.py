@@ -1,0 +1,181 @@
+"""Audio front ends: 16 kHz speech -> per-motion-frame features, the model's audio input.
+
+The contract every front end keeps (the dataset and the model rely on nothing else):
+
+- ``id``: a stable string stored in checkpoints; a checkpoint only runs with the same id.
+- ``dim``: the feature width.
+- ``features(wav16k, num_frames, fps, phones=None) -> (num_frames, dim) float32``; row ``i``
+  describes the audio around ``i / fps`` seconds, exactly ``num_frames`` rows.
+- ``uses_phones``: whether ``phones`` matters. At training time the dataset passes the
+  synthesiser's true phones through :func:`perturb_phones` (or the recogniser's output);
+  at inference ``phones=None`` and the front end runs the recogniser itself.
+
+Front ends:
+
+- ``phonetic-mel-v1`` (default, :class:`PhoneticMelFrontEnd`): pocketsphinx phones (a
+  recogniser trained on real speech) + log-mel + loudness + voice activity.
+- ``logmel-v1`` (:class:`LogMelFrontEnd`): log-mel only; kept to measure against (issue 11:
+  it does not transfer from synthesised to real speech).
+- ``wav2vec2-v1`` (:class:`Wav2Vec2FrontEnd`): the paper's choice, frozen Wav2Vec2 hidden
+  states through ``transformers`` from a local folder (never downloaded).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..phones import Phone
+from .io import AudioError
+from .mel import HOP_S, N_MELS, log_mel, loudness, pool_to_frames
+from .phonetic import PHONE_FEATURE_DIM, phone_features, recognise_phones
+from .vad import voice_activity
+
+
+@runtime_checkable
+class FrontEnd(Protocol):
+    id: str
+    dim: int
+    uses_phones: bool
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: Sequence[Phone] | None = None) -> np.ndarray: ...
+
+    def config(self) -> dict: ...
+
+
+def _check(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    wav = np.asarray(wav16k, np.float32)
+    if wav.ndim != 1 or wav.size == 0:
+        raise AudioError(f"wav16k must be non-empty 1-D 16 kHz audio, got shape {wav.shape}")
+    if not isinstance(num_frames, (int, np.integer)) or num_frames < 0:
+        raise ValueError(f"num_frames must be a non-negative int, got {num_frames!r}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
+    return wav
+
+
+class LogMelFrontEnd:
+    """80-band log-mel, gain-normalised per clip (see :mod:`.mel`)."""
+
+    id = "logmel-v1"
+    dim = N_MELS
+    uses_phones = False
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: Sequence[Phone] | None = None) -> np.ndarray:
+        return log_mel(_check(wav16k, num_frames, fps), int(num_frames), fps)
+
+    def config(self) -> dict:
+        return {"id": self.id}
+
+
+class PhoneticMelFrontEnd:
+    """Recogniser phones + log-mel + loudness + voice activity, concatenated in that order.
+
+    ``slices`` names the column groups so a model can drop a group (e.g. phones) as a
+    condition-dropout or ablation.
+    """
+
+    id = "phonetic-mel-v1"
+    dim = PHONE_FEATURE_DIM + N_MELS + 2
+    uses_phones = True
+    slices = {
+        "phones": slice(0, PHONE_FEATURE_DIM),
+        "mel": slice(PHONE_FEATURE_DIM, PHONE_FEATURE_DIM + N_MELS),
+        "loudness": slice(PHONE_FEATURE_DIM + N_MELS, PHONE_FEATURE_DIM + N_MELS + 1),
+        "vad": slice(PHONE_FEATURE_DIM + N_MELS + 1, PHONE_FEATURE_DIM + N_MELS + 2),
+    }
+
+    def recognise(self, wav16k: np.ndarray) -> list[Phone]:
+        """ARPAbet phones with times from pocketsphinx's phone loop (see :mod:`.phonetic`)."""
+        return recognise_phones(np.asarray(wav16k, np.float32))
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: Sequence[Phone] | None = None) -> np.ndarray:
+        wav = _check(wav16k, num_frames, fps)
+        n = int(num_frames)
+        if phones is None:
+            phones = self.recognise(wav)
+        return np.concatenate([
+            phone_features(phones, n, fps),
+            log_mel(wav, n, fps),
+            loudness(wav, n, fps)[:, None],
+            voice_activity(wav, n, fps)[:, None],
+        ], axis=1).astype(np.float32)
+
+    def config(self) -> dict:
+        return {"id": self.id}
+
+
+class Wav2Vec2FrontEnd:
+    """Frozen Wav2Vec2 hidden states (the paper uses XLS-R-300M) from a LOCAL folder.
+
+    ``model_path`` is a folder written by ``save_pretrained`` (config.json + weights);
+    ``transformers`` loads it with ``local_files_only=True`` so nothing is downloaded.
+    ``layer`` picks the hidden state (-1 = last). Features are at 50 Hz (20 ms hop, first
+    frame centred at 12.5 ms) and pooled to the motion rate.
+    """
+
+    id = "wav2vec2-v1"
+    uses_phones = False
+    HOP_S = 0.02
+    OFFSET_S = 0.0125
+
+    def __init__(self, model_path: str | Path, layer: int = -1, device: str = "cpu"):
+        path = Path(model_path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"model_path must be a local Wav2Vec2 folder with config.json, got {str(path)!r}")
+        import torch
+        from transformers import Wav2Vec2Model
+
+        self.model_path = str(path)
+        self.layer = int(layer)
+        self.device = torch.device(device)
+        self.model = Wav2Vec2Model.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.dim = int(self.model.config.hidden_size)
+
+    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
+                 phones: Sequence[Phone] | None = None) -> np.ndarray:
+        import torch
+
+        wav = _check(wav16k, num_frames, fps)
+        if len(wav) < 400:  # the conv stack needs one 25 ms receptive field
+            wav = np.pad(wav, (0, 400 - len(wav)))
+        x = (wav - wav.mean()) / np.sqrt(wav.var() + 1e-7)  # Wav2Vec2FeatureExtractor's normalisation
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(x)[None].to(self.device), output_hidden_states=True)
+        hidden = out.hidden_states[self.layer][0].float().cpu().numpy()  # (T, H) at 50 Hz
+        return pool_to_frames(hidden, self.HOP_S, int(num_frames), fps, offset_s=self.OFFSET_S)
+
+    def config(self) -> dict:
+        return {"id": self.id, "model_path": self.model_path, "layer": self.layer}
+
+
+FRONT_ENDS = {
+    PhoneticMelFrontEnd.id: PhoneticMelFrontEnd,
+    LogMelFrontEnd.id: LogMelFrontEnd,
+    Wav2Vec2FrontEnd.id: Wav2Vec2FrontEnd,
+}
+DEFAULT_FRONT_END = PhoneticMelFrontEnd.id
+
+
+def build_front_end(name: str = DEFAULT_FRONT_END, **kw) -> FrontEnd:
+    """A front end by id (``phonetic-mel-v1``, ``logmel-v1``, ``wav2vec2-v1`` + ``model_path``).
+
+    Also accepts a ``config()`` dict's keys as keyword arguments (``id`` is ignored).
+    """
+    kw.pop("id", None)
+    if name not in FRONT_ENDS:
+        raise ValueError(f"front end must be one of {sorted(FRONT_ENDS)}, got {name!r}")
+    cls = FRONT_ENDS[name]
+    if cls is Wav2Vec2FrontEnd:
+        if "model_path" not in kw:
+            raise ValueError("front end 'wav2vec2-v1' needs model_path=<local folder>")
+        return cls(**kw)
+    if kw:
+        raise ValueError(f"front end {name!r} takes no options, got {sorted(kw)}")
+    return cls()

@@ -1,0 +1,1 @@
+"""Bundled evaluation data (real recordings with phone alignments); see real_speech/SOURCES.md."""
