@@ -1,0 +1,53 @@
+"""CafeTalk for Blender: speech + emotion + fine controls -> ARKit shape-key takes.
+
+register/unregister only. The add-on never imports torch or cafetalk_core: the model runs in
+the CafeTalk server (a subprocess it can start, or a remote URL) reached over HTTP. Installed
+as an extension the package is ``bl_ext.<repo>.cafetalk``; :func:`register` also makes it
+importable as ``cafetalk_blender`` so batch scripts have one stable name.
+"""
+from __future__ import annotations
+
+import sys
+
+import bpy
+
+from . import (batch, client, errors, formats, jobs, keyframes, mapping, nla_controls, operators, panels,
+               preferences, properties, server_process, takes, vocabulary)
+
+ALIAS = "cafetalk_blender"
+_SUBMODULES = (batch, client, errors, formats, jobs, keyframes, mapping, nla_controls, operators, panels,
+               preferences, properties, server_process, takes, vocabulary)
+classes = (*preferences.classes, *operators.classes, *panels.classes)
+
+
+@bpy.app.handlers.persistent
+def _reset_runtime_state(_dummy=None) -> None:
+    """A file saved mid-generation must not open with the Generate button disabled."""
+    for scene in bpy.data.scenes:
+        props = getattr(scene, "cafetalk", None)
+        if props is not None and props.running and operators._ACTIVE.get("runner") is None:
+            props.running = False
+
+
+def register() -> None:
+    properties.register()
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.app.handlers.load_post.append(_reset_runtime_state)
+    if __name__ != ALIAS:
+        sys.modules.setdefault(ALIAS, sys.modules[__name__])
+        for mod in _SUBMODULES:
+            sys.modules.setdefault(f"{ALIAS}.{mod.__name__.rsplit('.', 1)[1]}", mod)
+
+
+def unregister() -> None:
+    server_process.SERVER.stop()
+    operators.unregister_timers()
+    if _reset_runtime_state in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_reset_runtime_state)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    properties.unregister()
+    if sys.modules.get(ALIAS) is sys.modules[__name__]:
+        for name in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
+            del sys.modules[name]

@@ -1,0 +1,126 @@
+"""Curves and controls as data: parsing, key reduction, action detection. No ``bpy`` here.
+
+This is the add-on's counterpart of glTF-Blender-IO's ``io/`` layer: everything that can be
+computed without Blender lives here, so it is tested on plain numpy (Blender ships numpy).
+The add-on cannot import ``cafetalk_core``; the key reduction below is its only copy in the
+add-on (same greedy criterion as ``BlendshapeCurves.reduce_keys``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import CafeTalkError
+from .vocabulary import ACTIONS
+
+
+@dataclass
+class Curves:
+    """Weights over time by ARKit name: ``values`` is (frames, len(names)); frame i at i / fps."""
+
+    fps: float
+    names: tuple[str, ...]
+    values: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.fps
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Curves":
+        """Parse the server's ``cafetalk.curves`` JSON, or raise :class:`CafeTalkError` naming the field."""
+        if not isinstance(data, dict) or data.get("format") != "cafetalk.curves":
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise CafeTalkError(f"result: format must be 'cafetalk.curves', got {got!r}")
+        try:
+            fps = float(data["fps"])
+            names = tuple(str(n) for n in data["names"])
+            values = np.asarray(data["values"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CafeTalkError(f"result: malformed curves ({exc})") from None
+        if values.size == 0:
+            values = values.reshape(0, len(names))
+        if values.ndim != 2 or values.shape[1] != len(names):
+            raise CafeTalkError(f"result: values must be (frames, {len(names)}), got shape {values.shape}")
+        if not fps > 0:
+            raise CafeTalkError(f"result: fps must be positive, got {fps}")
+        return cls(fps, names, values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "cafetalk.curves", "version": 1, "fps": self.fps, "names": list(self.names),
+                "frames": self.num_frames, "values": np.round(self.values, 6).tolist()}
+
+    def column(self, name: str) -> np.ndarray:
+        low = [n.lower() for n in self.names]
+        try:
+            return self.values[:, low.index(name.lower())]
+        except ValueError:
+            raise CafeTalkError(f"curves have no channel {name!r}") from None
+
+
+def reduce_keys(y: np.ndarray, tolerance: float) -> np.ndarray:
+    """Indices of the fewest keys whose linear interpolation stays within ``tolerance`` of ``y``.
+
+    Greedy forward scan: from a key, the segment grows while the straight line to the
+    candidate end stays within ``tolerance`` of every sample between. First and last frames
+    are always keys; ``tolerance <= 0`` keeps every frame. The growth is tested by doubling
+    then bisecting, so long flat stretches cost O(log n) line checks instead of O(n).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    if n <= 2 or tolerance <= 0:
+        return np.arange(n)
+
+    def fits(a: int, b: int) -> bool:
+        t = np.arange(b - a + 1, dtype=np.float64) / (b - a)
+        return float(np.max(np.abs(y[a:b + 1] - (y[a] + (y[b] - y[a]) * t)))) <= tolerance
+
+    keys = [0]
+    start = 0
+    while start < n - 1:
+        good, step = start + 1, 1
+        while good + step < n and fits(start, good + step):  # gallop
+            good += step
+            step *= 2
+        lo, hi = good, min(n - 1, good + step)               # good fits, hi may not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(start, mid):
+                lo = mid
+            else:
+                hi = mid
+        end = hi if hi != lo and fits(start, hi) else lo
+        keys.append(end)
+        start = end
+    return np.asarray(keys, dtype=np.int64)
+
+
+def detect_actions(curves: Curves, min_frames: int = 3,
+                   actions: tuple = ACTIONS) -> list[dict[str, Any]]:
+    """Fine controls found in a take: spans where an action's channels are on.
+
+    An action is "on" on a frame where the mean of its channels divided by their weight
+    exceeds its threshold (the rule of the paper's Algorithm 1 before its random
+    augmentations). Intensity is the span's peak of that ratio, clipped to [0, 1].
+    """
+    out: list[dict[str, Any]] = []
+    low = {n.lower(): i for i, n in enumerate(curves.names)}
+    for aid, _label, channels, threshold in actions:
+        cols = [(low[c.lower()], w) for c, w in channels if c.lower() in low]
+        if not cols or curves.num_frames == 0:
+            continue
+        level = np.mean([curves.values[:, i] / w for i, w in cols], axis=0)
+        on = level > threshold
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+        for a, b in zip(edges[::2], edges[1::2]):
+            if b - a >= min_frames:
+                out.append({"action": aid, "start_s": round(a / curves.fps, 4), "end_s": round(b / curves.fps, 4),
+                            "intensity": round(float(np.clip(level[a:b].max(), 0.0, 1.0)), 3)})
+    out.sort(key=lambda c: (c["start_s"], c["action"]))
+    return out

@@ -1,0 +1,370 @@
+"""Operators: thin wrappers that call takes/keyframes/nla_controls and report errors.
+
+Generate is a modal timer operator (Blender's ``operator_modal_timer.py`` template): the HTTP
+calls run in a :class:`~.jobs.JobRunner` thread, ``modal`` reads its progress on each TIMER
+event and returns ``PASS_THROUGH`` otherwise, Esc (or the Cancel button) cancels the job on the
+server. Called from a script or in background mode (no window), ``execute`` runs the same
+steps synchronously.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import bpy
+from bpy.props import EnumProperty
+from bpy.types import Operator
+
+from . import formats, keyframes, mapping, nla_controls, preferences, takes, vocabulary
+from .errors import CafeTalkError
+from .jobs import JobRunner
+from .server_process import INSTALLER, SERVER
+
+MODES = (("NEW", "Generate", "New take from the panel's audio and emotion and the control strips"),
+         ("REGENERATE", "Regenerate", "New take of the active take's audio with the edited control strips"),
+         ("SPAN", "Regenerate span", "Regenerate only inside the selected control strip's span (inpainting)"))
+
+_ACTIVE: dict[str, Any] = {"runner": None}
+
+
+def _redraw(context: Any = None) -> None:
+    wm = bpy.context.window_manager
+    for window in getattr(wm, "windows", []):
+        for area in window.screen.areas:
+            if area.type in ("VIEW_3D", "NLA_EDITOR", "SEQUENCE_EDITOR"):
+                area.tag_redraw()
+
+
+class CAFETALK_OT_generate(Operator):
+    bl_idname = "cafetalk.generate"
+    bl_label = "Generate"
+    bl_description = "Generate a new take of shape-key animation from the audio and the controls"
+    bl_options = {"REGISTER"}
+
+    mode: EnumProperty(name="Mode", items=MODES, default="NEW")
+
+    _timer = None
+    _runner: JobRunner | None = None
+    _request: takes.Request | None = None
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return context.scene is not None and not context.scene.cafetalk.running
+
+    @classmethod
+    def description(cls, context: Any, properties: Any) -> str:
+        return dict((m[0], m[2]) for m in MODES)[properties.mode]
+
+    def execute(self, context: Any) -> set[str]:
+        props = context.scene.cafetalk
+        try:
+            action, warnings = takes.generate_blocking(context.scene, takes.client_for(context), self.mode)
+        except CafeTalkError as exc:
+            props.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._done(props, action, warnings)
+
+    def _done(self, props: Any, action: Any, warnings: list[str]) -> set[str]:
+        for w in warnings:
+            self.report({"WARNING"}, w)
+        props.status = f"take {action.name} written"
+        self.report({"INFO"}, props.status)
+        return {"FINISHED"}
+
+    def invoke(self, context: Any, event: Any) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        props = context.scene.cafetalk
+        try:
+            self._request = takes.build_request(context.scene, self.mode)
+            client = takes.client_for(context)
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        r = self._request
+        self._runner = JobRunner(client, r.audio_path, r.controls, r.options)
+        self._runner.start()
+        _ACTIVE["runner"] = self._runner
+        props.running, props.progress, props.status = True, 0.0, "submitting"
+        wm = context.window_manager
+        wm.progress_begin(0, 100)
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Any, event: Any) -> set[str]:
+        runner = self._runner
+        assert runner is not None
+        props = context.scene.cafetalk
+        if event.type == "ESC" and event.value == "PRESS":
+            runner.cancel()
+            props.status = "cancelling"
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        props.progress = runner.progress
+        props.status = f"{runner.state} {runner.progress * 100:.0f}%"
+        context.window_manager.progress_update(int(runner.progress * 100))
+        _redraw(context)
+        if not runner.finished.is_set():
+            return {"PASS_THROUGH"}
+        self._cleanup(context)
+        if runner.error:
+            props.status = runner.error
+            self.report({"ERROR"}, runner.error)
+            return {"CANCELLED"}
+        if runner.curves is None:
+            props.status = "cancelled"
+            self.report({"WARNING"}, "generation cancelled")
+            return {"CANCELLED"}
+        try:
+            action, warnings = takes.apply_result(context.scene, self._request, runner.curves)
+        except CafeTalkError as exc:
+            props.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._done(props, action, warnings)
+
+    def cancel(self, context: Any) -> None:
+        if self._runner is not None and not self._runner.finished.is_set():
+            self._runner.cancel()
+        self._cleanup(context)
+
+    def _cleanup(self, context: Any) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        context.scene.cafetalk.running = False
+        _ACTIVE["runner"] = None
+        _redraw(context)
+
+
+class CAFETALK_OT_cancel(Operator):
+    bl_idname = "cafetalk.cancel"
+    bl_label = "Cancel"
+    bl_description = "Cancel the running generation (also: Esc)"
+
+    def execute(self, context: Any) -> set[str]:
+        runner = _ACTIVE.get("runner")
+        if runner is None:
+            context.scene.cafetalk.running = False  # stale flag from a crashed session
+            return {"CANCELLED"}
+        runner.cancel()
+        context.scene.cafetalk.status = "cancelling"
+        return {"FINISHED"}
+
+
+class _NeedsTarget:
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        obj = context.scene.cafetalk.target if context.scene else None
+        return obj is not None and getattr(obj.data, "shape_keys", None) is not None
+
+
+class CAFETALK_OT_add_control(_NeedsTarget, Operator):
+    bl_idname = "cafetalk.add_control"
+    bl_label = "Add Control Strip"
+    bl_description = "Add a control strip (the panel's action, or the emotion) at the current frame"
+    bl_options = {"REGISTER", "UNDO"}
+
+    kind: EnumProperty(name="Kind", default="FINE", items=(("FINE", "Action", "A fine control (AU-like action)"),
+                                                          ("EMOTION", "Emotion", "An emotion span")))
+
+    def execute(self, context: Any) -> set[str]:
+        scene, props = context.scene, context.scene.cafetalk
+        start = float(scene.frame_current)
+        kind, label = ("fine", props.new_action) if self.kind == "FINE" else ("emotion", props.emotion)
+        try:
+            strip = nla_controls.add_strip(takes.target_key(scene), kind, label, start, start + props.new_length,
+                                           props.new_intensity)
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"control strip {strip.name} on frames {strip.frame_start:g}-{strip.frame_end:g}")
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_clear_controls(_NeedsTarget, Operator):
+    bl_idname = "cafetalk.clear_controls"
+    bl_label = "Clear Controls"
+    bl_description = "Remove every control and emotion strip of the target"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: Any) -> set[str]:
+        nla_controls.clear_controls(takes.target_key(context.scene))
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_controls_from_text(_NeedsTarget, Operator):
+    bl_idname = "cafetalk.controls_from_text"
+    bl_label = "Controls from Text"
+    bl_description = "Ask the server to turn the words into control strips"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: Any) -> set[str]:
+        scene, props = context.scene, context.scene.cafetalk
+        try:
+            if not props.text_controls.strip():
+                raise CafeTalkError("type what the face should do in 'Controls in words' first")
+            _path, start, strip = takes.ensure_audio(scene)
+            reply = takes.client_for(context).controls_from_text(props.text_controls, takes.clip_seconds(scene, strip))
+            strips = nla_controls.write_controls(takes.target_key(scene), reply, start, takes.scene_fps(scene))
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        for msg in reply.get("messages", []) or []:
+            self.report({"WARNING"}, str(msg))
+        self.report({"INFO"}, f"{len(strips)} control strips from text")
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_controls_from_take(_NeedsTarget, Operator):
+    bl_idname = "cafetalk.controls_from_take"
+    bl_label = "Controls from Take"
+    bl_description = "Detect the actions present in the active take and make them control strips"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: Any) -> set[str]:
+        scene = context.scene
+        try:
+            key = takes.target_key(scene)
+            take = keyframes.active_take(key)
+            if take is None:
+                raise CafeTalkError("the target has no CafeTalk take yet")
+            found = formats.detect_actions(keyframes.take_curves(take))
+            start = keyframes.take_meta(take).get("start_frame", scene.cafetalk.start_frame)
+            strips = nla_controls.write_controls(key, {"fine": found}, start, takes.scene_fps(scene))
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{len(strips)} control strips detected in {take.name}")
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_auto_map(_NeedsTarget, Operator):
+    bl_idname = "cafetalk.auto_map"
+    bl_label = "Auto Map"
+    bl_description = "Fill the mapping table from the preset (exact, case-insensitive, fuzzy)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: Any) -> set[str]:
+        props = context.scene.cafetalk
+        key = takes.target_key(context.scene)
+        rows = mapping.auto_map([kb.name for kb in key.key_blocks], props.mapping_preset)
+        mapping.store(props.mapping, rows)
+        missing = mapping.unmapped(rows)
+        level = {"WARNING"} if missing else {"INFO"}
+        self.report(level, f"{len(vocabulary.ARKIT_NAMES) - len(missing)} of {len(vocabulary.ARKIT_NAMES)} ARKit channels mapped"
+                           + (f"; unmapped: {', '.join(missing[:8])}" if missing else ""))
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_refresh_info(Operator):
+    bl_idname = "cafetalk.refresh_info"
+    bl_label = "Refresh from Server"
+    bl_description = "Ask the server for its emotions, actions and frame rate"
+
+    def execute(self, context: Any) -> set[str]:
+        try:
+            info = takes.client_for(context).info()
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        vocabulary.update_from_server(info)
+        self.report({"INFO"}, f"server: {len(vocabulary.action_ids_labels())} actions, {len(vocabulary.emotions())} emotions")
+        return {"FINISHED"}
+
+
+def _server_timer() -> float | None:
+    nxt = SERVER.tick()
+    _redraw()
+    return nxt
+
+
+def _installer_timer() -> float | None:
+    nxt = INSTALLER.tick()
+    _redraw()
+    return nxt
+
+
+class CAFETALK_OT_server_start(Operator):
+    bl_idname = "cafetalk.server_start"
+    bl_label = "Start Server"
+    bl_description = "Start the bundled CafeTalk server with the chosen Python interpreter"
+
+    def execute(self, context: Any) -> set[str]:
+        prefs = preferences.get(context)
+        if prefs.server_mode == "REMOTE":
+            self.report({"ERROR"}, "the preferences name a remote server: nothing to start here")
+            return {"CANCELLED"}
+        try:
+            SERVER.start(preferences.interpreter(prefs), prefs.port, preferences.user_dir(), prefs.token)
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background:
+            try:
+                SERVER.wait()
+            except CafeTalkError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+        elif not bpy.app.timers.is_registered(_server_timer):
+            bpy.app.timers.register(_server_timer, first_interval=0.1)
+        return {"FINISHED"}
+
+
+class CAFETALK_OT_server_stop(Operator):
+    bl_idname = "cafetalk.server_stop"
+    bl_label = "Stop Server"
+    bl_description = "Stop the bundled server"
+
+    def execute(self, context: Any) -> set[str]:
+        SERVER.stop()
+        return {"FINISHED"}
+
+
+def bundled_core() -> Path | None:
+    """The core shipped inside the extension zip (a wheel made by build.py)."""
+    folder = Path(__file__).parent / "core"
+    wheels = sorted(folder.glob("cafetalk-*.whl"))
+    return wheels[-1] if wheels else None
+
+
+class CAFETALK_OT_install_server_env(Operator):
+    bl_idname = "cafetalk.install_server_env"
+    bl_label = "Install Server Environment"
+    bl_description = ("Create a Python environment next to the extension and install the bundled CafeTalk "
+                      "server into it (torch included; needs internet, a few minutes)")
+
+    def execute(self, context: Any) -> set[str]:
+        core = bundled_core()
+        if core is None:
+            self.report({"ERROR"}, "this build has no bundled core (core/cafetalk-*.whl): install the zip made by build.py")
+            return {"CANCELLED"}
+        prefs = preferences.get(context)
+        base = preferences.interpreter(prefs) if prefs.python_path else sys.executable
+        try:
+            INSTALLER.start(base, preferences.venv_python().parent.parent, core)
+        except CafeTalkError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if not bpy.app.timers.is_registered(_installer_timer):
+            bpy.app.timers.register(_installer_timer, first_interval=0.5)
+        self.report({"INFO"}, f"installing the server environment; log: {INSTALLER.log_path}")
+        return {"FINISHED"}
+
+
+classes = (CAFETALK_OT_generate, CAFETALK_OT_cancel, CAFETALK_OT_add_control, CAFETALK_OT_clear_controls,
+           CAFETALK_OT_controls_from_text, CAFETALK_OT_controls_from_take, CAFETALK_OT_auto_map,
+           CAFETALK_OT_refresh_info, CAFETALK_OT_server_start, CAFETALK_OT_server_stop,
+           CAFETALK_OT_install_server_env)
+
+
+def unregister_timers() -> None:
+    for fn in (_server_timer, _installer_timer):
+        if bpy.app.timers.is_registered(fn):
+            bpy.app.timers.unregister(fn)

@@ -1,0 +1,86 @@
+"""All add-on settings of a scene, in one PropertyGroup (``scene.cafetalk``).
+
+Every property has a name, a description and bounds; operators and panels read them here and
+nowhere else. Run-time state (status line, progress) lives here too so the panel can draw it.
+"""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
+from bpy.types import PropertyGroup
+
+from . import mapping, vocabulary
+
+
+def _has_shape_keys(_self, obj) -> bool:
+    data = getattr(obj, "data", None)
+    return obj.type == "MESH" and getattr(data, "shape_keys", None) is not None
+
+
+class CAFETALK_MappingItem(PropertyGroup):
+    arkit: StringProperty(name="ARKit", description="ARKit channel produced by the model")
+    shape_key: StringProperty(name="Shape key", description="Shape key of the target mesh it drives (empty: unused)")
+    weight: FloatProperty(name="Weight", description="Scale applied to the channel before it drives the key",
+                          default=1.0, min=0.0, max=2.0)
+
+
+class CAFETALK_SceneProps(PropertyGroup):
+    # target + audio
+    target: PointerProperty(name="Target", type=bpy.types.Object, poll=_has_shape_keys,
+                            description="Mesh whose shape keys receive the takes (must have shape keys)")
+    audio_source: EnumProperty(name="Audio", default="FILE", description="Where the speech comes from",
+                               items=(("FILE", "File", "An audio file on disk, placed in the sequencer at the start frame"),
+                                      ("STRIP", "Sound strip", "A sound strip of this scene's sequencer; the take starts with it")))
+    audio_path: StringProperty(name="Audio file", subtype="FILE_PATH", description="Speech audio (wav, flac, ogg, mp3)")
+    sound_strip: StringProperty(name="Sound strip", description="Name of a sound strip in the sequencer")
+    start_frame: IntProperty(name="Start frame", default=1, description="Scene frame where the take (and the audio) starts")
+    # coarse control
+    emotion: EnumProperty(name="Emotion", items=vocabulary.emotion_enum_items, description="Emotion of the whole take")
+    intensity: FloatProperty(name="Intensity", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
+                             description="Emotion intensity (0 = subtle, 1 = strongest)")
+    text_controls: StringProperty(name="Controls in words",
+                                  description="e.g. 'smile at the end, raise brows from 1 s to 2 s': becomes control strips")
+    # new control strip
+    new_action: EnumProperty(name="Action", items=vocabulary.action_enum_items, description="Action of a new control strip")
+    new_length: IntProperty(name="Length", default=15, min=1, soft_max=300, description="Frames of a new control strip")
+    new_intensity: FloatProperty(name="Intensity", default=0.8, min=0.0, max=1.0, subtype="FACTOR",
+                                 description="Intensity of a new control strip")
+    # sampling
+    steps: IntProperty(name="Steps", default=20, min=1, max=200, description="Denoising steps (more: slower, finer)")
+    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; the same seed and inputs give the same take")
+    audio_scale: FloatProperty(name="Audio scale", default=1.0, min=0.0, soft_max=5.0,
+                               description="Classifier-free guidance scale of audio + emotion")
+    control_scale: FloatProperty(name="Control scale", default=1.0, min=0.0, soft_max=5.0,
+                                 description="Classifier-free guidance scale of the fine controls (control strength)")
+    # keys
+    key_tolerance: FloatProperty(name="Key reduction", default=0.0, min=0.0, max=0.2, precision=4,
+                                 description="Largest error allowed when dropping keys (0 = a key on every frame)")
+    interpolation: EnumProperty(name="Interpolation", default="LINEAR", description="Interpolation of the written keys",
+                                items=(("LINEAR", "Linear", "Straight lines between keys (exact with key reduction)"),
+                                       ("BEZIER", "Bezier", "Smooth auto-clamped curves, easier to edit by hand")))
+    # mapping
+    mapping_preset: EnumProperty(name="Preset", items=mapping.PRESETS, default="AUTO",
+                                 description="How ARKit names are matched to shape keys")
+    mapping: CollectionProperty(type=CAFETALK_MappingItem)
+    mapping_index: IntProperty(name="Row", default=0)
+    show_mapping: BoolProperty(name="Show mapping", default=False)
+    # run-time state (drawn by the panel)
+    running: BoolProperty(name="Running", default=False, options={"SKIP_SAVE"})
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
+    status: StringProperty(name="Status", default="")
+
+
+classes = (CAFETALK_MappingItem, CAFETALK_SceneProps)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.cafetalk = PointerProperty(type=CAFETALK_SceneProps)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.cafetalk
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

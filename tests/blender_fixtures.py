@@ -1,0 +1,138 @@
+"""Shared fixtures for add-on tests against the real ``bpy`` module (Blender 4.5 as a module).
+
+``bpy`` can be imported once per process and is slow to import, so one session-scoped fixture
+loads it and the add-on (from ``blender_addon/`` as the package ``cafetalk_blender``, the
+name batch scripts use) and every test starts from a factory-reset empty scene. Tests that
+need a truly isolated Blender (installing the extension zip, which writes to the user's
+config) run a subprocess with HOME pointed at a temporary folder instead.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ADDON_DIR = ROOT / "blender_addon"
+ARKIT_SAMPLE = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",
+                "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp")
+
+
+def load_addon():
+    """Import ``blender_addon`` as the package ``cafetalk_blender`` (once per process)."""
+    if "cafetalk_blender" in sys.modules:
+        return sys.modules["cafetalk_blender"]
+    spec = importlib.util.spec_from_file_location("cafetalk_blender", ADDON_DIR / "__init__.py",
+                                                  submodule_search_locations=[str(ADDON_DIR)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cafetalk_blender"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bpy_mod():
+    return pytest.importorskip("bpy", reason="needs the bpy module (pip install 'bpy==4.5.*')")
+
+
+@pytest.fixture(scope="session")
+def addon(bpy_mod):
+    mod = load_addon()
+    mod.register()
+    yield mod
+    mod.unregister()
+    sys.modules["cafetalk_blender"] = mod  # unregister drops the alias; keep the loaded copy importable
+
+
+@pytest.fixture
+def scene(bpy_mod, addon):
+    """A factory-reset, empty scene at 30 fps with the add-on's properties."""
+    bpy_mod.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy_mod.context.scene
+    sc.render.fps, sc.render.fps_base = 30, 1.0
+    return sc
+
+
+def make_face(bpy, names=ARKIT_SAMPLE, obj_name="Face"):
+    """A mesh object with a Basis key and one shape key per name."""
+    mesh = bpy.data.meshes.new(obj_name + "Mesh")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    obj = bpy.data.objects.new(obj_name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.shape_key_add(name="Basis")
+    for n in names:
+        obj.shape_key_add(name=n)
+    return obj
+
+
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000) -> Path:
+    """A short speech-band tone with silence gaps (a valid mono 16-bit wav)."""
+    n = int(seconds * rate)
+    frames = bytearray()
+    for i in range(n):
+        on = (i // (rate // 5)) % 2 == 0
+        v = int(8000 * math.sin(2 * math.pi * 220 * i / rate) * on)
+        frames += struct.pack("<h", v)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_available() -> str | None:
+    """``None`` when the real server can run here, else the reason to skip."""
+    if not (ROOT / "cafetalk_core" / "server" / "app.py").exists():
+        return "cafetalk_core/server/app.py does not exist yet"
+    return None
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The real CafeTalk server with a random tiny model on a free loopback port."""
+    reason = server_available()
+    if reason:
+        pytest.skip(reason)
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--random-model", "--device", "cpu"],
+                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"server not healthy after 90 s: {log.read_text()[-2000:]}")
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
