@@ -287,13 +287,13 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
     err = (pred - x0) ** 2
     loss_x0 = (err * weight).sum() / weight.sum().clamp_min(1.0)
     loss = loss_x0
-    logs = {"loss_x0": float(loss_x0)}
+    logs = {"loss_x0": float(loss_x0.detach())}
     if velocity_weight > 0 and n > 1:
         wv = torch.minimum(weight[:, 1:], weight[:, :-1])
         verr = ((pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2
         loss_vel = (verr * wv).sum() / wv.sum().clamp_min(1.0)
         loss = loss + velocity_weight * loss_vel
-        logs["loss_vel"] = float(loss_vel)
-    logs["loss"] = float(loss)
+        logs["loss_vel"] = float(loss_vel.detach())
+    logs["loss"] = float(loss.detach())
     logs["swap_rows"] = float(swap.sum())
     return loss, logs
