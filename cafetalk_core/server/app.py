@@ -239,6 +239,7 @@ def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, mana
                                               "inpaint: {curves, start_s, end_s}}"),
     ) -> JSONResponse:
         """Queue a generation. Audio, controls and options are checked now: any problem is a 4xx here."""
+        manager.check_capacity()
         data = audio.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise ApiError(413, "audio", f"the file is larger than {settings.max_upload_mb:g} MB (--max-upload-mb)")

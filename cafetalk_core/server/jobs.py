@@ -61,14 +61,11 @@ class Job:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    """True for pipeline.GenerationCancelled (matched by name too, so a fake model works)."""
-    try:
-        from ..pipeline import GenerationCancelled
-        if isinstance(exc, GenerationCancelled):
-            return True
-    except ImportError:
-        pass
-    return type(exc).__name__ == "GenerationCancelled"
+    """True for pipeline.GenerationCancelled, matched by class name so a stand-in model works too.
+
+    Never imports the pipeline here: that would load torch in the middle of a request.
+    """
+    return any(cls.__name__ == "GenerationCancelled" for cls in type(exc).__mro__)
 
 
 class JobManager:
@@ -114,6 +111,12 @@ class JobManager:
             self._thread = None
 
     # -- requests ------------------------------------------------------------------------------
+    def check_capacity(self) -> None:
+        """Raise :class:`QueueFull` now, so a full server refuses before decoding an upload."""
+        with self._lock:
+            if len(self._pending) >= self.max_queue:
+                raise QueueFull(self.max_queue, self._retry_after_s())
+
     def submit(self, audio: np.ndarray, duration_s: float, controls: ControlSet, options: dict[str, Any]) -> Job:
         with self._lock:
             self._expire()
@@ -236,8 +239,9 @@ class JobManager:
             curves = self.generator.generate(job.audio, job.controls, sample_rate=16000, progress=progress,
                                              cancel=job.cancel_event.is_set, **job.options)
         except Exception as exc:  # noqa: BLE001 - a job's failure must never kill the worker
+            cancelled = job.cancel_event.is_set() and _is_cancellation(exc)
             with self._lock:
-                if job.cancel_event.is_set() and _is_cancellation(exc):
+                if cancelled:
                     self._finish(job, "cancelled", None)
                 elif isinstance(exc, ValueError):
                     self._finish(job, "failed", str(exc))
