@@ -48,6 +48,6 @@ def unregister() -> None:
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
     properties.unregister()
-    if sys.modules.get(ALIAS) is sys.modules[__name__]:
+    if __name__ != ALIAS and sys.modules.get(ALIAS) is sys.modules.get(__name__):
         for name in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
             del sys.modules[name]

@@ -62,9 +62,26 @@ def add_strip(key: Any, kind: str, label: str, start_frame: float, end_frame: fl
         strip = _try_place(track, label, start_frame, end_frame, action)
         if strip is None:
             raise CafeTalkError(f"control {label}: cannot place a strip on frames {start_frame:g}-{end_frame:g}")
-    strip.use_animated_influence = True  # influence is stored in the strip's own F-curve
-    strip.influence = intensity
+    set_intensity(strip, intensity)
     return strip
+
+
+def set_intensity(strip: Any, intensity: float) -> None:
+    """Store intensity as the strip's influence, kept in the strip's own F-curve.
+
+    Animated influence is the only influence Blender saves and lets the artist edit in the
+    NLA sidebar; the key it inserts does not follow ``strip.influence``, so set it directly.
+    """
+    strip.use_animated_influence = True
+    strip.influence = intensity
+    for fc in strip.fcurves:
+        if fc.data_path == "influence":
+            if not len(fc.keyframe_points):
+                fc.keyframe_points.insert(strip.frame_start, intensity)
+            for k in fc.keyframe_points:
+                k.co[1] = intensity
+                k.handle_left[1] = k.handle_right[1] = intensity
+            fc.update()
 
 
 def _try_place(track: Any, label: str, start: float, end: float, action: Any) -> Any | None:

@@ -6,7 +6,6 @@ event and returns ``PASS_THROUGH`` otherwise, Esc (or the Cancel button) cancels
 server. Called from a script or in background mode (no window), ``execute`` runs the same
 steps synchronously.
 """
-from __future__ import annotations
 
 import sys
 from pathlib import Path

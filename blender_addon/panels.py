@@ -1,5 +1,4 @@
 """The "CafeTalk" tab of the 3D viewport sidebar. Panels only draw; one class per section."""
-from __future__ import annotations
 
 from typing import Any
 
@@ -134,8 +133,15 @@ class CAFETALK_PT_sampling(_CafeTalkPanel, Panel):
 
     def draw(self, context: Any) -> None:
         props, layout = context.scene.cafetalk, self.layout
-        for name in ("steps", "seed", "audio_scale", "control_scale", "key_tolerance", "interpolation"):
-            layout.prop(props, name)
+        layout.prop(props, "steps")
+        layout.prop(props, "seed")
+        layout.prop(props, "use_model_scales")
+        col = layout.column(align=True)
+        col.enabled = not props.use_model_scales
+        col.prop(props, "audio_scale")
+        col.prop(props, "control_scale")
+        layout.prop(props, "key_tolerance")
+        layout.prop(props, "interpolation")
 
 
 class CAFETALK_PT_takes(_CafeTalkPanel, Panel):

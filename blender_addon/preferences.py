@@ -4,7 +4,6 @@ Outside an installed extension (tests, ``batch.py`` run from the source tree) th
 preferences; :func:`get` then returns defaults overridable by ``CAFETALK_SERVER_URL`` and
 ``CAFETALK_TOKEN``.
 """
-from __future__ import annotations
 
 import os
 import sys

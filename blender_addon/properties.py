@@ -3,7 +3,6 @@
 Every property has a name, a description and bounds; operators and panels read them here and
 nowhere else. Run-time state (status line, progress) lives here too so the panel can draw it.
 """
-from __future__ import annotations
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
@@ -49,6 +48,8 @@ class CAFETALK_SceneProps(PropertyGroup):
     # sampling
     steps: IntProperty(name="Steps", default=20, min=1, max=200, description="Denoising steps (more: slower, finer)")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; the same seed and inputs give the same take")
+    use_model_scales: BoolProperty(name="Model's scales", default=True,
+                                   description="Use the guidance scales the model was tuned with (from the server)")
     audio_scale: FloatProperty(name="Audio scale", default=1.0, min=0.0, soft_max=5.0,
                                description="Classifier-free guidance scale of audio + emotion")
     control_scale: FloatProperty(name="Control scale", default=1.0, min=0.0, soft_max=5.0,

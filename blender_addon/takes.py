@@ -94,8 +94,9 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
     props = scene.cafetalk
     key = target_key(scene)
     fps = scene_fps(scene)
-    options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps,
-                               "audio_scale": float(props.audio_scale), "control_scale": float(props.control_scale)}
+    options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps}
+    if not props.use_model_scales:
+        options.update(audio_scale=float(props.audio_scale), control_scale=float(props.control_scale))
     span = None
     if mode in ("REGENERATE", "SPAN"):
         take = keyframes.active_take(key)

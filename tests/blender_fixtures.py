@@ -50,7 +50,6 @@ def addon(bpy_mod):
     mod.register()
     yield mod
     mod.unregister()
-    sys.modules["cafetalk_blender"] = mod  # unregister drops the alias; keep the loaded copy importable
 
 
 @pytest.fixture

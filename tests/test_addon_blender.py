@@ -1,0 +1,225 @@
+"""The add-on inside real Blender (bpy 4.5 module): keys, slots, NLA, mapping, save/reload."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from blender_fixtures import ARKIT_SAMPLE, addon, bpy_mod, make_face, scene  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.blender
+
+
+def _curves(addon, frames=120, fps=30.0, seed=0):
+    rng = np.random.default_rng(seed)
+    names = addon.vocabulary.ARKIT_NAMES
+    t = np.arange(frames)[:, None] / fps
+    values = (0.5 + 0.5 * np.sin(2 * np.pi * (0.5 + rng.random(52)) * t + rng.random(52) * 6)).astype(np.float32)
+    return addon.formats.Curves(fps, names, values)
+
+
+def _fcurve_values(addon, action, data_path):
+    fc = next(f for f in addon.keyframes.action_fcurves(action) if f.data_path == data_path)
+    co = np.empty(2 * len(fc.keyframe_points), np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    return fc, co[0::2], co[1::2]
+
+
+def test_register_unregister_roundtrip(bpy_mod, addon, scene):
+    assert hasattr(bpy_mod.types.Scene, "cafetalk")
+    assert hasattr(bpy_mod.ops.cafetalk, "generate")
+    addon.unregister()
+    assert not hasattr(bpy_mod.types.Scene, "cafetalk")
+    assert "CAFETALK_PT_main" not in dir(bpy_mod.types)
+    addon.register()
+    assert hasattr(bpy_mod.types.Scene, "cafetalk") and bpy_mod.context.scene.cafetalk.steps == 20
+
+
+def test_keys_match_curves_exactly_through_a_slot(bpy_mod, addon, scene):
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    curves = _curves(addon)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, slot = addon.keyframes.write_take(key, curves, rows, 10, "T", 30.0)
+    assert len(addon.keyframes.action_fcurves(action)) == len(ARKIT_SAMPLE)
+    for name in ARKIT_SAMPLE:
+        fc, frames, values = _fcurve_values(addon, action, f'key_blocks["{name}"].value')
+        np.testing.assert_array_equal(frames, 10 + np.arange(120, dtype=np.float32))
+        np.testing.assert_array_equal(values, curves.column(name))
+        assert fc.keyframe_points[5].interpolation == "LINEAR"
+        assert fc.evaluate(10 + 37) == pytest.approx(float(curves.column(name)[37]), abs=1e-6)
+    if addon.keyframes.has_slots(action):  # Blender 4.4+
+        assert slot is not None and slot.target_id_type == "KEY"
+        assert len(action.slots) == 1 and action.slots[0] == slot
+
+
+def test_take_plays_on_nla_and_artist_action_is_kept(bpy_mod, addon, scene):
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    # the artist's own hand keys, as the active action
+    key.key_blocks["jawOpen"].value = 0.25
+    key.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
+    key.key_blocks["browInnerUp"].value = 0.9
+    key.key_blocks["browInnerUp"].keyframe_insert("value", frame=1)
+    artist = key.animation_data.action
+    before = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.keyframes.action_fcurves(artist)}
+    curves = _curves(addon)
+    rows = [r for r in addon.mapping.auto_map([kb.name for kb in key.key_blocks]) if r.arkit != "browInnerUp"]
+    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_x_1", 30.0)
+    strip = addon.keyframes.push_take(key, action, slot, 1, 120)
+    anim = key.animation_data
+    # the artist's action is intact, still in the NLA (below the take), no longer overridden by nothing
+    after = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.keyframes.action_fcurves(artist)}
+    assert after == before and artist.name in bpy_mod.data.actions
+    names = [t.name for t in anim.nla_tracks]
+    assert names.index("Kept: " + artist.name) < names.index("CafeTalk Take: CafeTalk_x_1") < names.index("CafeTalk Fixes")
+    assert anim.action is None and strip.action == action
+    fixes = anim.nla_tracks["CafeTalk Fixes"].strips[0]
+    assert fixes.blend_type == "ADD"
+    scene.frame_set(31)
+    assert key.key_blocks["jawOpen"].value == pytest.approx(float(curves.column("jawOpen")[30]), abs=1e-5)
+    assert key.key_blocks["browInnerUp"].value == pytest.approx(0.9)  # not in the take: the artist's key shows
+    # a second take: newest plays, earlier one muted, both kept
+    action2, slot2 = addon.keyframes.write_take(key, _curves(addon, seed=1), rows, 1, "CafeTalk_x_2", 30.0)
+    addon.keyframes.push_take(key, action2, slot2, 1, 120)
+    takes = addon.keyframes.take_tracks(anim)
+    assert [t.mute for t in takes] == [True, False]
+    assert addon.keyframes.active_take(key) == action2
+    names = [t.name for t in anim.nla_tracks]
+    assert names.index("CafeTalk Take: CafeTalk_x_2") < names.index("CafeTalk Fixes")
+
+
+def test_key_reduction_and_bezier(bpy_mod, addon, scene):
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    curves = _curves(addon, frames=300)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, _ = addon.keyframes.write_take(key, curves, rows, 1, "R", 30.0, "LINEAR", tolerance=0.02)
+    fc, frames, _ = _fcurve_values(addon, action, 'key_blocks["jawOpen"].value')
+    assert 2 < len(frames) < 150
+    truth = curves.column("jawOpen")
+    err = max(abs(fc.evaluate(1 + i) - truth[i]) for i in range(300))
+    assert err <= 0.02 + 1e-5
+    action_b, _ = addon.keyframes.write_take(key, curves, rows, 1, "B", 30.0, "BEZIER", tolerance=0.0)
+    fc_b, _, _ = _fcurve_values(addon, action_b, 'key_blocks["jawOpen"].value')
+    assert fc_b.keyframe_points[3].interpolation == "BEZIER"
+
+
+def test_controls_roundtrip_through_nla_strips(bpy_mod, addon, scene):
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    controls = {"fine": [{"action": "AU12", "start_s": 0.5, "end_s": 1.25, "intensity": 0.8},
+                         {"action": "AU1", "start_s": 0.75, "end_s": 2.0, "intensity": 0.4},  # overlaps AU12
+                         {"action": "AU12", "start_s": 2.5, "end_s": 3.0, "intensity": 1.0}],
+                "emotion_spans": [{"emotion": "sad", "start_s": 1.0, "end_s": 2.0, "intensity": 0.6}]}
+    strips = addon.nla_controls.write_controls(key, controls, 11, 30.0)
+    assert len(strips) == 4
+    tracks = [t.name for t in key.animation_data.nla_tracks]
+    assert "CafeTalk Controls" in tracks and "CafeTalk Controls 2" in tracks and "CafeTalk Emotions" in tracks
+    assert all(t.mute for t in key.animation_data.nla_tracks if t.name.startswith("CafeTalk C"))
+    back = addon.nla_controls.read_controls(key, 11, 30.0)
+    want_fine = sorted(controls["fine"], key=lambda c: (c["start_s"], c["action"]))
+    assert len(back["fine"]) == 3 and all(
+        b["action"] == w["action"] and b["start_s"] == pytest.approx(w["start_s"], abs=1e-4)
+        and b["end_s"] == pytest.approx(w["end_s"], abs=1e-4) and b["intensity"] == pytest.approx(w["intensity"], abs=1e-4)
+        for b, w in zip(back["fine"], want_fine))
+    assert len(back["fine"]) == 3
+    assert back["emotion_spans"] == [{"emotion": "sad", "start_s": 1.0, "end_s": 2.0, "intensity": 0.6}]
+    # the artist drags one strip, renames it and lowers its influence: read back follows
+    strip = next(s for t in key.animation_data.nla_tracks for s in t.strips if s.name == "AU1")
+    strip.frame_end = strip.frame_end + 15
+    strip.name = "my brows"
+    addon.nla_controls.set_intensity(strip, 0.3)
+    moved = next(c for c in addon.nla_controls.read_controls(key, 11, 30.0)["fine"] if c["action"] == "AU1")
+    assert moved["end_s"] == pytest.approx(2.5) and moved["intensity"] == pytest.approx(0.3)
+    # muted strips are ignored, the clip end cuts spans
+    strip.mute = True
+    back = addon.nla_controls.read_controls(key, 11, 30.0, clip_s=2.75)
+    assert [c["action"] for c in back["fine"]] == ["AU12", "AU12"] and back["fine"][-1]["end_s"] == 2.75
+
+
+def test_save_and_reload_keeps_takes_strips_and_settings(bpy_mod, addon, scene, tmp_path):
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    props = scene.cafetalk
+    props.target, props.emotion, props.intensity, props.steps, props.key_tolerance = face, "happy", 0.7, 12, 0.01
+    curves = _curves(addon)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    addon.mapping.store(props.mapping, rows)
+    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_a_1", 30.0, meta={"audio_path": "/x.wav"})
+    addon.keyframes.push_take(key, action, slot, 1, 120)
+    addon.nla_controls.add_strip(key, "fine", "AU45", 20, 26, 0.9)
+    path = tmp_path / "take.blend"
+    bpy_mod.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy_mod.ops.wm.read_factory_settings(use_empty=True)
+    bpy_mod.ops.wm.open_mainfile(filepath=str(path))
+    sc = bpy_mod.context.scene
+    p = sc.cafetalk
+    assert (p.target.name, p.emotion, p.steps) == ("Face", "happy", 12)
+    assert p.intensity == pytest.approx(0.7) and p.key_tolerance == pytest.approx(0.01)
+    assert sum(1 for m in p.mapping if m.shape_key) == len(ARKIT_SAMPLE)
+    key = p.target.data.shape_keys
+    take = addon.keyframes.active_take(key)
+    assert take.name == "CafeTalk_a_1"
+    np.testing.assert_array_equal(addon.keyframes.take_curves(take).values, curves.values)
+    assert addon.keyframes.take_meta(take)["audio_path"] == "/x.wav"
+    assert addon.nla_controls.read_controls(key, 1, 30.0)["fine"] == [
+        {"action": "AU45", "start_s": round(19 / 30, 4), "end_s": round(25 / 30, 4), "intensity": 0.9}]
+    sc.frame_set(41)
+    assert key.key_blocks["mouthFunnel"].value == pytest.approx(float(curves.column("mouthFunnel")[40]), abs=1e-5)
+
+
+def test_mapping_operator_presets_and_viseme_rig(bpy_mod, addon, scene):
+    face = make_face(bpy_mod, names=("Mouth_Smile_L", "mouth_smile_R", "A25_Jaw_Open", "Face.eyeBlinkLeft",
+                                     "EyeBlinkRight", "browinnerup"))
+    props = scene.cafetalk
+    props.target = face
+    assert bpy_mod.ops.cafetalk.auto_map() == {"FINISHED"}
+    got = {m.arkit: m.shape_key for m in props.mapping if m.shape_key}
+    assert got == {"mouthSmileLeft": "Mouth_Smile_L", "mouthSmileRight": "mouth_smile_R", "jawOpen": "A25_Jaw_Open",
+                   "eyeBlinkLeft": "Face.eyeBlinkLeft", "eyeBlinkRight": "EyeBlinkRight", "browInnerUp": "browinnerup"}
+    assert sum(1 for m in props.mapping if not m.shape_key) == 52 - 6  # unmapped rows stay, editable
+    visemes = make_face(bpy_mod, names=("viseme_aa", "viseme_PP", "viseme_O", "viseme_U", "viseme_FF"), obj_name="Vis")
+    rows = addon.mapping.auto_map([kb.name for kb in visemes.data.shape_keys.key_blocks], "VISEME")
+    drive = addon.mapping.targets(rows)
+    assert drive["viseme_aa"] == [("jawOpen", 1.0)]
+    assert {a for a, _ in drive["viseme_PP"]} == {"mouthClose", "mouthPressLeft", "mouthPressRight"}
+    # several channels -> one key: the key follows the strongest
+    curves = _curves(addon, frames=30)
+    action, _ = addon.keyframes.write_take(visemes.data.shape_keys, curves, rows, 1, "V", 30.0)
+    _, _, pp = _fcurve_values(addon, action, 'key_blocks["viseme_PP"].value')
+    want = np.max([curves.column(n) for n in ("mouthClose", "mouthPressLeft", "mouthPressRight")], axis=0)
+    np.testing.assert_allclose(pp, want, atol=1e-6)
+
+
+def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
+    face = make_face(bpy_mod, names=addon.vocabulary.ARKIT_NAMES)
+    key = face.data.shape_keys
+    props = scene.cafetalk
+    props.target = face
+    scene.frame_current = 40
+    props.new_action, props.new_length, props.new_intensity = "AU26", 12, 0.5
+    assert bpy_mod.ops.cafetalk.add_control(kind="FINE") == {"FINISHED"}
+    fine = addon.nla_controls.read_controls(key, 1, 30.0)["fine"]
+    assert fine == [{"action": "AU26", "start_s": 1.3, "end_s": 1.7, "intensity": 0.5}]
+    bpy_mod.ops.cafetalk.clear_controls()
+    # a take with a blink at frames 30-39 and a smile at 60-89
+    values = np.zeros((120, 52), np.float32)
+    names = addon.vocabulary.ARKIT_NAMES
+    values[30:40, [names.index("eyeBlinkLeft"), names.index("eyeBlinkRight")]] = 1.0
+    values[60:90, [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.6
+    curves = addon.formats.Curves(30.0, names, values)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_d_1", 30.0, meta={"start_frame": 1})
+    addon.keyframes.push_take(key, action, slot, 1, 120)
+    assert bpy_mod.ops.cafetalk.controls_from_take() == {"FINISHED"}
+    found = {c["action"]: c for c in addon.nla_controls.read_controls(key, 1, 30.0)["fine"]}
+    assert set(found) == {"AU45", "AU12"}
+    assert found["AU45"]["start_s"] == pytest.approx(1.0) and found["AU45"]["end_s"] == pytest.approx(40 / 30, abs=1e-3)
+    assert found["AU12"]["intensity"] == pytest.approx(0.75, abs=1e-3)
+
+
+def test_generate_without_target_reports_error(bpy_mod, addon, scene):
+    with pytest.raises(RuntimeError, match="no target mesh"):
+        bpy_mod.ops.cafetalk.generate()
