@@ -1,0 +1,134 @@
+"""The add-on against the REAL server (uvicorn subprocess, random tiny model): end to end."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from blender_fixtures import addon, bpy_mod, live_server, make_face, scene, write_tone  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.blender
+
+
+def _setup(bpy, scene, tmp_path, url, monkeypatch, seconds=1.0):
+    monkeypatch.setenv("CAFETALK_SERVER_URL", url)
+    face = make_face(bpy)
+    audio = write_tone(tmp_path / "hello.wav", seconds)
+    props = scene.cafetalk
+    props.target, props.audio_path, props.start_frame = face, str(audio), 5
+    props.emotion, props.intensity, props.steps = "happy", 0.7, 2
+    return face, audio
+
+
+def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
+    face, audio = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch)
+    key = face.data.shape_keys
+    addon.nla_controls.add_strip(key, "fine", "AU12", 10, 20, 0.8)
+    assert bpy_mod.ops.cafetalk.generate() == {"FINISHED"}
+    take = addon.keyframes.active_take(key)
+    assert take.name == "CafeTalk_hello_1"
+    curves = addon.keyframes.take_curves(take)
+    assert curves.fps == 30.0 and curves.num_frames == 30 and len(curves.names) == 52
+    meta = addon.keyframes.take_meta(take)
+    assert meta["controls"]["emotion"] == "happy"
+    assert meta["controls"]["fine"] == [{"action": "AU12", "start_s": 0.1667, "end_s": 0.5, "intensity": 0.8}]
+    # keys = the server's curves, frame 0 on the start frame; audio in the sequencer there; range follows
+    fc = next(f for f in addon.keyframes.action_fcurves(take) if f.data_path == 'key_blocks["jawOpen"].value')
+    co = np.empty(2 * len(fc.keyframe_points), np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    np.testing.assert_array_equal(co[0::2], 5 + np.arange(30, dtype=np.float32))
+    np.testing.assert_allclose(co[1::2], curves.column("jawOpen"), atol=1e-6)
+    se = scene.sequence_editor
+    strips = [s for s in (getattr(se, "strips_all", None) or se.sequences_all) if s.type == "SOUND"]
+    assert len(strips) == 1 and strips[0].frame_start == 5
+    assert (scene.frame_start, scene.frame_end) == (5, 34)
+    # regenerate reads the (edited) strips back and makes a second take, the first muted
+    addon.nla_controls.add_strip(key, "emotion", "sad", 20, 30, 0.5)
+    assert bpy_mod.ops.cafetalk.generate(mode="REGENERATE") == {"FINISHED"}
+    take2 = addon.keyframes.active_take(key)
+    assert take2.name == "CafeTalk_hello_2"
+    assert addon.keyframes.take_meta(take2)["controls"]["emotion_spans"][0]["emotion"] == "sad"
+    assert [t.mute for t in addon.keyframes.take_tracks(key.animation_data)] == [True, False]
+    assert len([s for s in (getattr(se, "strips_all", None) or se.sequences_all) if s.type == "SOUND"]) == 1
+    # regenerate only the selected strip's span: frames outside it keep the first take's values
+    for t in key.animation_data.nla_tracks:
+        for s in t.strips:
+            s.select = s.name == "AU12"
+    assert bpy_mod.ops.cafetalk.generate(mode="SPAN") == {"FINISHED"}
+    take3 = addon.keyframes.active_take(key)
+    c2, c3 = addon.keyframes.take_curves(take2).values, addon.keyframes.take_curves(take3).values
+    assert addon.keyframes.take_meta(take3)["mode"] == "SPAN"
+    np.testing.assert_allclose(c3[:3], c2[:3], atol=1e-4)    # before 0.1667 s (frame 5)
+    np.testing.assert_allclose(c3[18:], c2[18:], atol=1e-4)  # after 0.5 s (frame 15), with some blending margin
+
+
+def test_modal_path_runs_in_a_thread_and_cancels(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
+    """What the modal operator does on each TIMER tick, without Blender's event loop."""
+    _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=2.0)
+    request = addon.takes.build_request(scene)
+    client = addon.takes.client_for()
+    runner = addon.jobs.JobRunner(client, request.audio_path, request.controls, {**request.options, "steps": 50})
+    runner.start()
+    runner.cancel()
+    assert runner.finished.wait(30)
+    assert runner.curves is None and runner.state == "cancelled" and runner.error is None
+    if runner.job_id:
+        deadline = time.monotonic() + 10
+        while client.job(runner.job_id)["state"] not in ("cancelled", "done") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.job(runner.job_id)["state"] in ("cancelled", "done")
+    runner = addon.jobs.JobRunner(client, request.audio_path, request.controls, request.options, poll_s=0.05)
+    runner.start()
+    assert runner.finished.wait(60) and runner.error is None and runner.progress == 1.0
+    action, warnings = addon.takes.apply_result(scene, request, runner.curves)
+    assert action.name == "CafeTalk_hello_1"
+    assert any("no shape key" in w for w in warnings)  # the test face maps 9 of 52 channels
+
+
+def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
+    face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch)
+    addon.nla_controls.add_strip(face.data.shape_keys, "fine", "AU12", 10, 500, 0.8)  # past the 1 s clip: cut
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    scene.cafetalk.audio_path = str(bad)
+    with pytest.raises(RuntimeError) as err:
+        bpy_mod.ops.cafetalk.generate()
+    assert "server:" in str(err.value) and "HTTP 4" in str(err.value)
+    assert scene.cafetalk.status.startswith("server:")
+    client = addon.client.Client(live_server)
+    with pytest.raises(addon.errors.CafeTalkError) as exc:
+        client.submit(str(write_tone(tmp_path / "ok.wav")), {"emotion": "bored"}, {})
+    assert exc.value.status == 422 and "bored" in str(exc.value)
+    with pytest.raises(addon.errors.CafeTalkError, match="connection refused"):
+        addon.client.Client("http://127.0.0.1:9").health()
+
+
+def test_controls_from_text_and_info(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
+    face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=3.0)
+    assert bpy_mod.ops.cafetalk.refresh_info() == {"FINISHED"}
+    assert "happy" in addon.vocabulary.emotions() and addon.vocabulary.action_id_of("AU12") == "AU12"
+    scene.cafetalk.text_controls = "smile at the end"
+    assert bpy_mod.ops.cafetalk.controls_from_text() == {"FINISHED"}
+    fine = addon.nla_controls.read_controls(face.data.shape_keys, 5, 30.0)["fine"]
+    assert fine and all(0 <= c["start_s"] < c["end_s"] <= 3.0 + 1e-3 for c in fine)
+
+
+def test_batch_entry_point_against_the_server(bpy_mod, addon, scene, live_server, tmp_path):
+    import importlib
+    batch = importlib.import_module("cafetalk_blender.batch")
+    make_face(bpy_mod, obj_name="A")
+    make_face(bpy_mod, obj_name="B")
+    a1, a2 = write_tone(tmp_path / "one.wav", 0.5), write_tone(tmp_path / "two.wav", 0.7)
+    out = tmp_path / "batch.blend"
+    code = batch.main(["--server", live_server, "--pair", str(a1), "A", "--pair", str(a2), "B",
+                       "--emotion", "sad", "--steps", "2", "--key-tolerance", "0.01", "--save-as", str(out)])
+    assert code == 0 and out.exists()
+    bpy_mod.ops.wm.open_mainfile(filepath=str(out))
+    for obj, name, frames in (("A", "CafeTalk_one_1", 15), ("B", "CafeTalk_two_1", 21)):
+        key = bpy_mod.data.objects[obj].data.shape_keys
+        take = addon.keyframes.active_take(key)
+        assert take.name == name and addon.keyframes.take_curves(take).num_frames == frames
+        assert addon.keyframes.take_meta(take)["controls"]["emotion"] == "sad"
+    assert batch.main(["--server", live_server, "--pair", str(a1), "Nope", "--no-save"]) == 1
