@@ -5,14 +5,14 @@ VAD and augmentation, each with its own job (see docs/audio.md). Importing it do
 import torch or transformers; only :class:`Wav2Vec2FrontEnd` does, when built.
 """
 from ..phones import Phone
-from .augment import augment, perturb_phones
+from .augment import augment_audio, perturb_phones
 from .frontend import (DEFAULT_FRONT_END, FRONT_ENDS, FrontEnd, LogMelFrontEnd, PhoneticMelFrontEnd,
                        Wav2Vec2FrontEnd, build_front_end)
 from .io import SAMPLE_RATE, AudioError, load_audio
 from .phonetic import align_transcript, phone_features, recognise_phones
 
 __all__ = [
-    "SAMPLE_RATE", "AudioError", "load_audio", "Phone", "perturb_phones", "augment",
+    "SAMPLE_RATE", "AudioError", "load_audio", "Phone", "perturb_phones", "augment_audio",
     "FrontEnd", "PhoneticMelFrontEnd", "LogMelFrontEnd", "Wav2Vec2FrontEnd", "build_front_end",
     "DEFAULT_FRONT_END", "FRONT_ENDS", "recognise_phones", "align_transcript", "phone_features",
 ]

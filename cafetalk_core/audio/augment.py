@@ -120,7 +120,7 @@ def speed(wav: np.ndarray, phones: Sequence[Phone] | None, factor: float) -> tup
     return y, [Phone(p.phone, p.start_s * s, p.end_s * s) for p in phones]
 
 
-def augment(wav: np.ndarray, rng: np.random.Generator, phones: Sequence[Phone] | None = None,
+def augment_audio(wav: np.ndarray, rng: np.random.Generator, phones: Sequence[Phone] | None = None,
             p: float = 0.5) -> tuple[np.ndarray, list[Phone] | None]:
     """A random chain of the degradations above, each applied with probability ``p``.
 

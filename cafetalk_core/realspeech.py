@@ -1,0 +1,250 @@
+"""Lip sync on real human speech, where there are no ground-truth curves, only phone times.
+
+Why: the model is trained on synthesised speech, and users bring recorded voices; this is
+the check that it transfers (issue 11). The bundled set (``evalsets/real_speech``, see its
+SOURCES.md) holds recordings of real people with phone alignments. Metrics use ARKit
+semantics only (rules shared with :mod:`cafetalk_core.metrics`):
+
+- lip aperture = ``jawOpen - mouthClose``;
+- bilabial closure: share of P/B/M where the aperture within +-20 ms of the phone drops below
+  35% of the clip's median aperture during open vowels (pooled over clips);
+- open-vowel aperture: mean aperture inside open vowels (should be clearly > 0);
+- silence aperture: mean aperture in SIL stretches longer than 150 ms, without their first
+  and last 100 ms (should be near 0: the mouth rests in pauses);
+- envelope correlation: Pearson correlation of aperture with the loudness envelope (RMS level
+  in dB over a 60 dB range, ``audio.mel.loudness``; the loudness baseline follows linear RMS,
+  so it scores high here by construction: a sanity figure, not a goal);
+- jitter: mean |second difference| of the lip-sync channels (per frame^2, fps-dependent).
+
+Every report carries audio-only baselines computed in the same run: (a) loudness-following
+(jawOpen = the clip's RMS envelope) and (b) recogniser -> procedural visemes (pocketsphinx
+phone loop -> ``data.visemes.phones_to_curves``), plus (c) the aligned phones -> procedural
+visemes as a reference that is NOT audio-only (it reads the alignment).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import metrics, rig
+from .phones import OPEN_VOWELS, Phone
+
+EVALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech"
+SILENCE_MIN_S = 0.150
+SILENCE_EDGE_S = 0.100
+
+
+@dataclass
+class RealClip:
+    """One real recording: 16 kHz audio, aligned phones, and where it came from."""
+
+    id: str
+    wav: np.ndarray
+    phones: list[Phone]
+    text: str
+    speaker: str
+    alignment: str
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.wav) / 16000.0
+
+    def num_frames(self, fps: float) -> int:
+        return int(math.ceil(self.duration_s * fps - 1e-9))
+
+
+def load_real_speech(directory: str | Path | None = None) -> list[RealClip]:
+    """The clips listed in ``clips.json`` of ``directory`` (default: the bundled set)."""
+    from .audio.io import load_audio
+
+    root = Path(directory) if directory is not None else EVALSET_DIR
+    manifest = root / "clips.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no clips.json in real-speech set directory {str(root)!r}")
+    clips = []
+    for e in json.loads(manifest.read_text()):
+        clips.append(RealClip(e["id"], load_audio(root / e["wav"]), [Phone(p, float(s), float(t)) for p, s, t in e["phones"]],
+                              e.get("text", ""), e.get("speaker", ""), e.get("alignment", "")))
+    return clips
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-clip metrics
+# ---------------------------------------------------------------------------------------------
+
+def _frames_between(start_s: float, end_s: float, fps: float, n: int) -> np.ndarray:
+    a = max(0, int(math.ceil(start_s * fps - 1e-9)))
+    b = min(n - 1, int(math.floor(end_s * fps + 1e-9)))
+    return np.arange(a, b + 1) if b >= a else np.zeros(0, int)
+
+
+def silence_frames(phones: list[Phone], fps: float, n: int) -> np.ndarray:
+    """Frames inside SIL stretches > 150 ms, 100 ms in from each edge."""
+    idx = [_frames_between(p.start_s + SILENCE_EDGE_S, p.end_s - SILENCE_EDGE_S, fps, n)
+           for p in phones if p.phone == "SIL" and p.end_s - p.start_s > SILENCE_MIN_S]
+    return np.unique(np.concatenate(idx)) if idx else np.zeros(0, int)
+
+
+def open_vowel_frames(phones: list[Phone], fps: float, n: int) -> np.ndarray:
+    idx = [_frames_between(p.start_s, p.end_s, fps, n) for p in phones if p.phone in OPEN_VOWELS]
+    return np.unique(np.concatenate(idx)) if idx else np.zeros(0, int)
+
+
+def rms_envelope(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """(num_frames,) linear RMS per motion frame / the clip's 95th percentile, clipped to [0, 1]."""
+    from .audio.mel import HOP_S, _frames, pool_to_frames
+
+    rms = np.sqrt(np.mean(_frames(wav16k).astype(np.float64) ** 2, axis=1))
+    env = pool_to_frames(rms, HOP_S, num_frames, fps)[:, 0]
+    ref = float(np.percentile(env, 95)) if env.size else 0.0
+    return np.clip(env / ref, 0.0, 1.0) if ref > 1e-8 else np.zeros_like(env)
+
+
+def clip_metrics(values: np.ndarray, clip: RealClip, fps: float, envelope: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of (frames, 52) ARKit-ordered curves on one clip (sums kept for pooling)."""
+    v = np.asarray(values, np.float64)
+    n = len(v)
+    ap = metrics.lip_aperture(v)
+    bil = metrics.bilabial_closure(ap, clip.phones, fps)
+    sil = silence_frames(clip.phones, fps, n)
+    vow = open_vowel_frames(clip.phones, fps, n)
+    if envelope is None:
+        from .audio.mel import loudness
+
+        envelope = loudness(clip.wav, n, fps)
+    env = envelope
+    return {
+        "closed": int(bil["closed"]) if not math.isnan(bil["rate"]) else 0,
+        "bilabials": int(bil["total"]) if not math.isnan(bil["rate"]) else 0,
+        "bilabial_closure": bil["rate"],
+        "open_vowel_sum": float(ap[vow].sum()), "open_vowel_frames": int(len(vow)),
+        "silence_sum": float(ap[sil].sum()), "silence_frames": int(len(sil)),
+        "envelope_corr": metrics.pearson(ap, env[:n]),
+        "jitter": metrics.jitter(v, metrics.MOUTH_IDX),
+    }
+
+
+def _pool(per_clip: list[dict[str, Any]], seconds: float, audio_s: float) -> dict[str, Any]:
+    closed = sum(c["closed"] for c in per_clip)
+    total = sum(c["bilabials"] for c in per_clip)
+    ov_n = sum(c["open_vowel_frames"] for c in per_clip)
+    si_n = sum(c["silence_frames"] for c in per_clip)
+    return {
+        "bilabial_closure": closed / total if total else float("nan"),
+        "closed": closed, "bilabials": total,
+        "open_vowel_aperture": sum(c["open_vowel_sum"] for c in per_clip) / ov_n if ov_n else float("nan"),
+        "silence_aperture": sum(c["silence_sum"] for c in per_clip) / si_n if si_n else float("nan"),
+        "envelope_corr": metrics.nanmean(c["envelope_corr"] for c in per_clip),
+        "jitter": metrics.nanmean(c["jitter"] for c in per_clip),
+        "seconds_per_audio_second": seconds / audio_s if audio_s else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Systems: the model under test and the baselines
+# ---------------------------------------------------------------------------------------------
+
+def loudness_baseline(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """jawOpen follows the RMS envelope; everything else at rest."""
+    out = np.zeros((num_frames, rig.NUM_CHANNELS), np.float32)
+    out[:, metrics.JAW_OPEN] = rms_envelope(wav16k, num_frames, fps)
+    return out
+
+
+def _visemes():
+    try:
+        from .data.visemes import phones_to_curves
+    except ImportError as exc:  # written by another part of the project; may be missing
+        return None, str(exc)
+    return phones_to_curves, ""
+
+
+def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: float = 30.0,
+                         clips: list[RealClip] | None = None, name: str = "model",
+                         oracle: bool = True) -> dict[str, Any]:
+    """Run ``generate_fn`` (16 kHz audio -> BlendshapeCurves or (frames, 52) array) and the baselines.
+
+    ``generate_fn=None`` runs the baselines only. Curves at another fps than ``fps`` are
+    resampled; the frame count is cut or padded (last frame held) to the clip's length.
+    Returns ``{"fps", "clips", "audio_s", "systems": {name: pooled metrics}, "per_clip":
+    {name: {clip id: metrics}}, "notes": [...]}``.
+    """
+    from .audio.phonetic import recognise_phones
+
+    clips = load_real_speech() if clips is None else clips
+    phones_to_curves, why = _visemes()
+    notes: list[str] = []
+    systems: dict[str, Callable[[RealClip, int], np.ndarray]] = {}
+    if generate_fn is not None:
+        systems[name] = lambda c, n: _as_values(generate_fn(c.wav), n, fps)
+    systems["baseline: loudness -> jawOpen"] = lambda c, n: loudness_baseline(c.wav, n, fps)
+    if phones_to_curves is None:
+        notes.append(f"baseline 'recogniser -> visemes' skipped: data.visemes unavailable ({why})")
+    else:
+        systems["baseline: recogniser -> visemes"] = lambda c, n: phones_to_curves(recognise_phones(c.wav), n, fps)
+        if oracle:
+            systems["reference: aligned phones -> visemes (not audio-only)"] = \
+                lambda c, n: phones_to_curves(c.phones, n, fps)
+    audio_s = sum(c.duration_s for c in clips)
+    report: dict[str, Any] = {"fps": fps, "clips": len(clips), "audio_s": round(audio_s, 3),
+                              "speakers": len({c.speaker for c in clips}), "systems": {}, "per_clip": {}, "notes": notes}
+    for sys_name, fn in systems.items():
+        per, seconds = {}, 0.0
+        for c in clips:
+            n = c.num_frames(fps)
+            t0 = time.perf_counter()
+            values = fn(c, n)
+            seconds += time.perf_counter() - t0
+            per[c.id] = clip_metrics(values, c, fps)
+        report["systems"][sys_name] = _pool(list(per.values()), seconds, audio_s)
+        report["per_clip"][sys_name] = {k: {m: v[m] for m in ("bilabial_closure", "closed", "bilabials",
+                                                             "envelope_corr", "jitter")} for k, v in per.items()}
+    return report
+
+
+def _as_values(result: Any, num_frames: int, fps: float) -> np.ndarray:
+    if hasattr(result, "in_arkit_order"):
+        if abs(float(result.fps) - fps) > 1e-6:
+            result = result.resample(fps)
+        result = result.in_arkit_order().values
+    v = np.asarray(result, np.float32)
+    if v.ndim != 2 or v.shape[1] != rig.NUM_CHANNELS:
+        raise ValueError(f"generate_fn must return (frames, {rig.NUM_CHANNELS}) curves, got shape {v.shape}")
+    if len(v) >= num_frames:
+        return v[:num_frames]
+    pad = np.repeat(v[-1:] if len(v) else np.zeros((1, v.shape[1]), np.float32), num_frames - len(v), axis=0)
+    return np.concatenate([v, pad])
+
+
+COLUMNS = (("bilabial_closure", "closure", "{:.2f}"), ("open_vowel_aperture", "open-vowel", "{:.3f}"),
+           ("silence_aperture", "silence", "{:.3f}"), ("envelope_corr", "env-corr", "{:.2f}"),
+           ("jitter", "jitter", "{:.4f}"), ("seconds_per_audio_second", "s/s", "{:.3f}"))
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A plain-text table of the pooled metrics, one row per system."""
+    width = max([len(k) for k in report["systems"]] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{h:>10}" for _, h, _ in COLUMNS)
+    lines = [f"real speech: {report['clips']} clips, {report['audio_s']:.1f} s, fps {report['fps']:g}", head,
+             "-" * len(head)]
+    for name, m in report["systems"].items():
+        cells = []
+        for key, _, fmt in COLUMNS:
+            x = m[key]
+            cells.append(f"{'n/a' if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x):>10}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    any_sys = next(iter(report["systems"].values()), None)
+    if any_sys:
+        lines.append(f"(closure over {any_sys['bilabials']} bilabials; aperture = jawOpen - mouthClose)")
+    lines += report.get("notes", [])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(format_table(evaluate_real_speech(None)))
