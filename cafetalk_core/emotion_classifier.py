@@ -39,7 +39,7 @@ EMOTION_CHANNELS: tuple[str, ...] = (
     "mouthShrugLower", "mouthShrugUpper",
 )
 STATS: tuple[str, ...] = ("mean", "std", "p10", "p50", "p90")
-L2_GRID: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # strongest first: ties keep it
+L2_GRID: tuple[float, ...] = (10.0, 1.0, 1e-1, 1e-2)  # strongest first: ties keep it
 
 
 def windows(values: np.ndarray, fps: float, window_s: float = 2.0, hop_s: float = 1.0) -> list[np.ndarray]:
@@ -68,7 +68,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
-                 max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+                 max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression, mean cross-entropy + l2 * |W|^2 / 2; returns (W, b)."""
     n, d = x.shape
     onehot = np.eye(num_classes)[y]
@@ -198,7 +198,7 @@ def stratified_split(ids: Sequence[str], labels: Sequence[str], fractions: tuple
     """id -> "train" | "val" | "test", per label in the given proportions, seeded.
 
     Within each label the ids are shuffled; counts are rounded so every label with >= 3 clips
-    has at least one clip in each part.
+    has at least one clip in each part whose fraction is above 0.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise ValueError(f"fractions must be >= 0 and sum to 1, got {fractions}")
@@ -213,8 +213,9 @@ def stratified_split(ids: Sequence[str], labels: Sequence[str], fractions: tuple
         n = len(members)
         n_val = int(round(fractions[1] * n))
         n_test = int(round(fractions[2] * n))
-        if n >= 3:
-            n_val, n_test = max(1, n_val), max(1, n_test)
+        if n >= 3:  # a non-empty part gets at least one clip of each label
+            n_val = max(1, n_val) if fractions[1] > 0 else 0
+            n_test = max(1, n_test) if fractions[2] > 0 else 0
         n_train = n - n_val - n_test
         for k, i in enumerate(members):
             out[i] = "train" if k < n_train else ("val" if k < n_train + n_val else "test")

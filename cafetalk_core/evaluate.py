@@ -58,12 +58,17 @@ MAX_CLASSIFIER_VAL = 600
 
 @dataclass
 class Clip:
-    """One corpus clip: ``<id>.wav`` (16 kHz) + ``<id>.csv`` (Live Link Face) + ``<id>.json``."""
+    """One corpus clip (a data.dataset.ClipRecord) with the facts the evaluation reads from its JSON."""
 
-    id: str
-    wav: Path
-    csv: Path
-    meta: dict[str, Any]
+    record: Any  # data.dataset.ClipRecord
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.record.meta or {}
 
     @property
     def emotion(self) -> str:
@@ -78,61 +83,48 @@ class Clip:
         return float(self.meta.get("fps", 30.0))
 
     @property
-    def split(self) -> str | None:
-        return self.meta.get("split")
+    def split(self) -> str:
+        return self.record.split
 
     @property
     def phones(self) -> list[dict[str, Any]]:
         return list(self.meta.get("phones", []))
 
     def curves(self) -> np.ndarray:
-        """Ground truth (frames, 52) in ARKit order, read at the JSON's fps (CSV has none)."""
-        return BlendshapeCurves.load(self.csv, fps=self.fps).in_arkit_order().values
+        """Ground truth (frames, 52) in ARKit order at the JSON's fps (Live Link CSV has no fps field)."""
+        from .data.dataset import load_curves
+
+        return load_curves(self.record, self.fps)
 
     def audio(self) -> np.ndarray:
         """Mono float32 at 16 kHz."""
-        import soundfile as sf
+        from .data.dataset import load_audio_16k
 
-        wav, sr = sf.read(str(self.wav), dtype="float32", always_2d=True)
-        wav = wav.mean(axis=1)
-        if sr != SAMPLE_RATE:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            g = gcd(int(sr), SAMPLE_RATE)
-            wav = resample_poly(wav, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
-        return wav
+        return load_audio_16k(self.record.wav)
 
 
 def load_corpus(data_dir: str | Path) -> list[Clip]:
-    """Every ``<id>.json`` with an ``emotion`` and a sibling ``.wav`` and ``.csv``, sorted by id."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"--data {root}: not a folder")
-    clips = []
-    for js in sorted(root.rglob("*.json")):
-        wav, csv = js.with_suffix(".wav"), js.with_suffix(".csv")
-        if not (wav.exists() and csv.exists()):
-            continue
-        try:
-            meta = json.loads(js.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{js}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-        if not isinstance(meta, dict) or "emotion" not in meta:
-            continue
-        clips.append(Clip(str(meta.get("id", js.stem)), wav, csv, meta))
-    if not clips:
-        raise FileNotFoundError(f"--data {root}: no <id>.json + .wav + .csv clips found")
-    return clips
+    """The clips of a corpus folder, found and split exactly as training finds them (data.dataset.scan):
+    a JSON's ``split`` when present, else the stable name hash (70/15/15)."""
+    from .data.dataset import scan
+
+    records = scan(data_dir)
+    if not records:
+        raise FileNotFoundError(f"--data {data_dir}: no <id>.wav + <id>.csv clips found")
+    return [Clip(r) for r in records]
 
 
-def assign_splits(clips: Sequence[Clip], seed: int = 0) -> tuple[dict[str, str], str]:
-    """Clip id -> train/val/test: the corpus's own ``split`` when every clip has one, else a
-    stratified seeded 70/15/15 split. Returns the mapping and where it came from."""
-    if all(c.split in ("train", "val", "test") for c in clips):
-        return {c.id: str(c.split) for c in clips}, "corpus"
-    return stratified_split([c.id for c in clips], [c.emotion for c in clips], seed=seed), "stratified-70/15/15"
+def classifier_splits(clips: Sequence[Clip], seed: int = 0) -> dict[str, str]:
+    """Clip id -> train/val/test for the emotion classifier.
+
+    Its test clips are the corpus's test clips (the ones the model is evaluated on, so the GT
+    and generated accuracies cover the same clips); the other clips are split stratified by
+    emotion 70:15 into train and val, seeded.
+    """
+    rest = [c for c in clips if c.split != "test"]
+    out = stratified_split([c.id for c in rest], [c.emotion for c in rest], (70 / 85, 15 / 85, 0.0), seed)
+    out.update({c.id: "test" for c in clips if c.split == "test"})
+    return out
 
 
 def _balanced_order(clips: Sequence[Clip], seed: int) -> list[Clip]:
@@ -211,8 +203,9 @@ def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | No
     """The corpus part of the report (see the module docstring); ``generator`` is a pipeline.Generator."""
     t_start = time.perf_counter()
     clips = load_corpus(data_dir)
-    splits, split_source = assign_splits(clips, seed)
-    test_all = [c for c in clips if splits[c.id] == "test"]
+    splits = classifier_splits(clips, seed)
+    split_source = "corpus json" if all(c.meta.get("split") for c in clips) else "name hash 70/15/15"
+    test_all = [c for c in clips if c.split == "test"]
     if not test_all:
         raise ValueError(f"--data {data_dir}: no clip in the test split")
     test = _balanced_order(test_all, seed)[: max_clips or None]
@@ -285,7 +278,8 @@ def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | No
     report = _aggregate(rows, classifier, gt_pairs, gen_pairs, labels)
     report["data"] = {"dir": str(data_dir), "clips": len(clips), "test_clips": len(test_all),
                       "evaluated_clips": len(test), "split_source": split_source,
-                      "split_counts": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")}}
+                      "split_counts": {s: sum(c.split == s for c in clips) for s in ("train", "val", "test")},
+                      "classifier_split_counts": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")}}
     report["diversity"] = {"clips": len(div_mouth), "seeds": diversity_seeds,
                            "mouth": metrics.nanmean(div_mouth), "upper_face": metrics.nanmean(div_upper)}
     total = time.perf_counter() - t_start
@@ -475,7 +469,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
             classifier = EmotionClassifier.load(classifier_dir)
         elif classifier_dir:
             clips = load_corpus(data)
-            classifier = train_classifier(clips, assign_splits(clips, seed)[0], seed, progress)
+            classifier = train_classifier(clips, classifier_splits(clips, seed), seed, progress)
             classifier.save(classifier_dir)
         report.update(evaluate_corpus(generator, data, max_clips=max_clips, steps=steps, seed=seed,
                                       classifier=classifier, progress=progress))

@@ -36,13 +36,13 @@ def _clip_curves(emotion: str, n: int, phones: list[dict], rng: np.random.Genera
 
 
 def make_corpus(folder: Path) -> Path:
-    """12 clips: per emotion 2 train, 1 val, 1 test; distinct durations so the oracle can find them."""
+    """24 clips: per emotion 6 train, 1 val, 1 test; distinct durations so the oracle can find them."""
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     k = 0
     for emotion in EMOTION_CHANNELS:
-        for split in ("train", "train", "val", "test"):
-            duration = 1.8 + 0.1 * k
+        for split in ("train",) * 6 + ("val", "test"):
+            duration = 1.5 + 0.05 * k
             n = int(round(duration * FPS))
             phones, t = [], 0.0
             while t + 0.3 <= duration:
@@ -96,7 +96,7 @@ def test_oracle_scores_perfectly_through_the_cli(corpus, tmp_path, monkeypatch, 
     report = json.loads(out.read_text())   # strict JSON (no NaN)
     for key in ("model", "data", "lip_sync", "emotion", "fine_control", "smoothness", "diversity", "timing", "clips"):
         assert key in report, key
-    assert report["data"]["evaluated_clips"] == 3 and report["data"]["split_source"] == "corpus"
+    assert report["data"]["evaluated_clips"] == 3 and report["data"]["split_source"] == "corpus json"
     ls = report["lip_sync"]
     assert ls["mouth_mse"] == 0.0 and ls["max_error"] == 0.0
     assert ls["jaw_corr"] == pytest.approx(1.0)
@@ -138,7 +138,7 @@ def test_nothing_to_evaluate_is_an_error():
 
 
 def test_missing_corpus_names_the_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no <id>.json"):
+    with pytest.raises(FileNotFoundError, match="no <id>.wav"):
         evaluate.load_corpus(tmp_path)
 
 
