@@ -92,11 +92,12 @@ def shape_key_values(curves: Curves, rows: Sequence[Row]) -> dict[str, np.ndarra
 
 def write_take(key: Any, curves: Curves, rows: Sequence[Row], start_frame: float, name: str,
                scene_fps: float, interpolation: str = "LINEAR", tolerance: float = 0.0,
-               meta: dict[str, Any] | None = None) -> tuple[Any, Any]:
+               meta: dict[str, Any] | None = None, store_curves: bool = True) -> tuple[Any, Any]:
     """Write ``curves`` into a new action for the Key datablock ``key``; return ``(action, slot)``.
 
     Frame ``i`` of the curves lands on scene frame ``start_frame + i * scene_fps / curves.fps``.
     ``tolerance > 0`` keeps only the keys needed to stay within it (linear error).
+    ``store_curves`` keeps the exact curves on the action (Regenerate span needs them).
     """
     names = {kb.name for kb in key.key_blocks}
     missing = sorted({r.shape_key for r in rows if r.shape_key and r.shape_key not in names})
@@ -111,7 +112,8 @@ def write_take(key: Any, curves: Curves, rows: Sequence[Row], start_frame: float
         idx = reduce_keys(values, tolerance) if tolerance > 0 else np.arange(len(values))
         write_fcurve(fcurves, f'key_blocks["{_escape(key_name)}"].value', frames_all[idx], values[idx], interpolation)
     action[TAKE_PROP] = json.dumps({**(meta or {}), "start_frame": start_frame, "fps": curves.fps})
-    action[CURVES_PROP] = pack_curves(curves)
+    if store_curves:
+        action[CURVES_PROP] = pack_curves(curves)
     return action, slot
 
 
@@ -121,7 +123,7 @@ def _escape(name: str) -> str:
 
 def pack_curves(curves: Curves) -> str:
     """The exact curves as a compact string (kept on the action for regenerating a span)."""
-    blob = zlib.compress(np.ascontiguousarray(curves.values, dtype="<f4").tobytes(), 6)
+    blob = zlib.compress(np.ascontiguousarray(curves.values, dtype="<f4").tobytes(), 1)
     return json.dumps({"fps": curves.fps, "names": list(curves.names), "frames": curves.num_frames,
                        "data": base64.b64encode(blob).decode("ascii")})
 
