@@ -410,15 +410,17 @@ def format_report(report: dict[str, Any]) -> str:
     if tm:
         rows.append(("time: seconds per clip", _fmt(tm["seconds_per_clip"], 2),
                      f"{_fmt(tm['audio_seconds_per_clip'], 1)} s audio", ""))
-    header = ("metric", "model", "reference", "target")
-    widths = [max(len(r[k]) for r in rows + [header]) for k in range(4)]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    out = [line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    out: list[str] = []
     data = report.get("data")
     if data:
-        out.insert(0, f"{data['evaluated_clips']} of {data['test_clips']} test clips ({data['split_source']} split)")
+        out.append(f"{data['evaluated_clips']} of {data['test_clips']} held-out clips ({data['split_source']} split)")
+    if rows:
+        header = ("metric", "model", "reference", "target")
+        widths = [max(len(r[k]) for r in rows + [header]) for k in range(4)]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        out += [line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
     if "real_speech" in report:
-        out += ["", "real speech:", report["real_speech"]["table"]]
+        out += ["", report["real_speech"]["table"]] if out else [report["real_speech"]["table"]]
     return "\n".join(out)
 
 

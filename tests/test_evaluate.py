@@ -156,3 +156,26 @@ def test_random_tiny_model_end_to_end(corpus, tmp_path):
     assert data["lip_sync"]["mouth_mse"] > 0            # an untrained model is not the ground truth
     assert math.isfinite(data["timing"]["seconds_per_clip"])
     assert data["diversity"]["clips"] == 2
+
+
+def test_real_speech_section_uses_realspeech(monkeypatch, capsys):
+    """--real: the model's curves go through realspeech.evaluate_real_speech next to its baselines."""
+    realspeech = pytest.importorskip("cafetalk_core.realspeech", reason="realspeech.py not there yet")
+    clips = realspeech.load_real_speech()[:2]
+    monkeypatch.setattr(realspeech, "load_real_speech", lambda directory=None: clips)
+
+    class Closer:
+        """Opens the jaw on every frame, never closes the lips: closure must be 0."""
+        info = {"fps": FPS}
+
+        def generate(self, audio, controls=None, **_):
+            v = np.zeros((max(1, int(round(len(audio) / SR * FPS))), 52), np.float32)
+            v[:, rig.channel_index("jawOpen")] = 0.4
+            return BlendshapeCurves(v, FPS)
+
+    report = evaluate.run(Closer(), data=None, real=True, progress=False)
+    systems = report["real_speech"]["report"]["systems"]
+    assert systems["model"]["bilabial_closure"] == 0.0
+    assert any(name.startswith("baseline") for name in systems)
+    assert "model" in evaluate.format_report(report)
+    json.dumps(evaluate.json_safe(report), allow_nan=False)
