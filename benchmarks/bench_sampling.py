@@ -1,0 +1,74 @@
+"""Sampling speed: 5 s of speech -> curves with the "small" preset and default DDIM steps on CPU.
+
+Target (issue 5): <= 1 s in total on this 2-core CPU, front end included (the paper reports
+14.71 s for 5 s of audio on a 2080Ti). Prints front end / model split, with and without fine
+controls (fine controls add the third CFG branch), as the median of several runs.
+
+    python benchmarks/bench_sampling.py [--preset small] [--threads 2] [--runs 5] [--steps N]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from cafetalk_core.controls import ControlSet
+from cafetalk_core.pipeline import SAMPLE_RATE, Generator
+
+
+def speech_like(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    rng = np.random.default_rng(0)
+    return (0.2 * env * np.sin(2 * np.pi * 140 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--checkpoint", default=None, help="time a trained checkpoint instead of a random preset")
+    ap.add_argument("--front-end", default="logmel-v1")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = Generator(args.checkpoint, args.device) if args.checkpoint else \
+        Generator.random(args.preset, front_end=args.front_end, device=args.device)
+    cfg = gen.cfg
+    n_base = sum(p.numel() for n, p in gen.model.named_parameters() if not n.startswith("control."))
+    n_ctrl = sum(p.numel() for n, p in gen.model.named_parameters() if n.startswith("control."))
+    steps = args.steps or cfg.default_steps
+    wav = speech_like(args.seconds)
+    n = int(round(args.seconds * cfg.fps))
+    print(f"model {gen.model_id}: width {cfg.width} x depth {cfg.depth}, {n_base / 1e6:.2f} M base + "
+          f"{n_ctrl / 1e6:.2f} M control params; front end {gen.front_end.id}; {args.threads} threads; "
+          f"{args.seconds:g} s audio = {n} frames; {steps} DDIM steps; device {gen.device}")
+    cases = {
+        "audio + emotion (2 CFG branches)": ControlSet.from_dict({"emotion": "happy", "intensity": 0.7}),
+        "+ fine control (3 CFG branches)": ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
+            {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8}]}),
+    }
+    gen.generate(wav, steps=2)  # warm-up
+    for name, cs in cases.items():
+        fe, total = [], []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            gen.front_end.features(wav, n, cfg.fps)
+            fe.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            gen.generate(wav, cs, steps=steps)
+            total.append(time.perf_counter() - t0)
+        f, t = statistics.median(fe), statistics.median(total)
+        print(f"{name:36s} total {t:6.3f} s = front end {f:6.3f} s + model {t - f:6.3f} s "
+              f"({(t - f) / steps * 1000:5.1f} ms/step); real-time factor {t / args.seconds:.3f}; "
+              f"min total {min(total):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
