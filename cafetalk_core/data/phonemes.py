@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
@@ -258,14 +259,59 @@ def _espeak() -> _Espeak:
     return _ESPEAK
 
 
-def synth_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-                 pitch_range: int = 50) -> Speech:
-    """espeak-ng speech with the library's own phoneme events (exact to the sample)."""
+def _in_fresh_process(fn, *args):
+    """Run ``fn(*args)`` in a forked child that has never touched libespeak-ng.
+
+    libespeak-ng keeps state between utterances (pitch flutter phase, noise generator), so
+    the same text comes out a few samples different depending on what was said before. A
+    corpus clip must be a function of its seed only, so each utterance gets a fresh library
+    (fork + init costs ~30 ms).
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(r)
+            try:
+                ctypes.CDLL(None).srand(0)
+                payload = pickle.dumps(("ok", fn(*args)))
+            except BaseException as exc:  # noqa: BLE001 - sent back to the parent
+                payload = pickle.dumps(("err", f"{type(exc).__name__}: {exc}"))
+            with os.fdopen(w, "wb") as fh:
+                fh.write(payload)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise SynthesisError("espeak-ng: the synthesis process died")
+    status, value = pickle.loads(data)
+    if status != "ok":
+        raise SynthesisError(value)
+    return value
+
+
+def _espeak_raw(text: str, voice: str, rate: int, pitch: int, pitch_range: int):
     eng = _espeak()
     audio, events = eng.synth(text, voice, rate, pitch, pitch_range)
+    return audio, events, eng.rate
+
+
+def synth_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
+                 pitch_range: int = 50, isolated: bool = True) -> Speech:
+    """espeak-ng speech with the library's own phoneme events (exact to the sample).
+
+    ``isolated=True`` synthesises in a fresh forked process so the result depends only on the
+    arguments (see ``_in_fresh_process``); ``False`` is faster and reuses this process's library.
+    """
+    if isolated and hasattr(os, "fork"):
+        audio, events, sr = _in_fresh_process(_espeak_raw, text, voice, rate, pitch, pitch_range)
+    else:
+        audio, events, sr = _espeak_raw(text, voice, rate, pitch, pitch_range)
     if len(audio) == 0:
         raise SynthesisError(f"espeak-ng: no audio for voice {voice!r}")
-    sr = eng.rate
     total = len(audio) / sr
     ph_events = [(s / sr, sym) for t, s, sym in events if t == _EV_PHONEME]
     raw = []
