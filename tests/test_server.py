@@ -271,6 +271,11 @@ def test_from_text_validation_and_answer(client):
     assert r.status_code == 422
     r = client.post("/v1/controls/from-text", json={"text": "x" * 5000, "duration_s": 2})
     assert r.status_code == 422 and r.json()["field"] == "text"
+
+
+@pytest.mark.slow
+def test_from_text_with_the_real_text_model(client):
+    """Loads the sentence-embedding model (slow on a busy CPU): 200 with usable controls, or 503."""
     r = client.post("/v1/controls/from-text", json={"text": "smile at the end", "duration_s": 3.0})
     assert r.status_code in (200, 503), r.text
     if r.status_code == 503:
@@ -347,3 +352,61 @@ def test_from_text_shapes_the_answer():
         assert job.status_code == 202, job.text
         r = c.post("/v1/controls/from-text", json={"text": "x", "duration_s": 3.0, "transcript": [["a", 2.0, 1.0]]})
         assert r.status_code == 422 and r.json()["field"] == "transcript[0]"
+
+
+# -- the real model ------------------------------------------------------------------------------
+def test_end_to_end_with_random_tiny_model():
+    import torch
+    from cafetalk_core.pipeline import Generator
+    torch.set_num_threads(1)
+    gen = Generator.random(preset="tiny", seed=0)
+    with running_server(create_app(gen, ServerSettings())) as url, httpx.Client(base_url=url, timeout=60) as c:
+        info = c.get("/v1/info").json()
+        assert info["model_id"].startswith("random-tiny") and info["names"] == list(rig.ARKIT_NAMES)
+        controls = {"emotion": "sad", "fine": [{"action": "AU45", "start_s": 0.3, "end_s": 0.6}]}
+        job = submit(c, wav_bytes(2.0, rate=22050), controls, {"steps": 3, "seed": 7}).json()
+        assert wait_for(c, job["job_id"])["state"] == "done"
+        first = BlendshapeCurves.from_dict(c.get(f"/v1/jobs/{job['job_id']}/result").json())
+        assert first.num_frames == 60 and first.fps == info["fps"]
+        assert 0 <= first.values.min() and first.values.max() <= 1 and first.values.std() > 0
+        again = submit(c, wav_bytes(2.0, rate=22050), controls, {"steps": 3, "seed": 7}).json()
+        wait_for(c, again["job_id"])
+        second = BlendshapeCurves.from_dict(c.get(f"/v1/jobs/{again['job_id']}/result").json())
+        np.testing.assert_allclose(first.values, second.values, atol=1e-5)  # seeded: reproducible
+        csv = c.get(f"/v1/jobs/{job['job_id']}/result", params={"format": "csv"}).text
+        assert rig.read_live_link_csv(io.StringIO(csv), fps=30).weights.shape == (60, 52)
+
+
+def test_cafetalk_serve_subprocess_random_model(tmp_path):
+    """`cafetalk serve --random-model` on a free port, then an upload like the curl example."""
+    import os
+    import subprocess
+    import sys
+    from server_fixtures import free_socket
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAFETALK_TOKEN": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "cafetalk_core.cli", "serve", "--random-model", "--port", str(port),
+                             "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.time() < deadline, "server did not come up"
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            job = c.post("/v1/jobs", files={"audio": ("a.wav", wav_bytes(1.0))},
+                         data={"controls": '{"emotion": "happy"}', "options": '{"steps": 2}'}).json()
+            assert wait_for(c, job["job_id"])["state"] == "done"
+            assert c.get(f"/v1/jobs/{job['job_id']}/result").json()["frames"] == 30
+            assert httpx.get(f"{url}/v1/info").status_code == 401  # CAFETALK_TOKEN was honoured
+    finally:
+        proc.terminate()
+        proc.wait(10)

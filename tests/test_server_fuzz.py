@@ -37,6 +37,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+          database=None)
 def test_no_server_errors(case, fuzz_url):
     case.call_and_validate(base_url=fuzz_url, checks=CHECKS)

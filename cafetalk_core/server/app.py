@@ -14,7 +14,7 @@ import math
 import os
 import sys
 from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from typing import Any, Callable, Literal
 
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
@@ -37,7 +37,7 @@ from .uploads import UploadError, decode_upload
 
 log = logging.getLogger("cafetalk.server")
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
 
 
 class ApiError(Exception):
@@ -74,7 +74,7 @@ def build_info(generator: Any, settings: ServerSettings) -> dict[str, Any]:
         "device": settings.device,
         "fps": float(_first(info, "fps") or 30.0),
         "sample_rate": 16000,
-        "names": list(_first(info, "names") or rig.ARKIT_NAMES),
+        "names": list(_first(info, "names", "arkit_names") or rig.ARKIT_NAMES),
         "emotions": list(EMOTIONS),
         "actions": [{"id": a.id, "label": a.label, "region": a.region,
                      "channels": [c for c, _ in a.channels], "aliases": list(a.aliases)} for a in ACTIONS],
@@ -149,6 +149,9 @@ def create_app(generator: Any, settings: ServerSettings | None = None,
     on first use (the text model is large and optional); tests may pass a stand-in.
     """
     settings = settings or ServerSettings()
+    model_limit = getattr(generator, "max_audio_s", None)
+    if isinstance(model_limit, (int, float)) and 0 < model_limit < settings.max_audio_s:
+        settings = replace(settings, max_audio_s=float(model_limit))  # refuse at submit, not fail later
     manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s)
 
     @asynccontextmanager
@@ -344,8 +347,7 @@ def resolve_device(device: str) -> str:
 def load_generator(checkpoint: str | None, device: str, random_model: bool) -> Any:
     from ..pipeline import Generator
     if random_model:
-        gen = Generator.random(preset="tiny", seed=0)
-        return gen.to(device) if device != "cpu" and hasattr(gen, "to") else gen
+        return Generator.random(preset="tiny", seed=0, device=device)
     return Generator(checkpoint=checkpoint, device=device)
 
 
