@@ -33,8 +33,6 @@ from .controls.binarize import binarize
 from .controls.coarse import EMOTIONS, CoarseCondition, emotion_index
 from .controls.control_set import ControlSet
 from .controls.fine import FineControl
-from .controls.vocabulary import get_action
-from .curves import BlendshapeCurves
 from .emotion_classifier import EmotionClassifier, stratified_split
 
 SAMPLE_RATE = 16000
@@ -215,92 +213,77 @@ def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | No
         classifier = train_classifier(clips, splits, seed, progress)
     classifier_s = time.perf_counter() - t0
 
-    rows: list[dict[str, Any]] = []
-    gen_seconds: list[float] = []
-    audio_seconds: list[float] = []
-    div_mouth: list[float] = []
-    div_upper: list[float] = []
-    gt_pairs: list[tuple[np.ndarray, float]] = []
-    gen_pairs: list[tuple[np.ndarray, float]] = []
-    labels: list[str] = []
-    for i, clip in enumerate(_progress(test, progress, "evaluating")):
-        gt = clip.curves()
-        wav = clip.audio()
-        fps = clip.fps
-        coarse = CoarseCondition(clip.emotion, clip.intensity)
-        t = time.perf_counter()
-        plain = _generate(generator, wav, ControlSet(coarse, []), steps=steps, seed=seed, fps=fps)
-        gen_seconds.append(time.perf_counter() - t)
-        audio_seconds.append(len(wav) / SAMPLE_RATE)
-        p, g = metrics.align(plain, gt)
-        row: dict[str, Any] = {
-            "id": clip.id, "emotion": clip.emotion, "intensity": clip.intensity, "frames": len(g),
-            "mouth_mse": metrics.mouth_mse(p, g), "max_error": metrics.max_error(p, g),
-            "jaw_corr": metrics.jaw_correlation(p, g),
-            "closure": metrics.bilabial_closure(metrics.lip_aperture(p), clip.phones, fps),
-            "gt_closure": metrics.bilabial_closure(metrics.lip_aperture(g), clip.phones, fps),
-            "jitter_all": metrics.jitter(p), "jitter_mouth": metrics.jitter(p, metrics.MOUTH_IDX),
-            "gt_jitter_all": metrics.jitter(g), "gt_jitter_mouth": metrics.jitter(g, metrics.MOUTH_IDX),
-        }
-        gt_pairs.append((g, fps))
-        gen_pairs.append((p, fps))
-        labels.append(clip.emotion)
-        row["predicted_gt"] = classifier.predict(g, fps)
-        row["predicted_generated"] = classifier.predict(p, fps)
-
-        # fine control: same seed, same coarse condition, plus requested spans
-        rng = np.random.default_rng([seed, i])
-        spans = request_spans(len(g) / fps, rng)
-        if spans:
-            controlled = _generate(generator, wav, ControlSet(coarse, spans), steps=steps, seed=seed, fps=fps)
-            c, _ = metrics.align(controlled, g)
-            lab_ctrl = binarize(c, fps, seed=None)
-            lab_plain = binarize(p, fps, seed=None)
-            keep = metrics.lip_sync_channels_excluding(s.action for s in spans)
-            row["fine"] = {
-                "spans": [s.to_dict() for s in spans],
-                "overlaps": metrics.span_overlaps(lab_ctrl, spans, fps),
-                "overlaps_uncontrolled": metrics.span_overlaps(lab_plain, spans, fps),
-                "false_activation": metrics.false_activation(lab_ctrl, spans, fps),
-                "false_activation_uncontrolled": metrics.false_activation(lab_plain, spans, fps),
-                "mse_plain_kept": metrics.mouth_mse(p, g, keep),
-                "mse_controlled_kept": metrics.mouth_mse(c, g, keep),
-            }
-
-        if i < diversity_clips and diversity_seeds >= 2:
-            samples = [p] + [metrics.align(_generate(generator, wav, ControlSet(coarse, []), steps=steps,
-                                                     seed=seed + k, fps=fps), g)[0]
-                             for k in range(1, diversity_seeds)]
-            div_mouth.append(metrics.diversity(samples, metrics.MOUTH_IDX))
-            div_upper.append(metrics.diversity(samples, metrics.UPPER_IDX))
-        rows.append(row)
-
-    report = _aggregate(rows, classifier, gt_pairs, gen_pairs, labels)
+    rows = [_evaluate_clip(generator, clip, i, classifier, steps=steps, seed=seed,
+                           diversity_seeds=diversity_seeds if i < diversity_clips else 0)
+            for i, clip in enumerate(_progress(test, progress, "evaluating"))]
+    div = [r.pop("diversity") for r in rows if "diversity" in r]
+    report = _aggregate(rows, classifier)
     report["data"] = {"dir": str(data_dir), "clips": len(clips), "test_clips": len(test_all),
                       "evaluated_clips": len(test), "split_source": split_source,
                       "split_counts": {s: sum(c.split == s for c in clips) for s in ("train", "val", "test")},
                       "classifier_split_counts": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")}}
-    report["diversity"] = {"clips": len(div_mouth), "seeds": diversity_seeds,
-                           "mouth": metrics.nanmean(div_mouth), "upper_face": metrics.nanmean(div_upper)}
+    report["diversity"] = {"clips": len(div), "seeds": diversity_seeds,
+                           "mouth": metrics.nanmean(d["mouth"] for d in div),
+                           "upper_face": metrics.nanmean(d["upper_face"] for d in div)}
     total = time.perf_counter() - t_start
-    report["timing"] = {"seconds_per_clip": float(np.mean(gen_seconds)),
-                        "audio_seconds_per_clip": float(np.mean(audio_seconds)),
-                        "realtime_factor": float(np.sum(gen_seconds) / max(1e-9, np.sum(audio_seconds))),
+    gen_s, audio_s = [r["generate_s"] for r in rows], [r["audio_s"] for r in rows]
+    report["timing"] = {"seconds_per_clip": float(np.mean(gen_s)),
+                        "audio_seconds_per_clip": float(np.mean(audio_s)),
+                        "realtime_factor": float(np.sum(gen_s) / max(1e-9, np.sum(audio_s))),
                         "classifier_s": classifier_s, "total_s": total,
                         "wall_seconds_per_clip": (total - classifier_s) / len(test)}
     report["clips"] = rows
     return report
 
 
-def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier,
-               gt_pairs: list[tuple[np.ndarray, float]], gen_pairs: list[tuple[np.ndarray, float]],
-               labels: list[str]) -> dict[str, Any]:
+def _evaluate_clip(generator: Any, clip: Clip, index: int, classifier: EmotionClassifier, *,
+                   steps: int | None, seed: int, diversity_seeds: int) -> dict[str, Any]:
+    """All per-clip measurements: plain generation vs GT, emotion, fine control, diversity."""
+    gt, wav, fps = clip.curves(), clip.audio(), clip.fps
+    coarse = CoarseCondition(clip.emotion, clip.intensity)
+    t = time.perf_counter()
+    p, g = metrics.align(_generate(generator, wav, ControlSet(coarse, []), steps=steps, seed=seed, fps=fps), gt)
+    row: dict[str, Any] = {
+        "id": clip.id, "emotion": clip.emotion, "intensity": clip.intensity, "frames": len(g),
+        "generate_s": time.perf_counter() - t, "audio_s": len(wav) / SAMPLE_RATE,
+        "mouth_mse": metrics.mouth_mse(p, g), "max_error": metrics.max_error(p, g),
+        "jaw_corr": metrics.jaw_correlation(p, g),
+        "closure": metrics.bilabial_closure(metrics.lip_aperture(p), clip.phones, fps),
+        "gt_closure": metrics.bilabial_closure(metrics.lip_aperture(g), clip.phones, fps),
+        "jitter_all": metrics.jitter(p), "jitter_mouth": metrics.jitter(p, metrics.MOUTH_IDX),
+        "gt_jitter_all": metrics.jitter(g), "gt_jitter_mouth": metrics.jitter(g, metrics.MOUTH_IDX),
+        "predicted_gt": classifier.predict(g, fps), "predicted_generated": classifier.predict(p, fps),
+    }
+    # fine control: same seed and coarse condition, plus requested spans
+    spans = request_spans(len(g) / fps, np.random.default_rng([seed, index]))
+    if spans:
+        c = metrics.align(_generate(generator, wav, ControlSet(coarse, spans), steps=steps, seed=seed, fps=fps), g)[0]
+        lab_ctrl, lab_plain = binarize(c, fps, seed=None), binarize(p, fps, seed=None)
+        keep = metrics.lip_sync_channels_excluding(s.action for s in spans)
+        row["fine"] = {
+            "spans": [s.to_dict() for s in spans],
+            "overlaps": metrics.span_overlaps(lab_ctrl, spans, fps),
+            "overlaps_uncontrolled": metrics.span_overlaps(lab_plain, spans, fps),
+            "false_activation": metrics.false_activation(lab_ctrl, spans, fps),
+            "false_activation_uncontrolled": metrics.false_activation(lab_plain, spans, fps),
+            "mse_plain_kept": metrics.mouth_mse(p, g, keep),
+            "mse_controlled_kept": metrics.mouth_mse(c, g, keep),
+        }
+    if diversity_seeds >= 2:
+        samples = [p] + [metrics.align(_generate(generator, wav, ControlSet(coarse, []), steps=steps,
+                                                 seed=seed + k, fps=fps), g)[0] for k in range(1, diversity_seeds)]
+        row["diversity"] = {"mouth": metrics.diversity(samples, metrics.MOUTH_IDX),
+                            "upper_face": metrics.diversity(samples, metrics.UPPER_IDX)}
+    return row
+
+
+def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dict[str, Any]:
     closed = sum(r["closure"]["closed"] for r in rows)
     total = sum(r["closure"]["total"] for r in rows if math.isfinite(r["closure"]["rate"]))
     gt_closed = sum(r["gt_closure"]["closed"] for r in rows)
     gt_total = sum(r["gt_closure"]["total"] for r in rows if math.isfinite(r["gt_closure"]["rate"]))
-    gt_acc = classifier.accuracy(gt_pairs, labels)
-    gen_acc = classifier.accuracy(gen_pairs, labels)
+    gt_acc = float(np.mean([r["predicted_gt"] == r["emotion"] for r in rows]))
+    gen_acc = float(np.mean([r["predicted_generated"] == r["emotion"] for r in rows]))
 
     fine_rows = [r["fine"] for r in rows if "fine" in r]
     spans = [s for f in fine_rows for s in f["spans"]]
@@ -330,7 +313,7 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier,
         },
         "emotion": {
             "gt_accuracy": gt_acc, "generated_accuracy": gen_acc,
-            "ratio": gen_acc / gt_acc if gt_acc > 0 else float("nan"), "clips": len(labels),
+            "ratio": gen_acc / gt_acc if gt_acc > 0 else float("nan"), "clips": len(rows),
             "classifier": dict(classifier.info),
         },
         "fine_control": {
