@@ -70,7 +70,8 @@ class DDIMScheduler:
     # -- training side -------------------------------------------------------------------------
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
         """q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps  (DDPM eq. 4). t (B,) or int."""
-        ab = self.alphas_cumprod.to(x0.device)[torch.as_tensor(t, device=x0.device).long()].to(x0.dtype)
+        # index on the CPU in float64, then cast: works on devices without float64 (MPS)
+        ab = self.alphas_cumprod[torch.as_tensor(t).long().cpu()].to(x0.dtype).to(x0.device)
         while ab.dim() < x0.dim():
             ab = ab[..., None]
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
@@ -246,11 +247,12 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
       fine controls and ground truth stay; their loss covers only the frames and channels the
       remaining controls drive: L = || Z_ctrl * (M - M_hat') || (paper section 3.3).
     """
+    core: Denoiser = getattr(model, "module", model)     # DDP wraps the model; attributes live on .module
     device = batch["curves"].device
     curves = batch["curves"]
     b, n, c = curves.shape
     rand = lambda *shape: torch.rand(shape, generator=generator).to(device)  # noqa: E731
-    x0 = model.normalize(curves)
+    x0 = core.normalize(curves)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
     noise = torch.randn(x0.shape, generator=generator).to(device)
     x_t = scheduler.add_noise(x0, noise, t)
@@ -263,17 +265,17 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
         if p_swap > 0:
             swap = (rand(b) < p_swap) & (fine > 0).flatten(1).any(dim=1)
             if swap.any():
-                offset = torch.randint(1, model.cfg.num_emotions, (b,), generator=generator).to(device)
-                emotion = torch.where(swap[:, None], (emotion + offset[:, None]) % model.cfg.num_emotions, emotion)
+                offset = torch.randint(1, core.cfg.num_emotions, (b,), generator=generator).to(device)
+                emotion = torch.where(swap[:, None], (emotion + offset[:, None]) % core.cfg.num_emotions, emotion)
     drop_coarse = (rand(b) < p_drop_coarse) & ~swap
-    emotion = torch.where(drop_coarse[:, None], torch.full_like(emotion, model.cfg.num_emotions), emotion)
+    emotion = torch.where(drop_coarse[:, None], torch.full_like(emotion, core.cfg.num_emotions), emotion)
     intensity = torch.where(drop_coarse[:, None], torch.zeros_like(intensity), intensity)
     audio_keep = rand(b) >= p_drop_audio
     cond = Conditions(batch["audio"], emotion, intensity, audio_keep=audio_keep, fine=fine,
                       frame_mask=batch.get("mask"))
     pred = model(x_t, t, cond)
-    if model.cfg.prediction == "epsilon":   # turn into x0 for the curve losses
-        ab = scheduler.alphas_cumprod.to(device)[t].float().view(-1, 1, 1)
+    if core.cfg.prediction == "epsilon":   # turn into x0 for the curve losses
+        ab = scheduler.alphas_cumprod[t.cpu()].float().to(device).view(-1, 1, 1)
         pred = (x_t - (1 - ab).sqrt() * pred) / ab.sqrt()
 
     w = torch.ones(c, device=device)
