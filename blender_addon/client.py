@@ -132,4 +132,5 @@ class Client:
 
     def controls_from_text(self, text: str, duration_s: float) -> dict[str, Any]:
         body = json.dumps({"text": text, "duration_s": duration_s}).encode()
-        return self._request("POST", "/v1/controls/from-text", body, "application/json", timeout_s=30.0) or {}
+        # generous timeout: the server's first call loads its sentence-embedding model
+        return self._request("POST", "/v1/controls/from-text", body, "application/json", timeout_s=180.0) or {}

@@ -44,12 +44,21 @@ def bpy_mod():
     return pytest.importorskip("bpy", reason="needs the bpy module (pip install 'bpy==4.5.*')")
 
 
+_REGISTERED = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def addon(bpy_mod):
+    """The registered add-on. Each test module imports this fixture, so pytest may set it up
+    once per module: register on the first use, unregister after the last."""
     mod = load_addon()
-    mod.register()
+    if _REGISTERED["users"] == 0:
+        mod.register()
+    _REGISTERED["users"] += 1
     yield mod
-    mod.unregister()
+    _REGISTERED["users"] -= 1
+    if _REGISTERED["users"] == 0:
+        mod.unregister()
 
 
 @pytest.fixture
