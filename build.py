@@ -73,10 +73,16 @@ def check_manifest(path: Path = ADDON / "blender_manifest.toml", pyproject: Path
 
 
 def build_core_wheel(out_dir: Path) -> Path:
-    """A wheel of cafetalk_core (no dependencies, offline: setuptools already installed)."""
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out_dir), str(ROOT)]
+    """A wheel of cafetalk_core (no dependencies).
+
+    First offline with the installed setuptools; where that cannot build wheels (an old
+    setuptools without ``wheel``), again with pip's build isolation (fetches setuptools).
+    """
+    base = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out_dir), str(ROOT)]
     with tempfile.TemporaryDirectory() as tmp:
-        res = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        res = subprocess.run(base[:5] + ["--no-build-isolation"] + base[5:], cwd=tmp, capture_output=True, text=True)
+        if res.returncode != 0:
+            res = subprocess.run(base, cwd=tmp, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"building the core wheel failed:\n{res.stdout}\n{res.stderr}")
     wheels = sorted(out_dir.glob("cafetalk-*.whl"))

@@ -113,7 +113,11 @@ def server_available() -> str | None:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The real CafeTalk server with a random tiny model on a free loopback port."""
+    """The real CafeTalk server with a random tiny model on a free loopback port.
+
+    ``CAFETALK_TEST_SERVER_PYTHON`` picks its interpreter (e.g. when bpy 5.0 lives in a venv
+    without torch); default: this Python.
+    """
     reason = server_available()
     if reason:
         pytest.skip(reason)
@@ -121,7 +125,8 @@ def live_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1",
+        python = os.environ.get("CAFETALK_TEST_SERVER_PYTHON", sys.executable)
+        proc = subprocess.Popen([python, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1",
                                  "--port", str(port), "--random-model", "--device", "cpu"],
                                 cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
