@@ -101,6 +101,11 @@ def test_phone_features_bilabial_ramps():
 
 def test_front_end_factory():
     assert build_front_end("phonetic-mel-v1").id == "phonetic-mel-v1"
+    assert build_front_end(**LogMelFrontEnd().config()).id == "logmel-v1"
+    fe = build_front_end(**PhoneticMelFrontEnd(recogniser="words").config())
+    assert fe.id == "phonetic-mel-v1" and fe.recogniser == "words"
+    with pytest.raises(ValueError, match="recogniser"):
+        build_front_end("phonetic-mel-v1", recogniser="wfst")
     assert build_front_end("logmel-v1").dim == 80
     with pytest.raises(ValueError, match="front end must be one of"):
         build_front_end("mfcc")
@@ -123,6 +128,12 @@ def test_recogniser_finds_bilabials_near_the_aligned_times(real_clips):
     found = [p for p in rec if p.phone in BILABIALS]
     hits = sum(any(f.start_s - 0.06 <= (t.start_s + t.end_s) / 2 <= f.end_s + 0.06 for f in found) for t in truth)
     assert len(truth) >= 10 and hits / len(truth) >= 0.6
+
+
+@pytest.mark.slow  # loads the 30 MB trigram LM (~5-9 s)
+def test_word_mode_recovers_the_transcript_phones(real_clips):
+    rec = recognise_phones(real_clips["ps_goforward"].wav, mode="words")  # "go forward ten meters"
+    assert [p.phone for p in rec if p.phone != "SIL"] == "G OW F AO R W ER D T EH N M IY T ER Z".split()
 
 
 def test_vad_high_on_speech_low_on_silence_and_noise(real_clips):

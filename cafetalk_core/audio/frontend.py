@@ -29,7 +29,7 @@ import numpy as np
 from ..phones import Phone
 from .io import AudioError
 from .mel import HOP_S, N_MELS, log_mel, loudness, pool_to_frames
-from .phonetic import PHONE_FEATURE_DIM, phone_features, recognise_phones
+from .phonetic import PHONE_FEATURE_DIM, RECOGNISER_MODES, phone_features, recognise_phones
 from .vad import voice_activity
 
 
@@ -75,7 +75,9 @@ class PhoneticMelFrontEnd:
     """Recogniser phones + log-mel + loudness + voice activity, concatenated in that order.
 
     ``slices`` names the column groups so a model can drop a group (e.g. phones) as a
-    condition-dropout or ablation.
+    condition-dropout or ablation. ``recogniser`` is an inference-time choice that does not
+    change the features' meaning (so not the id): ``"phone-loop"`` (default, fast) or
+    ``"words"`` (more accurate phones, ~9x slower; for offline batch work).
     """
 
     id = "phonetic-mel-v1"
@@ -88,9 +90,14 @@ class PhoneticMelFrontEnd:
         "vad": slice(PHONE_FEATURE_DIM + N_MELS + 1, PHONE_FEATURE_DIM + N_MELS + 2),
     }
 
+    def __init__(self, recogniser: str = "phone-loop"):
+        if recogniser not in RECOGNISER_MODES:
+            raise ValueError(f"recogniser must be one of {RECOGNISER_MODES}, got {recogniser!r}")
+        self.recogniser = recogniser
+
     def recognise(self, wav16k: np.ndarray) -> list[Phone]:
-        """ARPAbet phones with times from pocketsphinx's phone loop (see :mod:`.phonetic`)."""
-        return recognise_phones(np.asarray(wav16k, np.float32))
+        """ARPAbet phones with times from pocketsphinx (see :mod:`.phonetic`)."""
+        return recognise_phones(np.asarray(wav16k, np.float32), self.recogniser)
 
     def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
                  phones: Sequence[Phone] | None = None) -> np.ndarray:
@@ -106,7 +113,7 @@ class PhoneticMelFrontEnd:
         ], axis=1).astype(np.float32)
 
     def config(self) -> dict:
-        return {"id": self.id}
+        return {"id": self.id, "recogniser": self.recogniser}
 
 
 class Wav2Vec2FrontEnd:
@@ -163,18 +170,25 @@ FRONT_ENDS = {
 DEFAULT_FRONT_END = PhoneticMelFrontEnd.id
 
 
-def build_front_end(name: str = DEFAULT_FRONT_END, **kw) -> FrontEnd:
+def build_front_end(name: str | None = None, **kw) -> FrontEnd:
     """A front end by id (``phonetic-mel-v1``, ``logmel-v1``, ``wav2vec2-v1`` + ``model_path``).
 
-    Also accepts a ``config()`` dict's keys as keyword arguments (``id`` is ignored).
+    ``build_front_end(**fe.config())`` rebuilds a front end from its config (``id`` names it);
+    no name at all gives the default, ``phonetic-mel-v1``.
     """
-    kw.pop("id", None)
+    config_id = kw.pop("id", None)
+    name = name or config_id or DEFAULT_FRONT_END
     if name not in FRONT_ENDS:
         raise ValueError(f"front end must be one of {sorted(FRONT_ENDS)}, got {name!r}")
     cls = FRONT_ENDS[name]
     if cls is Wav2Vec2FrontEnd:
         if "model_path" not in kw:
             raise ValueError("front end 'wav2vec2-v1' needs model_path=<local folder>")
+        return cls(**kw)
+    if cls is PhoneticMelFrontEnd:
+        unknown = sorted(set(kw) - {"recogniser"})
+        if unknown:
+            raise ValueError(f"front end {name!r} takes only recogniser=..., got {unknown}")
         return cls(**kw)
     if kw:
         raise ValueError(f"front end {name!r} takes no options, got {sorted(kw)}")
