@@ -114,6 +114,7 @@ def wait_for(client: httpx.Client, job_id: str, states=("done", "failed", "cance
 class FakeTextResult:
     def __init__(self, controls, emotion_spans, matches, messages) -> None:
         self.controls, self.emotion_spans, self.matches, self.messages = controls, emotion_spans, matches, messages
+        self.emotion, self.emotion_intensity = None, None
 
 
 def fake_text_to_controls(text: str, duration_s: float, transcript=None) -> FakeTextResult:
@@ -121,5 +122,6 @@ def fake_text_to_controls(text: str, duration_s: float, transcript=None) -> Fake
     from cafetalk_core.controls import EmotionSpan, FineControl
     if "smile" in text.lower():
         return FakeTextResult([FineControl("AU12", duration_s * 2 / 3, duration_s, 0.8)],
-                              [EmotionSpan("happy", 0.0, duration_s, 0.5)], ["smile"], [])
+                              [EmotionSpan("happy", 0.0, duration_s, 0.5)],
+                              [{"phrase": "smile", "kind": "action", "action": "AU12", "score": 0.9}], [])
     return FakeTextResult([], [], [], [f"no control found in {text[:40]!r}"])

@@ -308,8 +308,10 @@ def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, mana
         fine = [_as_dict(c) for c in getattr(res, "controls", [])]
         return TextResponse(
             fine=[{k: v for k, v in c.items() if k in ("action", "start_s", "end_s", "intensity")} for c in fine],
+            emotion=getattr(res, "emotion", None),
+            emotion_intensity=getattr(res, "emotion_intensity", None),
             emotion_spans=[_as_dict(s) for s in getattr(res, "emotion_spans", [])],
-            matches=[None if m is None else str(m) for m in getattr(res, "matches", [])],
+            matches=[m if isinstance(m, dict) else {"phrase": str(m)} for m in getattr(res, "matches", [])],
             messages=[str(m) for m in getattr(res, "messages", [])],
         )
 

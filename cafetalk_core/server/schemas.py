@@ -134,8 +134,24 @@ class TextRequest(BaseModel):
         None, description="word times [[word, start_s, end_s], ...] so phrases like \"while saying 'hello'\" resolve")
 
 
+class TextMatch(BaseModel):
+    """Why a control (or no control) was made from a phrase; shown to the artist."""
+
+    model_config = ConfigDict(extra="allow")
+    phrase: str = Field(description="the words as written")
+    kind: str | None = Field(None, description="'action', 'emotion', 'emotion_span' or 'negated'")
+    action: str | None = None
+    emotion: str | None = None
+    score: float | None = None
+    spans: list[list[float]] | None = None
+    intensity: float | None = None
+    why: str | None = None
+
+
 class TextResponse(BaseModel):
     fine: list[FineControlModel]
+    emotion: str | None = Field(None, description="clip-wide emotion named by the text, if any")
+    emotion_intensity: float | None = None
     emotion_spans: list[EmotionSpanModel]
-    matches: list[str | None] = Field(description="for each fine control, the words it came from")
+    matches: list[TextMatch] = Field(description="each phrase read, and what it became")
     messages: list[str] = Field(description="what was not understood or was adjusted")
