@@ -9,7 +9,7 @@ Features: the clip is cut into windows (2 s, hop 1 s; a shorter clip is one wind
 window and per channel of the upper face and mouth corners (where emotion shows, and not the
 lip-sync channels that follow the words): mean, std, 10th/50th/90th percentiles.
 Model: multinomial logistic regression on standardised features, L2 strength chosen on the
-validation clips; fitted with L-BFGS (scipy). A clip's label is the argmax of its windows'
+validation clips (accuracy, ties broken by log-loss); fitted with L-BFGS (scipy). A clip's label is the argmax of its windows'
 mean probability. Stored as safetensors (arrays) + JSON (everything else), never pickle.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ EMOTION_CHANNELS: tuple[str, ...] = (
     "mouthShrugLower", "mouthShrugUpper",
 )
 STATS: tuple[str, ...] = ("mean", "std", "p10", "p50", "p90")
-L2_GRID: tuple[float, ...] = (10.0, 1.0, 1e-1, 1e-2)  # strongest first: ties keep it
+L2_GRID: tuple[float, ...] = (10.0, 1.0, 1e-1, 1e-2)
 
 
 def windows(values: np.ndarray, fps: float, window_s: float = 2.0, hop_s: float = 1.0) -> list[np.ndarray]:
@@ -146,19 +146,26 @@ class EmotionClassifier:
         mean, std = x.mean(0), x.std(0) + 1e-6
         xs = (x - mean) / std
         grid = L2_GRID if val else (L2_GRID[len(L2_GRID) // 2],)
-        best: tuple[float, float, EmotionClassifier] | None = None
+        best: tuple[tuple[float, float], float, EmotionClassifier] | None = None
         for l2 in grid:
             w, b = fit_logistic(xs, y, len(classes), l2)
             model = cls(w, b, mean, std, classes, EMOTION_CHANNELS, window_s, hop_s)
-            score = model.accuracy(list(val), list(val_labels)) if val else float("nan")
-            if best is None or score > best[0]:
-                best = (score, l2, model)
+            key = model._val_key(val, val_labels) if val else (0.0, 0.0)
+            if best is None or key > best[0]:
+                best = (key, l2, model)
         assert best is not None
-        score, l2, model = best
+        (score, _), l2, model = best
         model.info = {"l2": l2, "train_clips": len(train), "train_windows": int(len(x)), "val_clips": len(val),
                       "val_accuracy": score,
                       "train_accuracy": model.accuracy(list(train), list(train_labels))}
         return model
+
+    def _val_key(self, val: Sequence[tuple[np.ndarray, float]], labels: Sequence[str]) -> tuple[float, float]:
+        """(accuracy, -mean log-loss): accuracy first, confidence in the right label breaks ties."""
+        probs = [self.predict_proba(v, fps) for v, fps in val]
+        acc = float(np.mean([self.classes[int(np.argmax(p))] == lab for p, lab in zip(probs, labels)]))
+        nll = float(np.mean([-np.log(p[self.classes.index(lab)] + 1e-12) for p, lab in zip(probs, labels)]))
+        return acc, -nll
 
     # -- storage -------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

@@ -33,6 +33,7 @@ from .controls.binarize import binarize
 from .controls.coarse import EMOTIONS, CoarseCondition, emotion_index
 from .controls.control_set import ControlSet
 from .controls.fine import FineControl
+from .controls.vocabulary import get_action
 from .emotion_classifier import EmotionClassifier, stratified_split
 
 SAMPLE_RATE = 16000
@@ -254,6 +255,9 @@ def _evaluate_clip(generator: Any, clip: Clip, index: int, classifier: EmotionCl
         "gt_jitter_all": metrics.jitter(g), "gt_jitter_mouth": metrics.jitter(g, metrics.MOUTH_IDX),
         "predicted_gt": classifier.predict(g, fps), "predicted_generated": classifier.predict(p, fps),
     }
+    events = _gt_events(clip, len(g) / fps)
+    if events:  # the detector against the corpus's own labels: ~1.0 when Algorithm 1 and the corpus agree
+        row["gt_event_overlaps"] = metrics.span_overlaps(binarize(g, fps, seed=None), events, fps)
     # fine control: same seed and coarse condition, plus requested spans
     spans = request_spans(len(g) / fps, np.random.default_rng([seed, index]))
     if spans:
@@ -277,6 +281,20 @@ def _evaluate_clip(generator: Any, clip: Clip, index: int, classifier: EmotionCl
     return row
 
 
+def _gt_events(clip: Clip, duration_s: float) -> list[FineControl]:
+    """The clip JSON's ``events`` (actions the corpus performed) that name a known action."""
+    out = []
+    for e in clip.meta.get("events", []) or []:
+        try:
+            get_action(e["action"])
+            start, end = float(e["start_s"]), min(float(e["end_s"]), duration_s)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if end > start:
+            out.append(FineControl(e["action"], start, end, float(e.get("intensity", 1.0))))
+    return out
+
+
 def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dict[str, Any]:
     closed = sum(r["closure"]["closed"] for r in rows)
     total = sum(r["closure"]["total"] for r in rows if math.isfinite(r["closure"]["rate"]))
@@ -289,6 +307,7 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
     spans = [s for f in fine_rows for s in f["spans"]]
     overlaps = [o for f in fine_rows for o in f["overlaps"]]
     overlaps_u = [o for f in fine_rows for o in f["overlaps_uncontrolled"]]
+    gt_overlaps = [o for r in rows for o in r.get("gt_event_overlaps", [])]
     per_action: dict[str, dict[str, float]] = {}
     for s, o in zip(spans, overlaps):
         d = per_action.setdefault(s["action"], {"spans": 0, "controlled": 0})
@@ -323,6 +342,9 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
             "control_rate_uncontrolled": (sum(o >= 0.5 for o in overlaps_u) / len(overlaps_u)
                                           if overlaps_u else float("nan")),
             "per_action": per_action,
+            "gt_event_control_rate": (sum(o >= 0.5 for o in gt_overlaps) / len(gt_overlaps)
+                                      if gt_overlaps else float("nan")),
+            "gt_events": len(gt_overlaps),
             "false_activation": pooled("false_activation"),
             "false_activation_uncontrolled": pooled("false_activation_uncontrolled"),
             "lip_sync_mse_plain": mse_plain, "lip_sync_mse_controlled": mse_ctrl,
@@ -379,6 +401,8 @@ def format_report(report: dict[str, Any]) -> str:
         rows += [("fine: AU control rate", _fmt(fc["control_rate"], 3),
                   f"no ctrl {_fmt(fc['control_rate_uncontrolled'], 3)}", TARGETS["control_rate"]),
                  ("fine: mean span overlap", _fmt(fc["mean_overlap"], 3), "", ""),
+                 ("fine: detector on GT events", _fmt(fc["gt_event_control_rate"], 3),
+                  f"{fc['gt_events']} events", ""),
                  ("fine: false activation", _fmt(fc["false_activation"], 3),
                   f"no ctrl {_fmt(fc['false_activation_uncontrolled'], 3)}", ""),
                  ("fine: lip-sync error rise", _fmt(fc["lip_sync_rise"], 3), "", TARGETS["lip_sync_rise"])]

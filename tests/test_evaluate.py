@@ -32,7 +32,12 @@ def _clip_curves(emotion: str, n: int, phones: list[dict], rng: np.random.Genera
     v[:, rig.channel_index("jawOpen")] = jaw
     for c in EMOTION_CHANNELS[emotion]:
         v[:, rig.channel_index(c)] += 0.4
+    for c in ("noseSneerLeft", "noseSneerRight"):   # the clip's labelled event (EVENT)
+        v[9:24, rig.channel_index(c)] = 0.7
     return np.clip(v, 0, 1)
+
+
+EVENT = {"action": "AU9", "start_s": 0.3, "end_s": 0.8, "intensity": 1.0}
 
 
 def make_corpus(folder: Path) -> Path:
@@ -55,7 +60,7 @@ def make_corpus(folder: Path) -> Path:
             sf.write(folder / f"{cid}.wav", (tone + 0.01 * rng.standard_normal(len(tone))).astype(np.float32), SR)
             rig.write_live_link_csv(folder / f"{cid}.csv", _clip_curves(emotion, n, phones, rng), FPS)
             meta = {"id": cid, "text": "ma ma", "emotion": emotion, "intensity": 0.8, "fps": FPS,
-                    "duration_s": duration, "split": split, "phones": phones, "events": []}
+                    "duration_s": duration, "split": split, "phones": phones, "events": [EVENT]}
             (folder / f"{cid}.json").write_text(json.dumps(meta))
             k += 1
     return folder
@@ -106,6 +111,7 @@ def test_oracle_scores_perfectly_through_the_cli(corpus, tmp_path, monkeypatch, 
     fc = report["fine_control"]
     assert fc["spans"] == 9 and fc["control_rate"] == 1.0 and fc["mean_overlap"] == 1.0
     assert fc["false_activation"] == 0.0
+    assert fc["gt_event_control_rate"] == 1.0 and fc["gt_events"] == 3
     assert fc["lip_sync_rise"] == pytest.approx(0.0, abs=1e-12) or fc["lip_sync_mse_plain"] == 0.0
     assert report["diversity"]["mouth"] == 0.0 and report["diversity"]["clips"] == 3
     assert report["timing"]["seconds_per_clip"] >= 0
