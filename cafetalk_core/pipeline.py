@@ -168,7 +168,8 @@ class Generator:
             "emotions": list(EMOTIONS),
             "actions": [{"id": a.id, "label": a.label, "region": a.region} for a in ACTIONS],
             "default_steps": c.default_steps, "default_audio_scale": c.default_audio_scale,
-            "default_control_scale": c.default_control_scale, "front_end": self.front_end.id,
+            "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
+            "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
             "window_s": c.max_frames / c.fps, "device": str(self.device),
         }
@@ -262,7 +263,7 @@ class Generator:
         for w, (s, e) in enumerate(windows):
             cond = Conditions(as_t(feats[s:e]), as_t(emotion[s:e], torch.long), as_t(intensity[s:e]),
                               fine=as_t(fine[s:e]) if fine[s:e].any() else None)
-            denoiser = CFGDenoiser(model, cond, a_scale, b_scale)
+            denoiser = CFGDenoiser(model, cond, a_scale, b_scale, self.cfg.cfg_fine_reference)
             # known frames: the user's (inpainting) and those the previous window already made
             mask = user_known[s:e].copy()
             vals = known_vals[s:e].copy()

@@ -119,6 +119,9 @@ def test_cfg_combine_hand_computation():
     # frame 0: 1 + 2*(2-1) = 3;  frame 1: 1 + 2*(3-1) + 0.5*(5-1) = 7;  frame 2: 1 + 2*3 + 2 = 9
     assert out.flatten().tolist() == [3.0, 7.0, 9.0]
     assert cfg_combine(g_none, g_ac, None, 1.0, 9.0, None).equal(g_ac)
+    # our option, fine term against G_audio,coarse: frame 1: 1 + 2*2 + 0.5*(5-3) = 6; frame 2: 1 + 6 + 0.5*1
+    rel = cfg_combine(g_none, g_ac, g_acf, 2.0, 0.5, z, fine_reference="audio_coarse")
+    assert rel.flatten().tolist() == [3.0, 6.0, 7.5]
 
 
 def test_cfg_denoiser_matches_separate_passes(tiny):
@@ -140,6 +143,12 @@ def test_cfg_denoiser_matches_separate_passes(tiny):
     expected = g_none + 1.7 * (g_ac - g_none) + 0.6 * z * (g_acf - g_none)
     got = CFGDenoiser(m, c, 1.7, 0.6)(x, t)
     assert torch.allclose(got, expected, atol=1e-5)
+    # a = 1 without fine controls needs no G_none branch: one row per item, output = G_ac
+    plain = CFGDenoiser(m, Conditions(c.audio, c.emotion, c.intensity), 1.0, 0.6)
+    assert plain.n == 1 and torch.allclose(plain(x, t), g_ac, atol=1e-5)
+    # a = 1 with fine controls (paper's form) still needs G_none
+    paper = CFGDenoiser(m, c, 1.0, 0.6)
+    assert paper.n == 3 and torch.allclose(paper(x, t), g_ac + 0.6 * z * (g_acf - g_none), atol=1e-5)
 
 
 def test_scheduler_order_and_maths():

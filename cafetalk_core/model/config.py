@@ -40,14 +40,17 @@ class ModelConfig:
     num_train_timesteps: int = 1000
     beta_schedule: str = "cosine"
     default_steps: int = 10
-    default_audio_scale: float = 1.5       # CFG scale a (audio + coarse)
-    default_control_scale: float = 2.0     # CFG scale b (fine controls, only on covered frames)
+    default_audio_scale: float = 1.0       # CFG scale a (audio + coarse); 1 = plain conditional
+    default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
+    cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.prediction not in ("x0", "epsilon"):
             raise ValueError(f"prediction must be 'x0' or 'epsilon', got {self.prediction!r}")
+        if self.cfg_fine_reference not in ("none", "audio_coarse"):
+            raise ValueError(f"cfg_fine_reference must be 'none' or 'audio_coarse', got {self.cfg_fine_reference!r}")
         if self.control_depth < 0 or self.control_depth > self.depth:
             raise ValueError(f"control_depth must be in [0, depth={self.depth}], got {self.control_depth}")
         for name in ("width", "depth", "heads", "ff_mult", "max_frames", "audio_dim", "control_width"):

@@ -154,53 +154,68 @@ def sample_ddim(model_fn: Callable[..., torch.Tensor], x: torch.Tensor, schedule
     return denoised
 
 
-def cfg_combine(g_none: torch.Tensor, g_ac: torch.Tensor, g_acf: torch.Tensor | None,
-                audio_scale: float, control_scale: float, z: torch.Tensor | None) -> torch.Tensor:
+def cfg_combine(g_none: torch.Tensor | None, g_ac: torch.Tensor, g_acf: torch.Tensor | None,
+                audio_scale: float, control_scale: float, z: torch.Tensor | None,
+                fine_reference: str = "none") -> torch.Tensor:
     """Mask-based CFG (Cafe-Talk eq. for M0):
 
     M0 = G_none + a (G_audio,coarse - G_none) + b Z (G_audio,coarse,fine - G_none)
 
-    with Z (B, T, 1) the frames covered by fine controls. Without fine controls the last term is 0.
+    with Z (B, T, 1) the frames covered by fine controls. Without fine controls the last term
+    is 0. ``fine_reference="audio_coarse"`` (our option, not the paper's) takes the fine term
+    against G_audio,coarse instead, so covered frames are not guided (a + b) times towards the
+    audio. ``g_none`` may be None when a = 1 and no term needs it.
     """
-    out = g_none + audio_scale * (g_ac - g_none)
+    if fine_reference not in ("none", "audio_coarse"):
+        raise ValueError(f"fine_reference must be 'none' or 'audio_coarse', got {fine_reference!r}")
+    out = g_ac if g_none is None else g_none + audio_scale * (g_ac - g_none)
     if g_acf is not None and z is not None:
-        out = out + control_scale * z * (g_acf - g_none)
+        ref = g_ac if fine_reference == "audio_coarse" else g_none
+        out = out + control_scale * z * (g_acf - ref)
     return out
 
 
 class CFGDenoiser:
     """Batches the CFG branches (none / audio+coarse / audio+coarse+fine) into one forward.
 
-    ``cond`` holds the full conditions for B rows; the batch becomes [none, ac] or
-    [none, ac, acf] (2B or 3B rows), encoded once, and the stage-2 branch runs only on the acf rows.
+    ``cond`` holds the full conditions for B rows. The batch holds only the branches the
+    formula needs: G_none is skipped when a = 1 and no fine term refers to it (halves the
+    cost of a plain generation); G_acf only when fine controls are given and the model has
+    the stage-2 branch, which then runs on those rows only. Conditions are encoded once.
     """
 
-    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float, control_scale: float) -> None:
+    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float, control_scale: float,
+                 fine_reference: str = "none") -> None:
         self.model = model
-        self.audio_scale, self.control_scale = audio_scale, control_scale
+        self.audio_scale, self.control_scale, self.fine_reference = audio_scale, control_scale, fine_reference
         b = cond.audio.shape[0]
         self.b = b
         use_fine = cond.fine is not None and model.control is not None and bool((cond.fine > 0).any())
         self.z = (cond.fine > 0).any(dim=-1, keepdim=True).to(cond.audio.dtype) if use_fine else None
-        n = 3 if use_fine else 2
+        self.use_none = not (audio_scale == 1.0 and (not use_fine or fine_reference == "audio_coarse"))
+        self.use_fine = use_fine
+        kinds = (["none"] if self.use_none else []) + ["ac"] + (["acf"] if use_fine else [])
         null_emotion = torch.full_like(cond.emotion, model.cfg.num_emotions)
         keep = torch.ones(b, dtype=torch.bool, device=cond.audio.device)
+        n = len(kinds)
         batched = Conditions(
             audio=cond.audio.repeat(n, 1, 1),
-            emotion=torch.cat([null_emotion] + [cond.emotion] * (n - 1)),
-            intensity=torch.cat([torch.zeros_like(cond.intensity)] + [cond.intensity] * (n - 1)),
-            audio_keep=torch.cat([~keep] + [keep] * (n - 1)),
+            emotion=torch.cat([null_emotion if k == "none" else cond.emotion for k in kinds]),
+            intensity=torch.cat([torch.zeros_like(cond.intensity) if k == "none" else cond.intensity for k in kinds]),
+            audio_keep=torch.cat([~keep if k == "none" else keep for k in kinds]),
             fine=cond.fine if use_fine else None,
-            fine_rows=slice(2 * b, 3 * b) if use_fine else None,
+            fine_rows=slice((n - 1) * b, n * b) if use_fine else None,
         )
         self.n = n
         self.encoded = model.encode(batched)
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         out = self.model.denoise(x.repeat(self.n, 1, 1), torch.full((self.n * self.b,), t, device=x.device), self.encoded)
-        parts = out.split(self.b)
-        return cfg_combine(parts[0], parts[1], parts[2] if self.n == 3 else None,
-                           self.audio_scale, self.control_scale, self.z)
+        parts = list(out.split(self.b))
+        g_none = parts.pop(0) if self.use_none else None
+        g_ac = parts.pop(0)
+        g_acf = parts.pop(0) if self.use_fine else None
+        return cfg_combine(g_none, g_ac, g_acf, self.audio_scale, self.control_scale, self.z, self.fine_reference)
 
 
 # ---------------------------------------------------------------------------------------------
