@@ -334,7 +334,7 @@ def _add_mouth_parts(b: _Builder, slit_center: np.ndarray) -> None:
     b.add(MOUTH_BAG, v, f, MAT["CT_MouthInside"])
     # teeth: curved strips behind the lips
     phi = np.radians(np.linspace(-62, 62, 19))
-    for part, back, top, bottom in ((TEETH_UP, 0.085, 0.06, -0.006), (TEETH_LOW, 0.095, 0.006, -0.05)):
+    for part, back, top, bottom in ((TEETH_UP, 0.08, 0.05, -0.035), (TEETH_LOW, 0.092, 0.025, -0.055)):
         r = 0.16
         axis_c = slit_center + BACK * (back + r)
         rows = [axis_c + np.stack([r * np.sin(phi), -r * np.cos(phi), np.full_like(phi, z)], axis=1)

@@ -84,12 +84,17 @@ def render_frames(scene, frames: list[int], pattern: str) -> list[str]:
     """Render each scene frame to ``pattern % frame`` (PNG); returns the paths."""
     import bpy
     scene.render.image_settings.file_format = "PNG"
+    muted = scene.use_audio
+    scene.use_audio = True   # mute the sequencer while stepping frames (headless audio sync can deadlock)
     paths = []
-    for f in frames:
-        scene.frame_set(f)
-        scene.render.filepath = pattern % f
-        bpy.ops.render.render(write_still=True)
-        paths.append(scene.render.filepath)
+    try:
+        for f in frames:
+            scene.frame_set(f)
+            scene.render.filepath = pattern % f
+            bpy.ops.render.render(write_still=True)
+            paths.append(scene.render.filepath)
+    finally:
+        scene.use_audio = muted
     return paths
 
 
@@ -108,6 +113,14 @@ def render_mp4_with_blender(scene, first: int, last: int, path: str) -> str:
     return path
 
 
+def _no_audio_device(bpy) -> None:
+    """Headless: no sound card; the audio device's threads can deadlock frame stepping and exit."""
+    try:
+        bpy.context.preferences.system.audio_device = "None"
+    except (TypeError, AttributeError):  # the enum lacks "None" on some builds
+        pass
+
+
 def run(job: dict) -> dict:
     import bpy
 
@@ -115,6 +128,7 @@ def run(job: dict) -> dict:
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.read_factory_settings(use_empty=True)
+    _no_audio_device(bpy)
     addon = load_addon()
     from cafetalk_blender import keyframes
     scene, head = build_scene(job, addon)
@@ -164,5 +178,12 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Leave without Blender's atexit teardown, which can hang headless on the audio threads."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _exit_now(main(sys.argv[1:]))
