@@ -51,6 +51,10 @@ MAX_CLASSIFIER_TRAIN = 3000
 MAX_CLASSIFIER_VAL = 600
 
 
+class EvaluationError(ValueError):
+    """Nothing (or nothing valid) to evaluate; the message names the argument or folder."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Corpus
 # ---------------------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ def train_classifier(clips: Sequence[Clip], splits: dict[str, str], seed: int = 
     train = [c for c in order if splits[c.id] == "train"][:MAX_CLASSIFIER_TRAIN]
     val = [c for c in order if splits[c.id] == "val"][:MAX_CLASSIFIER_VAL]
     if not train:
-        raise ValueError("the corpus has no train clips for the emotion classifier")
+        raise EvaluationError("the corpus has no train clips for the emotion classifier")
     read = _progress(train + val, progress, "reading ground truth for the emotion classifier")
     data = [(c.curves(), c.fps) for c in read]
     return EmotionClassifier.train(data[: len(train)], [c.emotion for c in train],
@@ -206,7 +210,7 @@ def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | No
     split_source = "corpus json" if all(c.meta.get("split") for c in clips) else "name hash 70/15/15"
     test_all = [c for c in clips if c.split == "test"]
     if not test_all:
-        raise ValueError(f"--data {data_dir}: no clip in the test split")
+        raise EvaluationError(f"--data {data_dir}: no clip in the test split")
     test = _balanced_order(test_all, seed)[: max_clips or None]
 
     t0 = time.perf_counter()
@@ -467,7 +471,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         seed: int = 0, classifier_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Everything ``cafetalk evaluate`` does except argument parsing and printing."""
     if not data and not real:
-        raise ValueError("nothing to evaluate: give --data DIR and/or --real")
+        raise EvaluationError("nothing to evaluate: give --data DIR and/or --real")
     info = dict(getattr(generator, "info", {}) or {})
     model = {k: v for k, v in info.items() if not isinstance(v, (list, tuple, dict))}  # names/actions are noise here
     report: dict[str, Any] = {"model": json_safe(model),
@@ -488,10 +492,18 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
 
 
 def cli_evaluate(args: Any) -> int:
-    """Entry point of ``cafetalk evaluate``."""
-    generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
-    report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
-                 seed=args.seed, classifier_dir=getattr(args, "classifier", None))
+    """Entry point of ``cafetalk evaluate``; a missing checkpoint or corpus exits 2 with the reason."""
+    import sys
+
+    from .data.dataset import BadClip
+
+    try:
+        generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
+        report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
+                     seed=args.seed, classifier_dir=getattr(args, "classifier", None))
+    except (FileNotFoundError, EvaluationError, BadClip) as exc:
+        print(f"cafetalk evaluate: {exc}", file=sys.stderr)
+        return 2
     report["model"]["checkpoint"] = args.checkpoint or "shipped default"
     print(format_report(report))
     if args.out:

@@ -185,3 +185,9 @@ def test_real_speech_section_uses_realspeech(monkeypatch, capsys):
     assert any(name.startswith("baseline") for name in systems)
     assert "model" in evaluate.format_report(report)
     json.dumps(evaluate.json_safe(report), allow_nan=False)
+
+
+def test_cli_reports_a_missing_corpus(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate, "load_generator", lambda checkpoint, device="cpu": object())
+    assert cli.main(["evaluate", "--data", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
