@@ -272,6 +272,7 @@ def _evaluate_clip(generator: Any, clip: Clip, index: int, classifier: EmotionCl
             "spans": [s.to_dict() for s in spans],
             "overlaps": metrics.span_overlaps(lab_ctrl, spans, fps),
             "overlaps_uncontrolled": metrics.span_overlaps(lab_plain, spans, fps),
+            "ious": metrics.span_ious(lab_ctrl, spans, fps),
             "false_activation": metrics.false_activation(lab_ctrl, spans, fps),
             "false_activation_uncontrolled": metrics.false_activation(lab_plain, spans, fps),
             "mse_plain_kept": metrics.mouth_mse(p, g, keep),
@@ -343,6 +344,7 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
             "actions": list(FINE_ACTIONS), "spans": len(spans),
             "control_rate": sum(o >= 0.5 for o in overlaps) / len(overlaps) if overlaps else float("nan"),
             "mean_overlap": metrics.nanmean(overlaps),
+            "mean_iou": metrics.nanmean(o for f in fine_rows for o in f["ious"]),
             "control_rate_uncontrolled": (sum(o >= 0.5 for o in overlaps_u) / len(overlaps_u)
                                           if overlaps_u else float("nan")),
             "per_action": per_action,
@@ -405,6 +407,7 @@ def format_report(report: dict[str, Any]) -> str:
         rows += [("fine: AU control rate", _fmt(fc["control_rate"], 3),
                   f"no ctrl {_fmt(fc['control_rate_uncontrolled'], 3)}", TARGETS["control_rate"]),
                  ("fine: mean span overlap", _fmt(fc["mean_overlap"], 3), "", ""),
+                 ("fine: mean span IoU", _fmt(fc["mean_iou"], 3), "", ""),
                  ("fine: detector on GT events", _fmt(fc["gt_event_control_rate"], 3),
                   f"{fc['gt_events']} events", ""),
                  ("fine: false activation", _fmt(fc["false_activation"], 3),

@@ -191,6 +191,33 @@ def span_overlaps(labels: np.ndarray, spans: Iterable[FineControl], fps: float) 
     return out
 
 
+def span_ious(labels: np.ndarray, spans: Iterable[FineControl], fps: float) -> list[float]:
+    """Per requested span: IoU of its frames with the detected runs of its action that touch it.
+
+    A run that starts inside the span but lasts past it counts whole, so overshoot lowers the
+    IoU as much as undershoot; runs that do not touch the span are false activations instead.
+    """
+    labels = np.asarray(labels, bool)
+    out = []
+    for c in spans:
+        a, b = span_frames(c.start_s, c.end_s, fps, len(labels))
+        col = labels[:, action_index(c.action)]
+        if b <= a or not col[a:b].any():
+            out.append(0.0)
+            continue
+        lo, hi = a, b
+        while lo > 0 and col[lo - 1] and col[lo]:     # extend over runs that cross the span's edges
+            lo -= 1
+        while hi < len(col) and col[hi] and col[hi - 1]:
+            hi += 1
+        detected = np.zeros(len(col), bool)
+        detected[lo:hi] = col[lo:hi]
+        inside = np.zeros(len(col), bool)
+        inside[a:b] = True
+        out.append(float((detected & inside).sum() / (detected | inside).sum()))
+    return out
+
+
 def control_rate(labels: np.ndarray, spans: Sequence[FineControl], fps: float,
                  min_overlap: float = 0.5) -> dict[str, Any]:
     """AU control rate: share of spans whose action is detected on >= ``min_overlap`` of its frames.

@@ -109,7 +109,7 @@ def test_oracle_scores_perfectly_through_the_cli(corpus, tmp_path, monkeypatch, 
     em = report["emotion"]
     assert em["gt_accuracy"] == 1.0 and em["generated_accuracy"] == 1.0 and em["ratio"] == 1.0
     fc = report["fine_control"]
-    assert fc["spans"] == 9 and fc["control_rate"] == 1.0 and fc["mean_overlap"] == 1.0
+    assert fc["spans"] == 9 and fc["control_rate"] == 1.0 and fc["mean_overlap"] == 1.0 == fc["mean_iou"]
     assert fc["false_activation"] == 0.0
     assert fc["gt_event_control_rate"] == 1.0 and fc["gt_events"] == 3
     assert fc["lip_sync_rise"] == pytest.approx(0.0, abs=1e-12) or fc["lip_sync_mse_plain"] == 0.0

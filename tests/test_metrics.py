@@ -218,3 +218,16 @@ def test_stratified_split_is_seeded():
     labels = ["a", "b"] * 20
     assert stratified_split(ids, labels, seed=3) == stratified_split(ids, labels, seed=3)
     assert stratified_split(ids, labels, seed=3) != stratified_split(ids, labels, seed=4)
+
+
+def test_span_iou():
+    spans = [FineControl("AU2", 1.0, 2.0)]            # frames 30..59
+    brows = ["browOuterUpLeft", "browOuterUpRight"]
+    exact = binarize(_with_action(90, brows, slice(30, 60)), FPS)
+    assert metrics.span_ious(exact, spans, FPS) == [1.0]
+    half = binarize(_with_action(90, brows, slice(30, 45)), FPS)
+    assert metrics.span_ious(half, spans, FPS) == [pytest.approx(0.5)]
+    over = binarize(_with_action(90, brows, slice(15, 75)), FPS)     # twice as long, centred
+    assert metrics.span_ious(over, spans, FPS) == [pytest.approx(0.5)]
+    apart = binarize(_with_action(90, brows, slice(70, 80)), FPS)    # not touching: IoU 0
+    assert metrics.span_ious(apart, spans, FPS) == [0.0]
