@@ -104,6 +104,13 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-process", action="store_true", help="run the model in process instead of the server")
     p.add_argument("--frames", type=int, default=None, help="render only this many frames (quick look)")
     p.add_argument("--resolution", default="480x360")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--random-model", action="store_true",
+                   help="use a random untrained model (tests; the default when no checkpoint exists)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--sentence", default=None, help="what espeak-ng says when --audio is not given")
+    p.add_argument("--engine", choices=["workbench", "cycles"], default="workbench", help="render engine")
 
 
 ARGUMENTS = {
