@@ -411,3 +411,32 @@ def test_cafetalk_serve_subprocess_random_model(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_model_errors_fail_the_job_not_the_server():
+    class Broken(FakeGenerator):
+        def generate(self, audio, controls=None, **kw):
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    with running_server(create_app(Broken(), ServerSettings())) as url, httpx.Client(base_url=url, timeout=30) as c:
+        job = submit(c).json()["job_id"]
+        status = wait_for(c, job)
+        assert status["state"] == "failed" and "out of memory" in status["error"]
+        r = c.get(f"/v1/jobs/{job}/result")
+        assert r.status_code == 409 and "failed" in r.json()["detail"]
+        again = submit(c)  # the worker survived
+        assert again.status_code == 202 and wait_for(c, again.json()["job_id"])["state"] == "failed"
+
+
+def test_pipeline_cancellation_is_recognised():
+    from cafetalk_core.pipeline import GenerationCancelled
+    from cafetalk_core.server.jobs import _is_cancellation
+    assert _is_cancellation(GenerationCancelled()) and not _is_cancellation(RuntimeError())
+
+
+def test_warmup_runs_once_before_jobs():
+    gen = FakeGenerator(step_s=0.0, steps=2)
+    with running_server(create_app(gen, ServerSettings(warmup=True))) as url, httpx.Client(base_url=url, timeout=30) as c:
+        job = submit(c).json()["job_id"]
+        assert wait_for(c, job)["state"] == "done"
+    assert len(gen.calls) == 2 and gen.calls[0]["steps"] == 1 and gen.calls[0]["samples"] == 16000

@@ -156,7 +156,7 @@ def create_app(generator: Any, settings: ServerSettings | None = None,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        manager.start()
+        manager.start(warmup=settings.warmup)
         try:
             yield
         finally:
@@ -362,7 +362,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         settings = ServerSettings(host=args.host, port=args.port, token=token, device=device,
                                   max_queue=args.max_queue, max_audio_s=args.max_audio_s,
                                   max_upload_mb=args.max_upload_mb,
-                                  job_ttl_s=getattr(args, "job_ttl_s", 3600.0))
+                                  job_ttl_s=getattr(args, "job_ttl_s", 3600.0), warmup=True)
     except ValueError as exc:
         print(f"cafetalk serve: {exc}", file=sys.stderr)
         return 2

@@ -90,10 +90,12 @@ class JobManager:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, warmup: bool = False) -> None:
+        """Start the worker; ``warmup`` first runs 1 s of silence through the model (lazy
+        initialisation: front end, kernels) so the first client's job is not the slow one."""
         if self._thread is None:
             self._stopping = False
-            self._thread = threading.Thread(target=self._worker, name="cafetalk-worker", daemon=True)
+            self._thread = threading.Thread(target=self._worker, args=(warmup,), name="cafetalk-worker", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -207,7 +209,18 @@ class JobManager:
         return int(min(600, max(1, math.ceil(mean))))
 
     # -- the worker ----------------------------------------------------------------------------
-    def _worker(self) -> None:
+    def _warmup(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.generator.generate(np.zeros(16000, np.float32), None, sample_rate=16000, steps=1,
+                                    cancel=lambda: self._stopping)
+            log.info("model warm-up took %.2f s", time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 - a failed warm-up is reported, real jobs will say more
+            log.warning("model warm-up failed", exc_info=True)
+
+    def _worker(self, warmup: bool = False) -> None:
+        if warmup:
+            self._warmup()
         while True:
             with self._lock:
                 while not self._pending and not self._stopping:

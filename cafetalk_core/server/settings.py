@@ -17,6 +17,7 @@ class ServerSettings:
     max_upload_mb: float = 50.0       # largest request body accepted
     job_ttl_s: float = 3600.0         # finished jobs are forgotten (404) after this
     max_text_chars: int = 2000        # longest text for /v1/controls/from-text
+    warmup: bool = False              # run one short generation at start so the first job is not slow
 
     @property
     def max_upload_bytes(self) -> int:
