@@ -480,15 +480,19 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
     report: dict[str, Any] = {"model": json_safe(model),
                               "settings": {"steps": steps, "seed": seed, "max_clips": max_clips}}
     if data:
-        classifier = None
+        classifier, source, t0 = None, "trained on the corpus", time.perf_counter()
         if classifier_dir and (Path(classifier_dir) / "emotion_classifier.json").exists():
-            classifier = EmotionClassifier.load(classifier_dir)
+            classifier, source = EmotionClassifier.load(classifier_dir), f"loaded from {classifier_dir}"
         elif classifier_dir:
             clips = load_corpus(data)
             classifier = train_classifier(clips, classifier_splits(clips, seed), seed, progress)
             classifier.save(classifier_dir)
+            source = f"trained on the corpus, saved to {classifier_dir}"
+        classifier_s = time.perf_counter() - t0
         report.update(evaluate_corpus(generator, data, max_clips=max_clips, steps=steps, seed=seed,
                                       classifier=classifier, progress=progress))
+        report["emotion"]["classifier_source"] = source
+        report["timing"]["classifier_s"] += classifier_s
     if real:
         report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed)
     return report
