@@ -1,6 +1,7 @@
 """``cafetalk evaluate``: measure a checkpoint on the corpus's held-out clips (and real speech).
 
     cafetalk evaluate [CHECKPOINT] --data corpus/ [--real] [--out report.json] [--max-clips N]
+                      [--steps S] [--seed S] [--classifier DIR] [--device cpu|cuda]
 
 What it measures (rules in docs/evaluation.md, functions in metrics.py):
 - lip sync: generate each test clip with its emotion + intensity and no fine controls, and
