@@ -167,17 +167,23 @@ def _visemes():
 
 def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: float = 30.0,
                          clips: list[RealClip] | None = None, name: str = "model",
-                         oracle: bool = True) -> dict[str, Any]:
+                         oracle: bool = True, degrade: Callable[[np.ndarray], np.ndarray] | None = None
+                         ) -> dict[str, Any]:
     """Run ``generate_fn`` (16 kHz audio -> BlendshapeCurves or (frames, 52) array) and the baselines.
 
     ``generate_fn=None`` runs the baselines only. Curves at another fps than ``fps`` are
     resampled; the frame count is cut or padded (last frame held) to the clip's length.
+    ``degrade`` (16 kHz audio -> audio of the same length, e.g. noise or reverberation from
+    ``audio.augment``) is applied to every clip before any system hears it; the metrics still
+    use the clean alignment, so it measures robustness.
     Returns ``{"fps", "clips", "audio_s", "systems": {name: pooled metrics}, "per_clip":
     {name: {clip id: metrics}}, "notes": [...]}``.
     """
     from .audio.phonetic import recognise_phones
 
     clips = load_real_speech() if clips is None else clips
+    if degrade is not None:
+        clips = [RealClip(c.id, _degraded(degrade, c.wav), c.phones, c.text, c.speaker, c.alignment) for c in clips]
     phones_to_curves, why = _visemes()
     notes: list[str] = []
     systems: dict[str, Callable[[RealClip, int], np.ndarray]] = {}
@@ -206,6 +212,13 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
         report["per_clip"][sys_name] = {k: {m: v[m] for m in ("bilabial_closure", "closed", "bilabials",
                                                              "envelope_corr", "jitter")} for k, v in per.items()}
     return report
+
+
+def _degraded(fn: Callable[[np.ndarray], np.ndarray], wav: np.ndarray) -> np.ndarray:
+    out = np.asarray(fn(wav), np.float32)
+    if out.shape != wav.shape:
+        raise ValueError(f"degrade must keep the audio's shape {wav.shape}, got {out.shape}")
+    return out
 
 
 def _as_values(result: Any, num_frames: int, fps: float) -> np.ndarray:

@@ -102,3 +102,9 @@ def test_baselines_only_and_wrong_shapes(clips):
     assert "model" not in report["systems"] and report["fps"] == 25
     with pytest.raises(ValueError, match="frames, 52"):
         evaluate_real_speech(lambda wav: np.zeros((10, 3)), clips=subset)
+    with pytest.raises(ValueError, match="keep the audio's shape"):
+        evaluate_real_speech(None, clips=subset, degrade=lambda wav: wav[:100])
+    quiet = evaluate_real_speech(None, clips=subset, oracle=False, degrade=lambda wav: 0.1 * wav)
+    loud = evaluate_real_speech(None, clips=subset, oracle=False)
+    key = "baseline: loudness -> jawOpen"  # per-clip normalisation: gain does not change the metrics
+    assert quiet["systems"][key]["bilabial_closure"] == loud["systems"][key]["bilabial_closure"]
