@@ -29,6 +29,11 @@ from .text_time import (DEFAULT_INTENSITY, Phrase, TimeSpec, Transcript, build_s
 from .vocabulary import get_action
 
 MAX_TEXT_CHARS = 2000
+# Nearest-phrase fallback, used only when the head names no action in a clause: the clause's
+# embedding must be this close (cosine) to one action's training phrase and lead every other
+# action by the margin. Tuned on the dev split of text_heldout.py (see docs/text_controls.md).
+NEAREST_MIN_COS = 0.6
+NEAREST_MARGIN = 0.03
 _SEGMENT = re.compile(r"(\s*(?:[.;!?\n]+|,\s*(?:and\s+)?then\b|,|\band\s+then\b|\bthen\b|\bafter\s+that\b|"
                       r"\bafterwards\b|\bfollowed\s+by\b|\blater\b)\s*)")
 _SEQUENTIAL = re.compile(r"then|after|followed|later")
@@ -232,9 +237,10 @@ def text_to_controls(text: str, duration_s: float, transcript: Transcript | None
         out.messages.append(f"no action recognised in {text.strip()!r}")
         return out
 
-    from .text_model import embed, get_head   # torch + the embedder only when text needs it
+    from .text_model import embed, get_head, nearest_phrase   # torch + the embedder only when needed
     head = get_head()
-    act_p, emo_p, neg_p = head.predict(embed([c.text for c in clauses]))
+    vecs = embed([c.text for c in clauses])
+    act_p, emo_p, neg_p = head.predict(vecs)
 
     fine: list[FineControl] = []
     for i, c in enumerate(clauses):
@@ -250,6 +256,10 @@ def text_to_controls(text: str, duration_s: float, transcript: Transcript | None
             if aid not in [h[0] for h in hits]:
                 hits.append((aid, 1.0, f"action id {m.group(1).upper()!r} named"))
         emotion = _emotion_in(c.text)
+        if not hits and not neg_rule and emotion is None and c.text.strip():
+            phrase, labels, cos, lead = nearest_phrase(vecs[i], NEAREST_MARGIN)
+            if cos >= NEAREST_MIN_COS and lead >= NEAREST_MARGIN:
+                hits = [(a, cos, f"nearest training phrase {phrase!r} cos={cos:.2f}") for a in labels]
         emotion_why = "emotion word"
         if emotion is None:
             k = int(emo_p[i].argmax())

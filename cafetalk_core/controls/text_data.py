@@ -44,14 +44,14 @@ ACTION_WORDS: dict[str, ActionWords] = {
         ("raised eyebrows", "an eyebrow raise", "brows up", "arched brows", "eyebrows up", "a brow lift"),
         ("raising the eyebrows", "lifting the brows", "arching the eyebrows")),
     "AU4": ActionWords(
-        ("lower your brows", "pull the eyebrows down", "knit your brows", "draw the brows together",
+        ("pinch the brows together", "make angry brows", "lower your brows", "pull the eyebrows down", "knit your brows", "draw the brows together",
          "frown", "bring the eyebrows down", "lower the eyebrows"),
-        ("lowered brows", "a frown", "knitted brows", "brows down", "a brow lower", "frowning brows"),
+        ("brows pulled together", "angry eyebrows", "lowered brows", "a frown", "knitted brows", "brows down", "a brow lower", "frowning brows"),
         ("frowning", "lowering the brows", "knitting the eyebrows")),
     "AU5": ActionWords(
-        ("widen your eyes", "open your eyes wide", "open the eyes wide", "make the eyes wide",
+        ("make big eyes", "open the eyes in shock", "widen your eyes", "open your eyes wide", "open the eyes wide", "make the eyes wide",
          "raise the upper eyelids", "go wide-eyed"),
-        ("wide eyes", "wide open eyes", "eyes wide open", "widened eyes", "a wide-eyed look"),
+        ("big eyes", "eyes opened wide", "wide eyes", "wide open eyes", "eyes wide open", "widened eyes", "a wide-eyed look"),
         ("widening the eyes", "opening the eyes wide")),
     "AU6": ActionWords(
         ("raise your cheeks", "lift the cheeks", "push the cheeks up", "puff the cheeks upward",
@@ -59,9 +59,9 @@ ACTION_WORDS: dict[str, ActionWords] = {
         ("raised cheeks", "cheeks up", "a cheek raise", "lifted cheeks"),
         ("raising the cheeks", "lifting the cheeks")),
     "AU7": ActionWords(
-        ("narrow your eyes", "tighten your eyelids", "tense the lids", "narrow the eyes",
+        ("tense your eyes", "make the eyes tight", "narrow your eyes", "tighten your eyelids", "tense the lids", "narrow the eyes",
          "tighten the eyes", "make the eyes narrow"),
-        ("narrowed eyes", "tight eyelids", "tense eyelids", "a lid tightener", "narrow eyes"),
+        ("tense eyes", "tightened eyes", "narrowed eyes", "tight eyelids", "tense eyelids", "a lid tightener", "narrow eyes"),
         ("narrowing the eyes", "tightening the eyelids")),
     "AU9": ActionWords(
         ("wrinkle your nose", "wrinkle the nose", "screw up your nose", "pull the nose up",
@@ -84,9 +84,9 @@ ACTION_WORDS: dict[str, ActionWords] = {
         ("dimples", "a dimple", "dimpled cheeks", "tight mouth corners"),
         ("dimpling", "showing dimples")),
     "AU15": ActionWords(
-        ("pull the mouth corners down", "turn the corners of the mouth down", "frown",
+        ("let the mouth corners go down", "make an unhappy mouth", "pull the mouth corners down", "turn the corners of the mouth down", "frown",
          "turn the lips down", "lower the lip corners", "make a downturned mouth"),
-        ("a downturned mouth", "a frown", "down-turned lip corners", "lowered mouth corners",
+        ("down-turned lips", "an unhappy mouth", "a downturned mouth", "a frown", "down-turned lip corners", "lowered mouth corners",
          "a sad mouth"),
         ("frowning", "pulling the mouth corners down")),
     "AU17": ActionWords(
@@ -95,9 +95,9 @@ ACTION_WORDS: dict[str, ActionWords] = {
         ("a chin raise", "a raised chin boss", "a wrinkled chin", "a pushed up lower lip"),
         ("pushing the lower lip up", "raising the chin boss")),
     "AU18": ActionWords(
-        ("pucker your lips", "purse the lips", "pucker up", "push the lips forward", "round your lips",
+        ("make an o shape with the lips", "push the lips out", "pucker your lips", "purse the lips", "pucker up", "push the lips forward", "round your lips",
          "make a pucker"),
-        ("puckered lips", "a pucker", "pursed lips", "rounded lips pushed forward"),
+        ("lips in an o shape", "pouting lips pushed out", "puckered lips", "a pucker", "pursed lips", "rounded lips pushed forward"),
         ("puckering the lips", "pursing the lips")),
     "AU20": ActionWords(
         ("stretch your lips", "pull the lips sideways", "stretch the mouth wide sideways",
@@ -105,39 +105,39 @@ ACTION_WORDS: dict[str, ActionWords] = {
         ("stretched lips", "a lip stretch", "lips pulled sideways", "a stretched mouth"),
         ("stretching the lips", "pulling the lips sideways")),
     "AU24": ActionWords(
-        ("press your lips together", "press the lips together", "tighten your lips", "squeeze the lips together",
+        ("keep the mouth shut tight", "press the mouth closed", "press your lips together", "press the lips together", "tighten your lips", "squeeze the lips together",
          "compress your lips", "keep the lips pressed"),
-        ("pressed lips", "a lip press", "tight lips", "lips pressed together", "compressed lips"),
+        ("lips pressed shut", "pressed lips", "a lip press", "tight lips", "lips pressed together", "compressed lips"),
         ("pressing the lips together", "tightening the lips")),
     "AU26": ActionWords(
-        ("open your mouth", "drop the jaw", "let the jaw drop", "open the mouth wide", "drop your jaw",
+        ("let the mouth fall open", "hang the mouth open", "open your mouth", "drop the jaw", "let the jaw drop", "open the mouth wide", "drop your jaw",
          "lower the jaw"),
-        ("an open mouth", "a jaw drop", "a dropped jaw", "mouth open", "jaw open", "an open jaw"),
+        ("a wide open mouth", "an open-mouthed look", "an open mouth", "a jaw drop", "a dropped jaw", "mouth open", "jaw open", "an open jaw"),
         ("opening the mouth", "dropping the jaw")),
     "AU45": ActionWords(
-        ("blink", "blink your eyes", "close the eyes briefly", "do a blink", "shut the eyes for an instant",
+        ("close your eyes quickly", "eyelids close and open", "blink", "blink your eyes", "close the eyes briefly", "do a blink", "shut the eyes for an instant",
          "close and open the eyes quickly"),
-        ("a blink", "blinks", "an eye blink", "a quick blink", "eyeblinks"),
+        ("a quick eye closure", "a blink", "blinks", "an eye blink", "a quick blink", "eyeblinks"),
         ("blinking", "closing the eyes briefly")),
     "GAZE_L": ActionWords(
-        ("look left", "look to the left", "glance left", "turn your eyes to the left", "look towards the left",
+        ("move your gaze to the left", "direct the eyes left", "look left", "look to the left", "glance left", "turn your eyes to the left", "look towards the left",
          "move the eyes left", "eyes to the left"),
-        ("a look to the left", "a glance left", "eyes left", "leftward gaze", "a left glance"),
+        ("a gaze to the left", "eyes moving left", "a look to the left", "a glance left", "eyes left", "leftward gaze", "a left glance"),
         ("looking left", "glancing to the left")),
     "GAZE_R": ActionWords(
-        ("look right", "look to the right", "glance right", "turn your eyes to the right", "look towards the right",
+        ("move your gaze to the right", "direct the eyes right", "look right", "look to the right", "glance right", "turn your eyes to the right", "look towards the right",
          "move the eyes right", "eyes to the right"),
-        ("a look to the right", "a glance right", "eyes right", "rightward gaze", "a right glance"),
+        ("a gaze to the right", "eyes moving right", "a look to the right", "a glance right", "eyes right", "rightward gaze", "a right glance"),
         ("looking right", "glancing to the right")),
     "GAZE_U": ActionWords(
-        ("look up", "look upward", "glance up", "raise the eyes", "look towards the sky", "turn the eyes up",
+        ("move your gaze up", "look up at the sky", "look up", "look upward", "glance up", "raise the eyes", "look towards the sky", "turn the eyes up",
          "roll the eyes up"),
-        ("an upward glance", "eyes up", "an upward gaze", "a look up"),
+        ("a gaze upward", "eyes turned up", "an upward glance", "eyes up", "an upward gaze", "a look up"),
         ("looking up", "glancing upward")),
     "GAZE_D": ActionWords(
-        ("look down", "look downward", "glance down", "lower your eyes", "look at the floor", "turn the eyes down",
+        ("move your gaze down", "look down at the floor", "look down", "look downward", "glance down", "lower your eyes", "look at the floor", "turn the eyes down",
          "look at your feet"),
-        ("a downward glance", "eyes down", "a downward gaze", "a look down", "lowered eyes"),
+        ("a gaze downward", "eyes turned down", "a downward glance", "eyes down", "a downward gaze", "a look down", "lowered eyes"),
         ("looking down", "glancing downward")),
 }
 

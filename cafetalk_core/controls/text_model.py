@@ -128,6 +128,32 @@ def get_head() -> LoadedHead:
     return _head
 
 
+_protos: "tuple[list[tuple[str, tuple[str, ...]]], np.ndarray] | None" = None
+
+
+def get_prototypes() -> tuple[list[tuple[str, tuple[str, ...]]], np.ndarray]:
+    """The core training phrases with their labels and embeddings, for the nearest-phrase fallback."""
+    global _protos
+    if _protos is None:
+        from .text_data import ACTION_WORDS, MULTI_LABEL
+        phrases = [(p, MULTI_LABEL.get(p, (a,))) for a, w in ACTION_WORDS.items()
+                   for p in (*w.imperatives, *w.nouns, *w.gerunds)]
+        vecs = embed([p for p, _ in phrases])
+        with _lock:
+            _protos = (phrases, vecs)
+    return _protos
+
+
+def nearest_phrase(vec: np.ndarray, margin: float) -> tuple[str, tuple[str, ...], float, float]:
+    """Best training phrase for ``vec``: (phrase, labels, cosine, lead over the best other action)."""
+    phrases, vecs = get_prototypes()
+    sims = vecs @ np.asarray(vec, np.float32)
+    order = np.argsort(-sims)
+    best_phrase, labels = phrases[order[0]]
+    other = next((float(sims[k]) for k in order[1:] if not set(phrases[k][1]) & set(labels)), -1.0)
+    return best_phrase, labels, float(sims[order[0]]), float(sims[order[0]]) - other
+
+
 def reset_cache() -> None:
     """Forget the loaded head (after retraining in the same process)."""
     global _head

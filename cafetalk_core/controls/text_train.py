@@ -123,7 +123,7 @@ def train(epochs: int = 120, seed: int = 0, hidden: int = 256, lr: float = 2e-3,
         "label_order": list(ACTION_IDS),
         "emotion_order": list(EMOTION_LABELS),
         "thresholds": {a: 0.5 for a in ACTION_IDS},
-        "emotion_threshold": 0.6,
+        "emotion_threshold": 0.8,
         "negation_threshold": 0.5,
         "training": {
             "examples": len(rows), "train": len(tr), "validation": n_val, "epochs": epochs, "seed": seed, "lr": lr,
