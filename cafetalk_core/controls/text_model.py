@@ -98,6 +98,7 @@ class LoadedHead:
 def save_head(module: TextHead, config: dict, path: Path = HEAD_PATH, config_path: Path = CONFIG_PATH) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(path))
+    os.chmod(path, 0o644)   # safetensors writes 0600; the shipped file must be readable by all
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
