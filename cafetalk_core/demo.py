@@ -110,7 +110,9 @@ def audio_duration(path: str | Path) -> float:
 def pick_contact_phones(phones: Sequence[Phone], max_items: int = 12, min_dur_s: float = 0.035) -> list[Phone]:
     """Phones for the contact sheet: every bilabial and open vowel first (the claim to show),
     then other phones, plus one leading silence as the reference; in time order."""
-    spoken = [p for p in phones if p.phone != "SIL" and p.end_s - p.start_s >= min_dur_s]
+    # bilabial closures are short in fast speech (espeak's /p/ can be 20 ms): keep them anyway
+    spoken = [p for p in phones if p.phone != "SIL"
+              and p.end_s - p.start_s >= (0.015 if p.phone in BILABIALS else min_dur_s)]
     key = [p for p in spoken if p.phone in BILABIALS or p.phone in OPEN_VOWELS]
     rest = [p for p in spoken if p not in key]
     chosen = key[:max_items - 1]
