@@ -440,3 +440,11 @@ def test_warmup_runs_once_before_jobs():
         job = submit(c).json()["job_id"]
         assert wait_for(c, job)["state"] == "done"
     assert len(gen.calls) == 2 and gen.calls[0]["steps"] == 1 and gen.calls[0]["samples"] == 16000
+
+
+def test_cli_reports_a_missing_checkpoint(capsys, tmp_path):
+    from cafetalk_core.cli import build_parser
+    from cafetalk_core.server.app import cli_serve
+    args = build_parser().parse_args(["serve", "--checkpoint", str(tmp_path / "none"), "--device", "cpu"])
+    assert cli_serve(args) == 2
+    assert "cannot load the model" in capsys.readouterr().err

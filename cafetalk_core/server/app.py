@@ -368,7 +368,11 @@ def cli_serve(args: argparse.Namespace) -> int:
         return 2
     random_model = bool(getattr(args, "random_model", False)) or os.environ.get("CAFETALK_RANDOM_MODEL") == "1"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generator = load_generator(args.checkpoint, device, random_model)
+    try:
+        generator = load_generator(args.checkpoint, device, random_model)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cafetalk serve: cannot load the model: {exc}", file=sys.stderr)
+        return 2
     app = create_app(generator, settings)
     import uvicorn
     print(f"cafetalk serve: http://{args.host}:{args.port} on {device}"
