@@ -214,7 +214,8 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, ddp: bool, ra
     if ddp:
         torch.distributed.barrier()
     train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
-                              fine_label_seed=args.seed, p_recog=p_recog, seed=args.seed + rank)
+                              fine_label_seed=args.seed, p_recog=p_recog, seed=args.seed + rank,
+                              recog_cached_only=args.precompute_workers == 0)
     val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
                             fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0)
     if len(train_set) == 0:

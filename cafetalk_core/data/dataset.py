@@ -257,7 +257,7 @@ class CurvesDataset(Dataset):
     def __init__(self, root: str | Path | list, split: str | None = "train", fps: float = 30.0,
                  window_frames: int = 120, front_end: FrontEnd | None = None,
                  fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
-                 cache_clips: bool = True) -> None:
+                 cache_clips: bool = True, recog_cached_only: bool = False) -> None:
         if split not in ("train", "val", "test", None):
             raise ValueError(f"split must be train, val, test or None, got {split!r}")
         if window_frames < 1:
@@ -269,6 +269,9 @@ class CurvesDataset(Dataset):
         self.bad: set[str] = set()
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_clips = cache_clips
+        # Training may start before the recogniser has run over the whole corpus: then only
+        # clips whose recogniser output is already cached use it; the rest use perturbed truth.
+        self.recog_cached_only = recog_cached_only
         self._perturb = _perturb_fn()
         self._epoch = 0
         if split == "train":
@@ -319,6 +322,9 @@ class CurvesDataset(Dataset):
         fe = self.front_end
         phones = clip["phones"]
         use_recog = phones is None or rng.random() < self.p_recog
+        if use_recog and phones is not None and self.recog_cached_only and ("feat", fe.id) not in clip \
+                and not rec.wav.with_name(f"{rec.id}.recog.json").exists():
+            use_recog = False
         if use_recog:
             key = ("feat", fe.id)
             if key not in clip:
