@@ -155,6 +155,22 @@ def test_vad_high_on_speech_low_on_silence_and_noise(real_clips):
     assert voice_activity(hum, 60, fps).mean() < 0.15
 
 
+def test_silero_backend_when_installed(real_clips):
+    pytest.importorskip("silero_vad")
+    pytest.importorskip("torch").set_num_threads(1)
+    clip = real_clips["librivox_0930"]
+    n = clip.num_frames(30)
+    v = voice_activity(clip.wav, n, 30, backend="silero")
+    web = voice_activity(clip.wav, n, 30)
+    assert v.shape == (n,) and 0.0 <= v.min() and v.max() <= 1.0
+    assert np.corrcoef(v, web)[0, 1] > 0.6  # two detectors, one answer
+    assert voice_activity(np.zeros(16000, np.float32), 30, 30, backend="silero").max() < 0.2
+    fe = build_front_end("phonetic-mel-v1", vad="silero")
+    assert fe.config()["vad"] == "silero"
+    with pytest.raises(ValueError, match="backend"):
+        voice_activity(clip.wav, n, 30, backend="energy")
+
+
 # -- Wav2Vec2 from a local folder ----------------------------------------------------------------
 
 def test_wav2vec2_front_end_from_a_tiny_local_model(tmp_path):

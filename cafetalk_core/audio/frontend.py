@@ -30,7 +30,7 @@ from ..phones import Phone
 from .io import AudioError
 from .mel import HOP_S, N_MELS, log_mel, loudness, pool_to_frames
 from .phonetic import PHONE_FEATURE_DIM, RECOGNISER_MODES, phone_features, recognise_phones
-from .vad import voice_activity
+from .vad import VAD_BACKENDS, voice_activity
 
 
 @runtime_checkable
@@ -77,7 +77,10 @@ class PhoneticMelFrontEnd:
     ``slices`` names the column groups so a model can drop a group (e.g. phones) as a
     condition-dropout or ablation. ``recogniser`` is an inference-time choice that does not
     change the features' meaning (so not the id): ``"phone-loop"`` (default, fast) or
-    ``"words"`` (more accurate phones, ~9x slower; for offline batch work).
+    ``"words"`` (more accurate phones, ~9x slower; for offline batch work). ``vad`` picks
+    the voice-activity backend (``"webrtc"`` default, ``"silero"`` optional, see :mod:`.vad`);
+    it changes the VAD column's values, so train and run a checkpoint with the same one (it is
+    in ``config()``).
     """
 
     id = "phonetic-mel-v1"
@@ -90,10 +93,13 @@ class PhoneticMelFrontEnd:
         "vad": slice(PHONE_FEATURE_DIM + N_MELS + 1, PHONE_FEATURE_DIM + N_MELS + 2),
     }
 
-    def __init__(self, recogniser: str = "phone-loop"):
+    def __init__(self, recogniser: str = "phone-loop", vad: str = "webrtc"):
         if recogniser not in RECOGNISER_MODES:
             raise ValueError(f"recogniser must be one of {RECOGNISER_MODES}, got {recogniser!r}")
+        if vad not in VAD_BACKENDS:
+            raise ValueError(f"vad must be one of {VAD_BACKENDS}, got {vad!r}")
         self.recogniser = recogniser
+        self.vad = vad
 
     def recognise(self, wav16k: np.ndarray) -> list[Phone]:
         """ARPAbet phones with times from pocketsphinx (see :mod:`.phonetic`)."""
@@ -109,11 +115,11 @@ class PhoneticMelFrontEnd:
             phone_features(phones, n, fps),
             log_mel(wav, n, fps),
             loudness(wav, n, fps)[:, None],
-            voice_activity(wav, n, fps)[:, None],
+            voice_activity(wav, n, fps, backend=self.vad)[:, None],
         ], axis=1).astype(np.float32)
 
     def config(self) -> dict:
-        return {"id": self.id, "recogniser": self.recogniser}
+        return {"id": self.id, "recogniser": self.recogniser, "vad": self.vad}
 
 
 class Wav2Vec2FrontEnd:
@@ -186,9 +192,9 @@ def build_front_end(name: str | None = None, **kw) -> FrontEnd:
             raise ValueError("front end 'wav2vec2-v1' needs model_path=<local folder>")
         return cls(**kw)
     if cls is PhoneticMelFrontEnd:
-        unknown = sorted(set(kw) - {"recogniser"})
+        unknown = sorted(set(kw) - {"recogniser", "vad"})
         if unknown:
-            raise ValueError(f"front end {name!r} takes only recogniser=..., got {unknown}")
+            raise ValueError(f"front end {name!r} takes only recogniser= and vad=, got {unknown}")
         return cls(**kw)
     if kw:
         raise ValueError(f"front end {name!r} takes no options, got {sorted(kw)}")

@@ -9,9 +9,13 @@ the mouth open in the pauses of real recordings). Two independent cues, multipli
   percentile of frame levels). Stationary noise sits at the floor and is gated out even when
   the GMM fires on it; digital silence (< -70 dBFS) is always 0.
 
-silero-vad was considered (it ships its model in the wheel) but depends on torchaudio,
-which would pull a second torch; the WebRTC GMM needs nothing beyond pocketsphinx and runs
-in about a millisecond per second of audio.
+Optional backend ``"silero"``: silero-vad's JIT model (a small network trained on real
+speech; ``pip install --no-deps silero-vad``, it needs only torch, torchaudio is an extra).
+Measured on the real-speech set (mean activity inside speech / inside pauses, 30 fps):
+clean 0.95 / 0.04 (WebRTC+gate 0.94 / 0.05); pink noise 10 dB SNR 0.93 / 0.06 (0.82 / 0.17);
+babble 15 dB 0.94 / 0.07 (0.87 / 0.08); reverb RT60 0.6 s 0.91 / 0.05 (0.97 / 0.10). It is
+better in noise but costs ~0.03 CPU-s per audio second against ~0.002, which the 1 s budget
+for 5 s of speech cannot spare next to recognition, so WebRTC+gate stays the default.
 """
 from __future__ import annotations
 
@@ -58,11 +62,42 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(x.astype(np.float32), sigma_frames, mode="nearest")
 
 
-def voice_activity(wav16k: np.ndarray, num_frames: int, fps: float, mode: int = VAD_MODE) -> np.ndarray:
+VAD_BACKENDS = ("webrtc", "silero")
+_silero_model = None
+
+
+def silero_activity(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """(num_frames,) speech probability from silero-vad's JIT model (32 ms chunks at 16 kHz)."""
+    global _silero_model
+    import torch
+
+    if _silero_model is None:
+        try:
+            from importlib.resources import files
+
+            path = files("silero_vad") / "data" / "silero_vad.jit"
+        except ModuleNotFoundError as exc:
+            raise ImportError("vad='silero' needs the silero-vad package: pip install --no-deps silero-vad") from exc
+        _silero_model = torch.jit.load(str(path), map_location="cpu").eval()
+    wav = np.ascontiguousarray(np.asarray(wav16k, np.float32))
+    if len(wav) < 512:
+        wav = np.pad(wav, (0, 512 - len(wav)))
+    with torch.inference_mode():
+        _silero_model.reset_states()
+        probs = _silero_model.audio_forward(torch.from_numpy(wav), SAMPLE_RATE)[0].float().numpy()
+    return np.clip(pool_to_frames(probs, 0.032, num_frames, fps, offset_s=0.016)[:, 0], 0.0, 1.0)
+
+
+def voice_activity(wav16k: np.ndarray, num_frames: int, fps: float, mode: int = VAD_MODE,
+                   backend: str = "webrtc") -> np.ndarray:
     """(num_frames,) voice activity in [0, 1] at the motion rate (frame i at i / fps s)."""
+    if backend not in VAD_BACKENDS:
+        raise ValueError(f"backend must be one of {VAD_BACKENDS}, got {backend!r}")
     wav16k = np.asarray(wav16k, np.float32)
     if wav16k.size == 0:
         return np.zeros(num_frames, np.float32)
+    if backend == "silero":
+        return silero_activity(wav16k, num_frames, fps)
     vad = _smooth(webrtc_vad(wav16k, mode), 3.0)  # +-30 ms: bridge single-frame dropouts
     act = np.clip(vad * energy_gate(wav16k), 0.0, 1.0)
     return np.clip(pool_to_frames(act, HOP_S, num_frames, fps)[:, 0], 0.0, 1.0)
