@@ -78,7 +78,11 @@ def silero_activity(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarr
             path = files("silero_vad") / "data" / "silero_vad.jit"
         except ModuleNotFoundError as exc:
             raise ImportError("vad='silero' needs the silero-vad package: pip install --no-deps silero-vad") from exc
-        _silero_model = torch.jit.load(str(path), map_location="cpu").eval()
+        import warnings
+
+        with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; silero ships TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _silero_model = torch.jit.load(str(path), map_location="cpu").eval()
     wav = np.ascontiguousarray(np.asarray(wav16k, np.float32))
     if len(wav) < 512:
         wav = np.pad(wav, (0, 512 - len(wav)))
