@@ -49,25 +49,35 @@ def main() -> None:
     print(f"model {gen.model_id}: width {cfg.width} x depth {cfg.depth}, {n_base / 1e6:.2f} M base + "
           f"{n_ctrl / 1e6:.2f} M control params; front end {gen.front_end.id}; {args.threads} threads; "
           f"{args.seconds:g} s audio = {n} frames; {steps} DDIM steps; device {gen.device}")
-    cases = {
-        "audio + emotion (2 CFG branches)": ControlSet.from_dict({"emotion": "happy", "intensity": 0.7}),
-        "+ fine control (3 CFG branches)": ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
-            {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8}]}),
+    plain = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7})
+    fine = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
+        {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8}]})
+    a = cfg.default_audio_scale
+    cases = {   # name -> (controls, audio_scale)
+        f"emotion, a={a:g} (default)": (plain, None),
+        "emotion, a=1.5 (2 CFG branches)": (plain, 1.5),
+        f"+ fine control, a={a:g} (default)": (fine, None),
+        "+ fine control, a=1.5 (3 branches)": (fine, 1.5),
     }
     gen.generate(wav, steps=2)  # warm-up
-    for name, cs in cases.items():
+    from torch.utils.flop_counter import FlopCounterMode
+    for name, (cs, scale) in cases.items():
         fe, total = [], []
         for _ in range(args.runs):
             t0 = time.perf_counter()
             gen.front_end.features(wav, n, cfg.fps)
             fe.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            gen.generate(wav, cs, steps=steps)
+            gen.generate(wav, cs, steps=steps, audio_scale=scale)
             total.append(time.perf_counter() - t0)
+        with FlopCounterMode(display=False) as counter:
+            gen.generate(wav, cs, steps=steps, audio_scale=scale)
+        gflop = counter.get_total_flops() / 1e9
         f, t = statistics.median(fe), statistics.median(total)
-        print(f"{name:36s} total {t:6.3f} s = front end {f:6.3f} s + model {t - f:6.3f} s "
+        print(f"{name:38s} total {t:6.3f} s = front end {f:6.3f} s + model {t - f:6.3f} s "
               f"({(t - f) / steps * 1000:5.1f} ms/step); real-time factor {t / args.seconds:.3f}; "
-              f"min total {min(total):.3f} s")
+              f"min total {min(total):.3f} s; model {gflop:.2f} GFLOP "
+              f"(= {gflop / 140 * 1000:.0f} ms at 140 GFLOPS)")
 
 
 if __name__ == "__main__":

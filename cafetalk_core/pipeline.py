@@ -217,6 +217,8 @@ class Generator:
             take, start_s, end_s = inpaint
             if not 0 <= start_s < end_s:
                 raise ValueError(f"inpaint span must satisfy 0 <= start_s < end_s, got ({start_s}, {end_s})")
+            if start_s >= duration:
+                raise ValueError(f"inpaint start_s {start_s} s is past the end of the clip ({duration:.3f} s)")
             take = take.in_arkit_order()
             take = take.resample(cfg.fps) if abs(take.fps - cfg.fps) > 1e-9 else take
             m = min(n, take.num_frames)

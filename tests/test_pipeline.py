@@ -138,6 +138,8 @@ def test_inpaint_keeps_frames_outside_span(gen):
     d_first = np.abs(out.values[30] - take.values[30]).mean()
     d_mid = np.abs(out.values[40:50] - take.values[40:50]).mean()
     assert d_first < d_mid
+    with pytest.raises(ValueError, match="start_s"):
+        gen.generate(wav, inpaint=(take, 5.0, 6.0))
     # a take at another fps is resampled, and the kept frames still match the resampled take
     out25 = gen.generate(wav, seed=9, inpaint=(take.resample(25.0), 1.0, 2.0))
     np.testing.assert_allclose(out25.values[:30], take.resample(25.0).resample(30.0).values[:30], atol=1e-6)
