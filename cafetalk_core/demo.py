@@ -115,7 +115,9 @@ def pick_contact_phones(phones: Sequence[Phone], max_items: int = 12, min_dur_s:
               and p.end_s - p.start_s >= (0.015 if p.phone in BILABIALS else min_dur_s)]
     key = [p for p in spoken if p.phone in BILABIALS or p.phone in OPEN_VOWELS]
     rest = [p for p in spoken if p not in key]
-    chosen = key[:max_items - 1]
+    slots = max(1, max_items - 1)
+    # more than fit: spread the picks over the whole clip rather than its first second
+    chosen = key if len(key) <= slots else [key[int(i)] for i in np.linspace(0, len(key) - 1, slots).round()]
     chosen += rest[:max(0, max_items - 1 - len(chosen))]
     sil = next((p for p in phones if p.phone == "SIL" and p.end_s - p.start_s >= 0.06), None)
     if sil is not None:

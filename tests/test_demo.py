@@ -146,3 +146,17 @@ def test_demo_runs_end_to_end_in_process(tmp_path):
                           str(res.files["mp4"])], capture_output=True, text=True)
     if mp4.returncode == 0:
         assert set(mp4.stdout.split()) == {"video", "audio"}
+
+
+@pytest.mark.slow
+@needs_bpy
+@needs_espeak
+def test_demo_through_the_server_with_text_controls(tmp_path):
+    """The README's path: the server on a free port, the add-on's HTTP client inside Blender."""
+    from cafetalk_core import demo
+    res = demo.run_demo(tmp_path / "demo", in_process=False, frames=2, resolution="160x120", random_model=True,
+                        sentence="Papa may move.", steps=2, contact_max=2, text="smile at the end",
+                        log=lambda *_: None)
+    controls = json.loads((res.out_dir / "controls.json").read_text())
+    assert any(c["action"] == "AU12" for c in controls["fine"]), controls
+    assert res.files["blend"].is_file() and res.files["mp4"].is_file()
