@@ -229,11 +229,20 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
             raise LiveLinkFormatError(f"row {r_i}, column {name!r}: {cell!r} is not finite")
         return value
 
-    for f, row in enumerate(body):
-        for n in present:
-            weights[f, INDEX[n]] = column(n, f + 2, row)
-        for k, n in enumerate(LIVE_LINK_ROTATIONS):
-            if n.lower() in lower:
-                rotations[f, k] = column(n, f + 2, row)
+    w_cols = [lower[n.lower()] for n in present]
+    r_names = [n for n in LIVE_LINK_ROTATIONS if n.lower() in lower]
+    r_cols = [lower[n.lower()] for n in r_names]
+    try:  # fast path: numpy parses the whole table at once
+        w = np.array([[row[i] for i in w_cols] for row in body], dtype=np.float64).reshape(len(body), len(w_cols))
+        r = np.array([[row[i] for i in r_cols] for row in body], dtype=np.float64).reshape(len(body), len(r_cols))
+        if not (np.isfinite(w).all() and np.isfinite(r).all()):
+            raise ValueError("non-finite")
+    except ValueError:  # slow path, only to name the offending cell
+        for f, row in enumerate(body):
+            for n in present + r_names:
+                column(n, f + 2, row)
+        raise
+    weights[:, [INDEX[n] for n in present]] = w
+    rotations[:, [LIVE_LINK_ROTATIONS.index(n) for n in r_names]] = r
     start = parse_timecode(timecodes[0], rate) if timecodes else 0.0
     return LiveLinkTake(weights=weights, rotations=rotations, fps=rate, start_frame=start, missing=missing)
