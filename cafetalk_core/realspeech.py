@@ -98,10 +98,9 @@ def open_vowel_frames(phones: list[Phone], fps: float, n: int) -> np.ndarray:
 
 def rms_envelope(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
     """(num_frames,) linear RMS per motion frame / the clip's 95th percentile, clipped to [0, 1]."""
-    from .audio.mel import HOP_S, _frames, pool_to_frames
+    from .audio.mel import HOP_S, frame_rms, pool_to_frames
 
-    rms = np.sqrt(np.mean(_frames(wav16k).astype(np.float64) ** 2, axis=1))
-    env = pool_to_frames(rms, HOP_S, num_frames, fps)[:, 0]
+    env = pool_to_frames(frame_rms(wav16k), HOP_S, num_frames, fps)[:, 0]
     ref = float(np.percentile(env, 95)) if env.size else 0.0
     return np.clip(env / ref, 0.0, 1.0) if ref > 1e-8 else np.zeros_like(env)
 

@@ -101,10 +101,14 @@ def _reference_db(frame_db: np.ndarray) -> float:
     return ref if ref > QUIET_REF_DB else 0.0  # digital silence stays at the floor
 
 
+def frame_rms(wav: np.ndarray) -> np.ndarray:
+    """(T,) linear RMS of the 25 ms frames at 100 frames/s (frame j centred at j * 10 ms)."""
+    return np.sqrt(np.mean(_frames(wav).astype(np.float64) ** 2, axis=1))
+
+
 def frame_rms_db(wav: np.ndarray) -> np.ndarray:
     """(T,) RMS level in dB re full scale of the 25 ms frames at 100 frames/s."""
-    frames = _frames(wav)
-    ms = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    ms = frame_rms(wav) ** 2
     return (10.0 * np.log10(np.maximum(ms, POWER_FLOOR))).astype(np.float32)
 
 
