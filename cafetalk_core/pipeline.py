@@ -323,12 +323,21 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
     else:
         cs = ControlSet(CoarseCondition(args.emotion, args.intensity), [parse_control_spec(s) for s in args.control])
     if getattr(args, "text", None):
+        import sys
+
         try:
             from .controls.text import text_to_controls
         except ImportError:
             raise SystemExit("--text needs cafetalk_core.controls.text, which is not available") from None
-        extra = text_to_controls(args.text, duration_s=duration_s)
-        cs = ControlSet(cs.coarse, list(cs.fine) + list(getattr(extra, "fine", extra)))
+        tc = text_to_controls(args.text, duration_s=duration_s)
+        for msg in tc.messages:
+            print(f"--text: {msg}", file=sys.stderr)
+        coarse = cs.coarse
+        if tc.emotion and coarse.emotion == "neutral":     # an explicit --emotion wins over the text
+            coarse = CoarseCondition(tc.emotion, tc.emotion_intensity if tc.emotion_intensity is not None else coarse.intensity,
+                            list(coarse.spans))
+        coarse = CoarseCondition(coarse.emotion, coarse.intensity, list(coarse.spans) + list(tc.emotion_spans))
+        cs = ControlSet(coarse, list(cs.fine) + list(tc.controls))
     return cs
 
 
