@@ -130,6 +130,16 @@ def test_recogniser_finds_bilabials_near_the_aligned_times(real_clips):
     assert len(truth) >= 10 and hits / len(truth) >= 0.6
 
 
+def test_recognise_cached_reuses_and_invalidates(real_clips, tmp_path, monkeypatch):
+    from cafetalk_core.audio import phonetic
+
+    wav = real_clips["ps_cards_002"].wav
+    first = phonetic.recognise_cached(wav, tmp_path / "c.json")
+    monkeypatch.setattr(phonetic, "recognise_phones", lambda *a, **k: [Phone("SIL", 0.0, 1.0)])
+    assert phonetic.recognise_cached(wav, tmp_path / "c.json") == first  # read back, not recomputed
+    assert phonetic.recognise_cached(wav[:8000], tmp_path / "c.json") == [Phone("SIL", 0.0, 1.0)]  # new audio
+
+
 @pytest.mark.slow  # loads the 30 MB trigram LM (~5-9 s)
 def test_word_mode_recovers_the_transcript_phones(real_clips):
     rec = recognise_phones(real_clips["ps_goforward"].wav, mode="words")  # "go forward ten meters"

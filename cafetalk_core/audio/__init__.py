@@ -9,10 +9,10 @@ from .augment import augment_audio, perturb_phones
 from .frontend import (DEFAULT_FRONT_END, FRONT_ENDS, FrontEnd, LogMelFrontEnd, PhoneticMelFrontEnd,
                        Wav2Vec2FrontEnd, build_front_end)
 from .io import SAMPLE_RATE, AudioError, load_audio
-from .phonetic import align_transcript, phone_features, recognise_phones
+from .phonetic import align_transcript, phone_features, recognise_cached, recognise_phones
 
 __all__ = [
     "SAMPLE_RATE", "AudioError", "load_audio", "Phone", "perturb_phones", "augment_audio",
     "FrontEnd", "PhoneticMelFrontEnd", "LogMelFrontEnd", "Wav2Vec2FrontEnd", "build_front_end",
-    "DEFAULT_FRONT_END", "FRONT_ENDS", "recognise_phones", "align_transcript", "phone_features",
+    "DEFAULT_FRONT_END", "FRONT_ENDS", "recognise_phones", "recognise_cached", "align_transcript", "phone_features",
 ]
