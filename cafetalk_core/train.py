@@ -35,20 +35,6 @@ from .model.checkpoint import OPTIMIZER_FILE, load_optimizer
 from .model.config import ModelConfig
 
 
-class _DDPProxy:
-    """Calls go through the DDP wrapper (so gradients are synchronised); attributes such as
-    ``normalize`` and ``cfg`` come from the wrapped model, which diffusion_loss needs."""
-
-    def __init__(self, ddp_model: torch.nn.parallel.DistributedDataParallel) -> None:
-        self.ddp_model = ddp_model
-
-    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.ddp_model(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ddp_model.module, name)
-
-
 @dataclass
 class StageSettings:
     stage: int
@@ -241,7 +227,7 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, ddp: bool, ra
     raw_model = model
     if ddp:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    loss_model = _DDPProxy(model) if ddp else model
+    loss_model = model   # diffusion_loss calls the DDP wrapper (gradient sync) and reads attributes from .module
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     if master:
