@@ -1,7 +1,7 @@
 """Training speed on CPU: steps/s per preset, stage and thread count, and DDP 2-process scaling.
 
     python benchmarks/bench_training.py                       # tiny + small, stages 1/2, 1 and 2 threads, DDP N=1/2
-    python benchmarks/bench_training.py --quick               # a short run (under a minute on 2 idle cores)
+    python benchmarks/bench_training.py --quick               # about a minute, even on a loaded 2-core CPU
     python benchmarks/bench_training.py --preset small --steps 20 --threads 1 --no-ddp
     python benchmarks/bench_training.py --quick --omp-passive  # same, idle OpenMP threads sleep
 
@@ -11,17 +11,19 @@ of T=120 frames, the shape of the shipped training run, so data loading is left 
 attaches the control adapter, freezes the base and alternates plain and swap-label batches as
 train.py does. Prints the median ms/step, steps/s, frames/s (B*T per step) and the process CPU
 ms per step: on a shared machine the CPU time is the steadier figure, the wall time what a
-training run sees. ``--quick`` stops a case after 4 s (column n: steps timed). On a loaded CPU
+training run sees. ``--quick`` stops a case after 3 s (column n: steps timed; 0 when the
+warm-up alone spent the budget, and then the warm-up step is what is shown). On a loaded CPU
 2 threads can be many times slower than 1, because libgomp's threads spin-wait for each other
 while other processes hold the cores; ``--omp-passive`` re-runs under OMP_WAIT_POLICY=PASSIVE.
 
 Part 2 launches ``python -m torch.distributed.run --standalone --nproc_per_node=N`` on this same
 file (``--ddp-worker``), which wraps the model in DistributedDataParallel with the gloo backend
 and 1 torch thread per process, gives every rank its own batch of B windows (the global batch
-grows with N, as in train.py) and times K steps. samples/s = N * B * K / slowest rank's time;
-the scaling ratio is samples/s at N=2 over N=1 (2.0 would be perfect). On a 2-core machine
-the two processes share the same two cores with gloo's all-reduce and with whatever else runs,
-so a ratio well under 2 there says more about the machine than about DDP.
+grows with N, as in train.py) and times rounds of K steps. samples/s = N * B * K / the median
+round's time (of the slowest rank); the scaling ratio is samples/s at N=2 over N=1 (2.0 would
+be perfect). On a 2-core machine the two processes share the same two cores with gloo's
+all-reduce and with whatever else runs, so a ratio well under 2 there says more about the
+machine than about DDP.
 """
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ class StepTiming:
     trainable: int
     wall_ms: float          # median wall time per step
     cpu_ms: float           # process CPU time per step (all threads), mean
-    timed: int              # steps actually timed (fewer than asked when the case budget ran out)
+    timed: int              # steps timed (fewer when the case budget ran out; 0: the warm-up step)
 
     def row(self, batch: int, frames: int) -> str:
         sps = 1000.0 / self.wall_ms
@@ -127,17 +129,27 @@ HEADER = f"{'preset':<6} {'stage':>5} {'threads':>7} {'trainM':>9} {'ms/step':>9
 
 def time_steps(preset_name: str, stage: int, threads: int, steps: int, warmup: int, batch: int,
                frames: int, budget_s: float | None = None) -> StepTiming:
-    """Median step time over ``steps`` timed steps, or fewer (at least one) once ``budget_s`` is spent."""
+    """Median step time over ``steps`` timed steps, or fewer (at least one) once ``budget_s`` is spent
+    on warm-up and timing together."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, params = training_setup(preset_name, stage)
     trainer = Trainer(model, params, stage)
     data = synthetic_batch(model.cfg, batch, frames)
+    warm: list[tuple[float, float]] = []
     for _ in range(warmup):            # allocator, autograd graph and AdamW state warm-up
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.step(data)
+        warm.append((time.perf_counter() - t0, time.process_time() - c0))
+    if budget_s is not None and warm and sum(w for w, _ in warm) >= budget_s:
+        # the budget is spent already: report the last warm-up step (n = 0), whose one-off
+        # costs are small next to a step this slow, instead of timing another one
+        wall, cpu = warm[-1]
+        return StepTiming(preset_name, stage, threads, sum(p.numel() for p in params), 1000 * wall, 1000 * cpu, 0)
     walls: list[float] = []
     cpu0 = time.process_time()
-    while len(walls) < steps and (budget_s is None or not walls or sum(walls) < budget_s):
+    spent = sum(w for w, _ in warm)    # the budget covers warm-up and timed steps together
+    while len(walls) < steps and (budget_s is None or not walls or spent + sum(walls) < budget_s):
         t0 = time.perf_counter()
         trainer.step(data)
         walls.append(time.perf_counter() - t0)
@@ -164,15 +176,19 @@ def ddp_worker(args: argparse.Namespace) -> None:
         data = synthetic_batch(model.cfg, args.batch, args.frames, seed=rank)
         for _ in range(args.warmup):
             trainer.step(data)
-        dist.barrier()
-        t0 = time.perf_counter()
-        for _ in range(args.ddp_steps):
-            trainer.step(data)
-        elapsed = torch.tensor([time.perf_counter() - t0], dtype=torch.float64)
-        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)     # the run is as fast as its slowest rank
+        rounds = []
+        for _ in range(args.ddp_rounds):
+            dist.barrier()
+            t0 = time.perf_counter()
+            for _ in range(args.ddp_steps):
+                trainer.step(data)
+            elapsed = torch.tensor([time.perf_counter() - t0], dtype=torch.float64)
+            dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)     # a round is as fast as its slowest rank
+            rounds.append(float(elapsed))
+        seconds = statistics.median(rounds)      # a busy neighbour spoils single rounds, not the median
         if rank == 0:
-            result = {"world": world, "steps": args.ddp_steps, "batch_per_rank": args.batch,
-                      "seconds": float(elapsed), "samples_per_s": world * args.batch * args.ddp_steps / float(elapsed)}
+            result = {"world": world, "steps": args.ddp_steps, "batch_per_rank": args.batch, "rounds": rounds,
+                      "seconds": seconds, "samples_per_s": world * args.batch * args.ddp_steps / seconds}
             print(RESULT_TAG + json.dumps(result), flush=True)
     finally:
         dist.destroy_process_group()
@@ -183,6 +199,7 @@ def run_ddp(nprocs: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nprocs}",
            str(Path(__file__).resolve()), "--ddp-worker", "--ddp-preset", args.ddp_preset,
            "--ddp-stage", str(args.ddp_stage), "--ddp-steps", str(args.ddp_steps), "--warmup", str(args.warmup),
+           "--ddp-rounds", str(args.ddp_rounds),
            "--batch", str(args.batch), "--frames", str(args.frames)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
@@ -205,15 +222,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2, --quick 1)")
     ap.add_argument("--batch", type=int, default=16, help="windows per batch (per rank under DDP)")
     ap.add_argument("--frames", type=int, default=120, help="frames per window")
-    ap.add_argument("--quick", action="store_true", help="few steps, a 4 s budget per case, DDP on the tiny preset")
+    ap.add_argument("--quick", action="store_true", help="few steps, a 3 s budget per case, DDP on the tiny preset")
     ap.add_argument("--case-seconds", type=float, default=None,
-                    help="stop timing a case after this many seconds (at least 1 step; default none, --quick 4)")
+                    help="stop timing a case after this many seconds (at least 1 step; default none, --quick 3)")
     ap.add_argument("--omp-passive", action="store_true",
                     help="re-run with OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning)")
     ap.add_argument("--no-ddp", action="store_true", help="skip the DDP scaling part")
     ap.add_argument("--ddp-preset", default=None, help="preset for DDP (default: small, --quick: tiny)")
     ap.add_argument("--ddp-stage", type=int, default=1, choices=(1, 2))
-    ap.add_argument("--ddp-steps", type=int, default=None, help="K timed DDP steps (default 20, --quick 8)")
+    ap.add_argument("--ddp-steps", type=int, default=None, help="K timed DDP steps per round (default 20, --quick 10)")
+    ap.add_argument("--ddp-rounds", type=int, default=3, help="timed rounds of K steps; the median round counts")
     ap.add_argument("--ddp-nprocs", default="1,2", help="comma-separated process counts")
     ap.add_argument("--ddp-timeout", type=float, default=300.0, help="seconds before a DDP launch is abandoned")
     ap.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
@@ -225,10 +243,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.ddp_preset is None:
         args.ddp_preset = "tiny" if args.quick else "small"
     if args.case_seconds is None and args.quick:
-        args.case_seconds = 4.0
+        args.case_seconds = 3.0
     if args.ddp_steps is None:
-        args.ddp_steps = 8 if args.quick else 20
-    for name in ("steps", "batch", "frames", "ddp_steps"):
+        args.ddp_steps = 10 if args.quick else 20
+    for name in ("steps", "batch", "frames", "ddp_steps", "ddp_rounds"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     return args
@@ -265,7 +283,8 @@ def main(argv: list[str] | None = None) -> None:
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}\n"
           f"{args.steps} timed steps after {args.warmup} warm-up"
           + (f", at most {args.case_seconds:g} s per case" if args.case_seconds else "")
-          + "; ms/step is the median wall time, cpu ms the process CPU time per step, n the steps timed")
+          + "; ms/step is the median wall time, cpu ms the process CPU time per step, n the steps timed "
+          "(0: the budget went on warm-up, its last step is shown)")
 
     timings: list[StepTiming] = []
     print("\n" + HEADER)
@@ -291,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_ddp:
         nprocs = ints(args.ddp_nprocs, "--ddp-nprocs")
         print(f"\nDDP (gloo, 1 thread per process): preset {args.ddp_preset}, stage {args.ddp_stage}, "
-              f"{args.batch} x {args.frames} per rank, {args.ddp_steps} timed steps")
+              f"{args.batch} x {args.frames} per rank, "
+              f"median of {args.ddp_rounds} rounds of {args.ddp_steps} steps")
         print(f"{'nproc':>5} {'seconds':>8} {'samples/s':>10} {'steps/s':>8} {'vs N=' + str(nprocs[0]):>8}")
         results = {}
         for n in nprocs:
