@@ -276,7 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     if not set(stages) <= {1, 2}:
         raise SystemExit(f"--stages must be 1 and/or 2, got {args.stages!r}")
     for name in presets + [args.ddp_preset]:
-        preset(name)                       # fail on a typo before minutes of timing
+        try:
+            preset(name)                   # fail on a typo before minutes of timing
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     load0 = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {load0:.1f}; "
           f"batch {args.batch} x {args.frames} frames, audio_dim {AUDIO_DIM}; "
