@@ -39,7 +39,7 @@ class CAFETALK_OT_generate(Operator):
     bl_idname = "cafetalk.generate"
     bl_label = "Generate"
     bl_description = "Generate a new take of shape-key animation from the audio and the controls"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}   # the written take is one undo step
 
     mode: EnumProperty(name="Mode", items=MODES, default="NEW")
 
