@@ -73,13 +73,14 @@ class AcousticCache:
             return self.inner.features(wav16k, num_frames, fps, phones=phones)
         from .audio.phonetic import phone_features
 
+        phone_columns = getattr(self.inner, "phone_columns", phone_features)
         key = (id(wav16k), int(num_frames), float(fps))
         if key not in self._acoustic:
             full = self.inner.features(wav16k, num_frames, fps, phones=phones)
             self._acoustic[key] = full
             return full
         out = self._acoustic[key].copy()
-        out[:, self._phones] = phone_features(phones, int(num_frames), fps)
+        out[:, self._phones] = phone_columns(phones, int(num_frames), fps)
         return out
 
 
@@ -335,7 +336,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options beyond the CLI's basic ones (also used by ``cafetalk train``)."""
     p.add_argument("--stage2-steps", type=int, default=None, help="stage-2 steps (default: steps / 2)")
     p.add_argument("--stage2-lr", type=float, default=None, help="stage-2 learning rate (default: --lr)")
-    p.add_argument("--front-end", default="phonetic-mel-v1", help="audio front end id for a new model")
+    p.add_argument("--front-end", default="phonetic-viseme-mel-v1", help="audio front end id for a new model")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--window-frames", type=int, default=None, help="training window (default: model max_frames)")
     p.add_argument("--p-recog", type=float, default=0.5, help="share of samples using recogniser phones")
