@@ -87,6 +87,9 @@ class AcousticCache:
 def model_config(spec: str, front_end: Any, fps: float) -> ModelConfig:
     """``small`` | ``paper`` | ``tiny`` | path to a JSON of ModelConfig fields."""
     overrides = {"audio_dim": int(front_end.dim), "front_end": front_end.id, "fps": float(fps)}
+    prior = getattr(front_end, "slices", {}).get("prior")
+    if prior is not None:   # a viseme prior in the features: the model adds it through its skip
+        overrides["prior_offset"] = int(prior.start)
     if spec.endswith(".json"):
         data = json.loads(Path(spec).read_text())
         return preset(data.pop("preset", "small"), **{**data, **overrides})

@@ -29,6 +29,7 @@ class ModelConfig:
     ff_mult: int = 4
     attn_window: int = 6                   # cross-attention half-width in frames (near-diagonal mask)
     audio_conv_layers: int = 2             # conv layers in the audio encoder (local context, run once)
+    prior_offset: int = -1                 # first audio-feature column of a viseme prior (-1: none); see Denoiser
     max_frames: int = 240                  # training window / sampling window length in frames
     fps: float = 30.0
     prediction: str = "x0"                 # the network predicts the clean sample (as the paper)

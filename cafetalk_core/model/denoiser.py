@@ -22,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..rig import LIP_SYNC_NAMES, indices
 from .config import ModelConfig
+
+LIP_SYNC_INDICES = indices(LIP_SYNC_NAMES)
 
 
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -147,6 +150,7 @@ class EncodedConditions:
     self_mask: torch.Tensor | None    # (B, 1, 1, T) bool or None
     fine: torch.Tensor | None         # (Bf, T, num_actions)
     fine_rows: slice | None
+    prior: torch.Tensor | None = None  # (B, T, 52) normalised prior-skip term (0 where audio is dropped)
 
 
 class AudioEncoder(nn.Module):
@@ -205,6 +209,12 @@ class Denoiser(nn.Module):
         self.register_buffer("data_mean", torch.full((cfg.num_channels,), 0.5))
         self.register_buffer("data_std", torch.full((cfg.num_channels,), 0.5))
         self.control = None  # ControlBranch or None
+        # Viseme-prior skip (our addition, docs/model.md): when the front end carries the
+        # procedural lip sync of the recognised phones (28 jaw/mouth/tongue columns starting at
+        # ``prior_offset``), an identity-initialised linear map adds it to the x0 prediction,
+        # so the untrained model already is the recogniser -> visemes baseline and the DiT
+        # learns the correction (emotion, coarticulation, recogniser errors).
+        self.prior_skip = nn.Linear(len(LIP_SYNC_INDICES), len(LIP_SYNC_INDICES)) if cfg.prior_offset >= 0 else None
         self.reset_parameters()
 
     # -- init --------------------------------------------------------------------------------
@@ -218,6 +228,9 @@ class Denoiser(nn.Module):
         for lin in (self.mod[1], self.final_mod[1], self.out):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        if self.prior_skip is not None:
+            nn.init.eye_(self.prior_skip.weight)
+            nn.init.zeros_(self.prior_skip.bias)
 
     def set_data_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-channel normalisation from the training corpus (std floored so silent channels stay sane)."""
@@ -251,7 +264,20 @@ class Denoiser(nn.Module):
         coarse = self.coarse(uniq[:, 1].long(), uniq[:, 2].float())
         return EncodedConditions(kv, coarse, uniq[:, 0].long(), inverse.view(b, t),
                                  alignment_mask(t, ta, self.cfg.attn_window, audio.device),
-                                 self_mask, cond.fine, cond.fine_rows)
+                                 self_mask, cond.fine, cond.fine_rows, self.prior_term(cond))
+
+    def prior_term(self, cond: Conditions) -> torch.Tensor | None:
+        """(B, T, 52) normalised viseme-prior skip, zero on rows whose audio is dropped (CFG)."""
+        if self.prior_skip is None:
+            return None
+        k = len(LIP_SYNC_INDICES)
+        prior = cond.audio[..., self.cfg.prior_offset:self.cfg.prior_offset + k].float()   # (B, T, 28) raw weights
+        lip = torch.tensor(LIP_SYNC_INDICES, device=prior.device)
+        term = torch.zeros(*prior.shape[:2], self.cfg.num_channels, device=prior.device, dtype=prior.dtype)
+        term[..., lip] = (self.prior_skip(prior) - self.data_mean[lip]) / self.data_std[lip]
+        if cond.audio_keep is not None:
+            term = term * cond.audio_keep.to(term.device).view(-1, 1, 1).to(term.dtype)
+        return term
 
     # -- forward -------------------------------------------------------------------------------
     def denoise(self, x: torch.Tensor, t: torch.Tensor, enc: EncodedConditions) -> torch.Tensor:
@@ -277,7 +303,10 @@ class Denoiser(nn.Module):
                 else:
                     h = torch.cat([h[: rows.start], h[rows] + delta, h[rows.stop:]], dim=0)
         shift, scale = self.final_mod(c_u)[enc.coarse_index].chunk(2, dim=-1)
-        return self.out(modulate(self.final_norm(h), shift, scale))
+        out = self.out(modulate(self.final_norm(h), shift, scale))
+        if enc.prior is not None:
+            out = out + enc.prior
+        return out
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
         return self.denoise(x, t, self.encode(cond))
