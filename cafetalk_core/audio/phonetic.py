@@ -27,6 +27,10 @@ PS_FRAME_RATE = 100.0  # pocketsphinx frames per second (10 ms shift)
 # Phone-loop settings from pocketsphinx's own phoneme test: language weight 2, phone
 # insertion penalty 0.3, wide beams (phone loops prune badly with the word-search defaults).
 ALLPHONE_ARGS = dict(lw=2.0, pip=0.3, beam=1e-200, pbeam=1e-20)
+# Batch cepstral mean normalisation: the mean of each whole clip, so the same audio always gives
+# the same phones. pocketsphinx's default live CMN carries its estimate from one clip to the next,
+# which made a second generation of the same clip differ from the first.
+CMN_ARGS = dict(cmn="batch")
 
 _local = threading.local()
 
@@ -37,13 +41,13 @@ def _model_path(name: str) -> str:
     return get_model_path(name)
 
 
-def _phone_decoder():
-    """One phone-loop decoder per thread (loading costs ~0.2 s; decoders are not thread-safe)."""
-    dec = getattr(_local, "phone_decoder", None)
+def _phone_decoder(fresh: bool = False):
+    """A phone-loop decoder, one per thread (loading costs ~0.2 s; decoders are not thread-safe)."""
+    dec = None if fresh else getattr(_local, "phone_decoder", None)
     if dec is None:
         from pocketsphinx import Decoder
 
-        dec = Decoder(allphone=_model_path("en-us/en-us-phone.lm.bin"), loglevel="FATAL", **ALLPHONE_ARGS)
+        dec = Decoder(allphone=_model_path("en-us/en-us-phone.lm.bin"), loglevel="FATAL", **ALLPHONE_ARGS, **CMN_ARGS)
         _local.phone_decoder = dec
     return dec
 
@@ -53,7 +57,7 @@ def _word_decoder():
     if dec is None:
         from pocketsphinx import Decoder
 
-        dec = Decoder(loglevel="FATAL")  # the bundled en-us acoustic model, trigram LM and CMUdict
+        dec = Decoder(loglevel="FATAL", **CMN_ARGS)  # the bundled en-us acoustic model, trigram LM and CMUdict
         _local.word_decoder = dec
     return dec
 
@@ -63,7 +67,7 @@ def _align_decoder():
     if dec is None:
         from pocketsphinx import Decoder
 
-        dec = Decoder(lm=None, loglevel="FATAL")
+        dec = Decoder(lm=None, loglevel="FATAL", **CMN_ARGS)
         _local.align_decoder = dec
     return dec
 
@@ -107,7 +111,11 @@ def recognise_phones(wav16k: np.ndarray, mode: str = "phone-loop") -> list[Phone
         return [Phone("SIL", 0.0, duration)]
     if mode == "words":
         return _recognise_words(wav16k)
-    dec = _phone_decoder()
+    # A fresh decoder per clip: pocketsphinx's phone loop carries state from one utterance to the
+    # next (batch CMN and resetting the CMN estimate did not remove it), so a reused decoder gave
+    # the same clip different phones on its second pass and broke seeded reproducibility. The
+    # price is ~0.2 s of model loading per clip.
+    dec = _phone_decoder(fresh=True)
     _run(dec, to_pcm16(wav16k))
     phones = []
     for seg in dec.seg():
