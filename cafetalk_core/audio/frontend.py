@@ -31,7 +31,7 @@ from ..rig import LIP_SYNC_NAMES, indices
 
 LIP_SYNC_INDICES = indices(LIP_SYNC_NAMES)
 from .io import AudioError
-from .mel import HOP_S, N_MELS, log_mel, loudness, pool_to_frames
+from .mel import N_MELS, log_mel, loudness, pool_to_frames
 from .phonetic import PHONE_FEATURE_DIM, RECOGNISER_MODES, phone_features, recognise_phones
 from .vad import VAD_BACKENDS, voice_activity
 

@@ -129,7 +129,7 @@ _AN_N_SECOND = _P(rf"\b(?:a|an)\s+(?P<a>{NUM_CORE}|half)[- ](?P<ua>second|sec)\b
 _POINT = [
     _P(rf"\b(?:at|around|about|near|at\s+around|at\s+about|at\s+exactly|exactly\s+at|right\s+at|just\s+after|just\s+before)"
        rf"\s+(?:the\s+)?(?:(?:time|second)\s+)?(?P<a>{NUM_A})\s*(?P<ua>{UNIT})(?:\s+mark)?"),
-    _P(rf"\b(?:at|around)\s+(?:the\s+)?(?:time\s+|second\s+|t\s*=\s*)?(?P<a>\d+(?:\.\d+)?)\b(?!\s*(?:%|percent|times|x\b))"),
+    _P(r"\b(?:at|around)\s+(?:the\s+)?(?:time\s+|second\s+|t\s*=\s*)?(?P<a>\d+(?:\.\d+)?)\b(?!\s*(?:%|percent|times|x\b))"),
     _P(rf"\bt\s*=\s*(?P<a>\d+(?:\.\d+)?)\s*(?P<ua>{UNIT})?"),
     _P(rf"\b(?P<a>{NUM_A})\s*(?P<ua>{UNIT})\s+in\b"),
 ]
@@ -137,11 +137,11 @@ _REL = [
     ("start", (0.0, 0.1), _P(rf"\bat\s+the\s+very\s+(?:start|beginning)\b{_CLIPNOUN}")),
     ("end", (0.9, 1.0), _P(rf"\bat\s+the\s+very\s+end\b{_CLIPNOUN}|\bat\s+the\s+last\s+(?:second|moment)\b")),
     ("full", (0.0, 1.0), _P(
-        rf"\bfrom\s+(?:the\s+)?(?:start|beginning)\s+to\s+(?:the\s+)?(?:end|finish)\b|"
-        rf"\bthroughout\b(?:\s+the\s+(?:clip|audio|sentence|line|take|animation|speech|whole\s+thing|video))?|"
-        rf"\b(?:for\s+|during\s+|over\s+)?the\s+(?:whole|entire|full)\s+(?:time|clip|audio|take|thing|animation|sentence|line|speech|shot|video|duration)\b|"
-        rf"\ball\s+(?:the\s+)?(?:time|along|through)\b|\bcontinuously\b|\bconstantly\b|\bnon[- ]?stop\b|"
-        rf"\bthe\s+whole\s+way(?:\s+through)?\b|\bwhile\s+(?:speaking|talking)\b|\bthe\s+entire\s+(?:time|clip)\b")),
+        r"\bfrom\s+(?:the\s+)?(?:start|beginning)\s+to\s+(?:the\s+)?(?:end|finish)\b|"
+        r"\bthroughout\b(?:\s+the\s+(?:clip|audio|sentence|line|take|animation|speech|whole\s+thing|video))?|"
+        r"\b(?:for\s+|during\s+|over\s+)?the\s+(?:whole|entire|full)\s+(?:time|clip|audio|take|thing|animation|sentence|line|speech|shot|video|duration)\b|"
+        r"\ball\s+(?:the\s+)?(?:time|along|through)\b|\bcontinuously\b|\bconstantly\b|\bnon[- ]?stop\b|"
+        r"\bthe\s+whole\s+way(?:\s+through)?\b|\bwhile\s+(?:speaking|talking)\b|\bthe\s+entire\s+(?:time|clip)\b")),
     ("start", (0.0, 0.25), _P(
         rf"\b(?:at|in|near|towards?|around|right\s+at|by)\s+the\s+(?:start|beginning|outset|opening|onset)\b{_CLIPNOUN}|"
         rf"\bat\s+first\b|\bearly(?:\s+on)?\b|\bright\s+away\b|\bimmediately\b|\bto\s+(?:begin|start)\s+with\b|"
@@ -157,8 +157,8 @@ _REL = [
 _COUNT = _P(rf"\b(?:(?P<once>once)|(?P<twice>twice)|(?P<thrice>thrice)|(?P<n>{_NW}|\d+)\s+times|"
             rf"(?P<couple>a\s+couple\s+(?:of\s+)?times)|(?P<few>a\s+few\s+times)|(?P<several>several\s+times)|"
             rf"(?P<freq>repeatedly|over\s+and\s+over|often|frequently|many\s+times|a\s+lot\s+of\s+times|regularly|every\s+so\s+often|now\s+and\s+then))\b")
-_COUNT_NOUN = _P(rf"\b(?P<n>two|three|four|five|six|\d+|a\s+couple\s+of|a\s+few|several|double|triple)\s+"
-                 rf"(?:quick\s+|short\s+|fast\s+|rapid\s+|little\s+)?(?P<noun>blinks|winks|glances|smiles|looks)\b")
+_COUNT_NOUN = _P(r"\b(?P<n>two|three|four|five|six|\d+|a\s+couple\s+of|a\s+few|several|double|triple)\s+"
+                 r"(?:quick\s+|short\s+|fast\s+|rapid\s+|little\s+)?(?P<noun>blinks|winks|glances|smiles|looks)\b")
 _WORDS = [
     _P(r"\b(?:while|when|as|whilst|during)\s+(?:(?:s?he|they|i|you|we|it|the\s+(?:character|speaker|actor|person|man|woman))\s+)?"
        r"(?:says?|saying|speaks?|speaking|pronounces?|pronouncing|utters?|uttering|is\s+saying)\s+(?:the\s+words?\s+|out\s+)?"
