@@ -189,6 +189,9 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, ddp: bool, ra
         if model.control is None:
             attach_control(model)
     model.train()
+    if start_step:   # a resumed run must not replay the noise and dropout of its first steps
+        torch.manual_seed(args.seed + rank + 7919 * start_step)
+        np.random.seed((args.seed + rank + 7919 * start_step) % 2**32)
     front_end = build_front_end(cfg.front_end)
     uses_phones = bool(getattr(front_end, "uses_phones", False))
     if uses_phones:
