@@ -69,18 +69,15 @@ class AcousticCache:
         return self.inner.recognise(wav16k)
 
     def features(self, wav16k: np.ndarray, num_frames: int, fps: float, phones: Any = None) -> np.ndarray:
-        if self._phones is None or phones is None:
+        if self._phones is None or phones is None or not hasattr(self.inner, "phone_columns"):
             return self.inner.features(wav16k, num_frames, fps, phones=phones)
-        from .audio.phonetic import phone_features
-
-        phone_columns = getattr(self.inner, "phone_columns", phone_features)
         key = (id(wav16k), int(num_frames), float(fps))
         if key not in self._acoustic:
             full = self.inner.features(wav16k, num_frames, fps, phones=phones)
             self._acoustic[key] = full
             return full
         out = self._acoustic[key].copy()
-        out[:, self._phones] = phone_columns(phones, int(num_frames), fps)
+        out[:, self._phones] = self.inner.phone_columns(phones, int(num_frames), fps)
         return out
 
 

@@ -108,6 +108,10 @@ class PhoneticMelFrontEnd:
         """ARPAbet phones with times from pocketsphinx (see :mod:`.phonetic`)."""
         return recognise_phones(np.asarray(wav16k, np.float32), self.recogniser)
 
+    def phone_columns(self, phones: Sequence[Phone], num_frames: int, fps: float) -> np.ndarray:
+        """The phone-dependent columns alone (training recomputes only these per sample)."""
+        return phone_features(phones, int(num_frames), fps)
+
     def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
                  phones: Sequence[Phone] | None = None) -> np.ndarray:
         wav = _check(wav16k, num_frames, fps)
@@ -115,7 +119,7 @@ class PhoneticMelFrontEnd:
         if phones is None:
             phones = self.recognise(wav)
         return np.concatenate([
-            phone_features(phones, n, fps),
+            self.phone_columns(phones, n, fps),
             log_mel(wav, n, fps),
             loudness(wav, n, fps)[:, None],
             voice_activity(wav, n, fps, backend=self.vad)[:, None],
@@ -203,19 +207,6 @@ class PhoneticVisemeFrontEnd(PhoneticMelFrontEnd):
 
         prior = phones_to_curves(list(phones), int(num_frames), fps)[:, self.PRIOR_CHANNELS]
         return np.concatenate([phone_features(phones, int(num_frames), fps), prior], axis=1).astype(np.float32)
-
-    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
-                 phones: Sequence[Phone] | None = None) -> np.ndarray:
-        wav = _check(wav16k, num_frames, fps)
-        n = int(num_frames)
-        if phones is None:
-            phones = self.recognise(wav)
-        return np.concatenate([
-            self.phone_columns(phones, n, fps),
-            log_mel(wav, n, fps),
-            loudness(wav, n, fps)[:, None],
-            voice_activity(wav, n, fps)[:, None],
-        ], axis=1).astype(np.float32)
 
 
 FRONT_ENDS = {
