@@ -1,4 +1,4 @@
-"""The ``cafetalk`` command: serve | generate | train | synth-data | evaluate | controls-from-text | demo.
+"""The ``cafetalk`` command: serve | generate | train | synth-data | evaluate | tune | controls-from-text | demo.
 
 Each sub-command parses its arguments here and hands them to one function of the module
 that does the work, imported lazily so ``cafetalk --help`` stays instant and never loads torch.
@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluate", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
+    "tune": ("cafetalk_core.tuning", "cli_tune",
+             "choose a checkpoint's audio guidance scale and steps on the real-speech validation set"),
     "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
     "demo": ("cafetalk_core.demo", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
 }
@@ -80,12 +82,26 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--data", default=None, help="corpus folder; its test split is used")
     p.add_argument("--real", action="store_true", help="also evaluate on the bundled real-speech set")
+    p.add_argument("--real-set", default="test",
+                   help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")
     p.add_argument("--out", default=None, help="write the report JSON here")
     p.add_argument("--max-clips", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classifier", default=None,
                    help="emotion classifier folder: loaded if it exists, else trained on the corpus and saved there")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+
+
+def _add_tune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--set", default="val", help="real-speech set: val (default), test or a folder")
+    p.add_argument("--scales", default="1,1.5,2,2.5,3,4", help="audio guidance scales to try, comma-separated")
+    p.add_argument("--steps", default="8,10", help="DDIM step counts to try, comma-separated")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per setting (0..N-1)")
+    p.add_argument("--write", action="store_true", help="store the chosen setting in the checkpoint's config.json")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 
@@ -115,7 +131,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 ARGUMENTS = {
     "serve": _add_serve, "generate": _add_generate, "train": _add_train, "synth-data": _add_synth,
-    "evaluate": _add_evaluate, "controls-from-text": _add_text, "demo": _add_demo,
+    "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
 }
 
 

@@ -367,13 +367,15 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
     }
 
 
-def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """realspeech.evaluate_real_speech on the bundled real-speech set, with its printed table."""
+def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, real_set: str = "test") -> dict[str, Any]:
+    """realspeech.evaluate_real_speech on a real-speech set (``test``, ``val`` or a folder), with its table."""
     from . import realspeech
 
     fps = float(getattr(generator, "info", {}).get("fps", 30.0))
     report = realspeech.evaluate_real_speech(
-        lambda wav: generator.generate(wav, None, steps=steps, seed=seed, fps=fps), fps=fps)
+        lambda wav: generator.generate(wav, None, steps=steps, seed=seed, fps=fps),
+        fps=fps, clips=realspeech.load_real_speech(realspeech.real_set_dir(real_set)))
+    report["set"] = str(real_set)
     return {"report": report, "table": realspeech.format_table(report)}
 
 
@@ -471,15 +473,39 @@ def load_generator(checkpoint: str | None, device: str = "cpu") -> Any:
     return Generator(checkpoint=checkpoint, device=device)
 
 
+class _FixedSampling:
+    """A generator whose every ``generate`` uses the given sampling options (``--audio-scale``)."""
+
+    def __init__(self, generator: Any, **options: Any) -> None:
+        self._generator, self._options = generator, options
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._generator, name)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        info = dict(getattr(self._generator, "info", {}) or {})
+        if "audio_scale" in self._options:
+            info["default_audio_scale"] = self._options["audio_scale"]
+        return info
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        return self._generator.generate(*args, **{**kwargs, **self._options})
+
+
 def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None = None, steps: int | None = None,
-        seed: int = 0, classifier_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+        seed: int = 0, classifier_dir: str | None = None, progress: bool = True, real_set: str = "test",
+        audio_scale: float | None = None) -> dict[str, Any]:
     """Everything ``cafetalk evaluate`` does except argument parsing and printing."""
     if not data and not real:
         raise EvaluationError("nothing to evaluate: give --data DIR and/or --real")
+    if audio_scale is not None:
+        generator = _FixedSampling(generator, audio_scale=float(audio_scale))
     info = dict(getattr(generator, "info", {}) or {})
     model = {k: v for k, v in info.items() if not isinstance(v, (list, tuple, dict))}  # names/actions are noise here
     report: dict[str, Any] = {"model": json_safe(model),
-                              "settings": {"steps": steps, "seed": seed, "max_clips": max_clips}}
+                              "settings": {"steps": steps, "seed": seed, "max_clips": max_clips,
+                                           "audio_scale": audio_scale}}
     if data:
         classifier, source, t0 = None, "trained on the corpus", time.perf_counter()
         if classifier_dir and (Path(classifier_dir) / "emotion_classifier.json").exists():
@@ -495,7 +521,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         report["emotion"]["classifier_source"] = source
         report["timing"]["classifier_s"] += classifier_s
     if real:
-        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed)
+        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed, real_set=real_set)
     return report
 
 
@@ -508,7 +534,8 @@ def cli_evaluate(args: Any) -> int:
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
         report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
-                     seed=args.seed, classifier_dir=getattr(args, "classifier", None))
+                     seed=args.seed, classifier_dir=getattr(args, "classifier", None),
+                     real_set=getattr(args, "real_set", "test"), audio_scale=getattr(args, "audio_scale", None))
     except (FileNotFoundError, EvaluationError, BadClip) as exc:
         print(f"cafetalk evaluate: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,7 @@ from . import metrics, rig
 from .phones import OPEN_VOWELS, Phone
 
 EVALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech"
+VALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech_val"  # for choosing settings, never reported as results
 SILENCE_MIN_S = 0.150
 SILENCE_EDGE_S = 0.100
 
@@ -57,6 +58,19 @@ class RealClip:
 
     def num_frames(self, fps: float) -> int:
         return int(math.ceil(self.duration_s * fps - 1e-9))
+
+
+def real_set_dir(name: str | Path) -> Path:
+    """``"test"`` -> the bundled evaluation set, ``"val"`` -> the validation set, else a folder.
+
+    Why two sets: sampling settings and checkpoints are chosen on ``val`` so the ``test``
+    figures in the README are not selected on.
+    """
+    if str(name) == "test":
+        return EVALSET_DIR
+    if str(name) == "val":
+        return VALSET_DIR
+    return Path(name)
 
 
 def load_real_speech(directory: str | Path | None = None) -> list[RealClip]:
@@ -166,15 +180,16 @@ def _visemes():
 
 def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: float = 30.0,
                          clips: list[RealClip] | None = None, name: str = "model",
-                         oracle: bool = True, degrade: Callable[[np.ndarray], np.ndarray] | None = None
-                         ) -> dict[str, Any]:
+                         oracle: bool = True, degrade: Callable[[np.ndarray], np.ndarray] | None = None,
+                         recogniser: str = "phone-loop") -> dict[str, Any]:
     """Run ``generate_fn`` (16 kHz audio -> BlendshapeCurves or (frames, 52) array) and the baselines.
 
     ``generate_fn=None`` runs the baselines only. Curves at another fps than ``fps`` are
     resampled; the frame count is cut or padded (last frame held) to the clip's length.
     ``degrade`` (16 kHz audio -> audio of the same length, e.g. noise or reverberation from
     ``audio.augment``) is applied to every clip before any system hears it; the metrics still
-    use the clean alignment, so it measures robustness.
+    use the clean alignment, so it measures robustness. ``recogniser`` is the pocketsphinx mode of
+    the recogniser baseline (``"phone-loop"``, as the default front end, or ``"words"``).
     Returns ``{"fps", "clips", "audio_s", "systems": {name: pooled metrics}, "per_clip":
     {name: {clip id: metrics}}, "notes": [...]}``.
     """
@@ -192,7 +207,8 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     if phones_to_curves is None:
         notes.append(f"baseline 'recogniser -> visemes' skipped: data.visemes unavailable ({why})")
     else:
-        systems["baseline: recogniser -> visemes"] = lambda c, n: phones_to_curves(recognise_phones(c.wav), n, fps)
+        label = "baseline: recogniser -> visemes" + ("" if recogniser == "phone-loop" else f" ({recogniser})")
+        systems[label] = lambda c, n: phones_to_curves(recognise_phones(c.wav, recogniser), n, fps)
         if oracle:
             systems["reference: aligned phones -> visemes (not audio-only)"] = \
                 lambda c, n: phones_to_curves(c.phones, n, fps)
@@ -258,5 +274,20 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Baselines only: ``python -m cafetalk_core.realspeech [--set test|val|DIR] [--recogniser words]``."""
+    import argparse
+
+    from .audio.phonetic import RECOGNISER_MODES
+
+    p = argparse.ArgumentParser(prog="python -m cafetalk_core.realspeech", description=main.__doc__)
+    p.add_argument("--set", default="test", help="test (bundled evaluation set), val (validation set) or a folder")
+    p.add_argument("--recogniser", default="phone-loop", choices=RECOGNISER_MODES)
+    args = p.parse_args(argv)
+    print(format_table(evaluate_real_speech(None, clips=load_real_speech(real_set_dir(args.set)),
+                                            recogniser=args.recogniser)))
+    return 0
+
+
 if __name__ == "__main__":
-    print(format_table(evaluate_real_speech(None)))
+    raise SystemExit(main())

@@ -140,6 +140,16 @@ def test_recognise_cached_reuses_and_invalidates(real_clips, tmp_path, monkeypat
     assert phonetic.recognise_cached(wav[:8000], tmp_path / "c.json") == [Phone("SIL", 0.0, 1.0)]  # new audio
 
 
+def test_alignment_survives_a_decoder_left_in_a_bad_state(real_clips):
+    # measured: after aligning arctic_a0009, the reused align decoder failed on ps_goforward
+    from cafetalk_core.audio import phonetic
+
+    first, clip = real_clips["arctic_a0009"], real_clips["ps_goforward"]
+    phonetic.align_transcript(first.wav, first.text)
+    got = phonetic.align_transcript(clip.wav, clip.text)  # its truth is pocketsphinx's own alignment
+    assert [(p.phone, p.start_s) for p in got] == [(p.phone, p.start_s) for p in clip.phones]
+
+
 @pytest.mark.slow  # loads the 30 MB trigram LM (~5-9 s)
 def test_word_mode_recovers_the_transcript_phones(real_clips):
     rec = recognise_phones(real_clips["ps_goforward"].wav, mode="words")  # "go forward ten meters"
