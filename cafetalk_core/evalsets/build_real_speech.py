@@ -84,26 +84,37 @@ def _f0_median(wav: np.ndarray) -> float:
     return float(np.median(f0)) if f0 else float("nan")
 
 
+def load_source(path: Path) -> np.ndarray:
+    """A source recording as 16 kHz mono float32 (``.raw``: headerless 16 kHz PCM16, as pocketsphinx ships)."""
+    return (np.fromfile(path, "<i2").astype(np.float32) / 32768.0) if path.suffix == ".raw" else load_audio(path)
+
+
+def write_clip(out: Path, cid: str, wav: np.ndarray, phones: list[Phone], text: str, speaker: str, origin: str,
+               licence: str, kind: str) -> dict:
+    """Write ``out/<cid>.wav`` (16 kHz PCM16) and return its ``clips.json`` entry."""
+    sf.write(out / f"{cid}.wav", wav, 16000, subtype="PCM_16")
+    entry = {"id": cid, "wav": f"{cid}.wav", "text": text, "speaker": speaker, "origin": origin,
+             "licence": licence, "alignment": kind, "duration_s": round(len(wav) / 16000, 4),
+             "f0_median_hz": round(_f0_median(wav), 1),
+             "phones": [[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in phones]}
+    n_bil = sum(p.phone in ("P", "B", "M") for p in phones)
+    print(f"{cid}: {entry['duration_s']} s, {len(phones)} phones, {n_bil} bilabials, f0 {entry['f0_median_hz']} Hz")
+    return entry
+
+
 def build(src: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = []
     for cid, rel, speaker, origin, licence, text, kind in CLIPS:
         path = src / rel
-        wav = (np.fromfile(path, "<i2").astype(np.float32) / 32768.0) if path.suffix == ".raw" else load_audio(path)
+        wav = load_source(path)
         if kind == "package-phone-json":
             text, phones = _phones_from_phone_json(path.with_suffix(".phone.json"))
         elif kind == "package-hts-labels":
             phones = _phones_from_hts(path.with_name(path.stem + "_phone.lab"))
         else:
             phones = align_transcript(wav, text)
-        sf.write(OUT / f"{cid}.wav", wav, 16000, subtype="PCM_16")
-        entry = {"id": cid, "wav": f"{cid}.wav", "text": text, "speaker": speaker, "origin": origin,
-                 "licence": licence, "alignment": kind, "duration_s": round(len(wav) / 16000, 4),
-                 "f0_median_hz": round(_f0_median(wav), 1),
-                 "phones": [[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in phones]}
-        manifest.append(entry)
-        n_bil = sum(p.phone in ("P", "B", "M") for p in phones)
-        print(f"{cid}: {entry['duration_s']} s, {len(phones)} phones, {n_bil} bilabials, f0 {entry['f0_median_hz']} Hz")
+        manifest.append(write_clip(OUT, cid, wav, phones, text, speaker, origin, licence, kind))
     (OUT / "clips.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
