@@ -5,6 +5,10 @@ Target (issue 5): <= 1 s in total on this 2-core CPU, front end included (the pa
 controls (fine controls add the third CFG branch), as the median of several runs.
 
     python benchmarks/bench_sampling.py [--preset small] [--threads 2] [--runs 5] [--steps N]
+    python benchmarks/bench_sampling.py --checkpoint cafetalk_core/weights/default --real-clip --threads 1
+
+``--real-clip`` times a recorded voice (the first seconds of the real-speech test clip
+librivox_0890) instead of a synthetic tone: the recogniser's time depends on the speech.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--real-clip", action="store_true", help="time a real recording instead of a synthetic tone")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     gen = Generator(args.checkpoint, args.device) if args.checkpoint else \
@@ -44,7 +49,14 @@ def main() -> None:
     n_base = sum(p.numel() for n, p in gen.model.named_parameters() if not n.startswith("control."))
     n_ctrl = sum(p.numel() for n, p in gen.model.named_parameters() if n.startswith("control."))
     steps = args.steps or cfg.default_steps
-    wav = speech_like(args.seconds)
+    if args.real_clip:
+        from cafetalk_core.realspeech import load_real_speech
+
+        clip = next(c for c in load_real_speech() if c.id == "librivox_0890")
+        wav = clip.wav[: int(args.seconds * SAMPLE_RATE)]
+        args.seconds = len(wav) / SAMPLE_RATE
+    else:
+        wav = speech_like(args.seconds)
     n = int(round(args.seconds * cfg.fps))
     print(f"model {gen.model_id}: width {cfg.width} x depth {cfg.depth}, {n_base / 1e6:.2f} M base + "
           f"{n_ctrl / 1e6:.2f} M control params; front end {gen.front_end.id}; {args.threads} threads; "
@@ -55,6 +67,7 @@ def main() -> None:
     a = cfg.default_audio_scale
     cases = {   # name -> (controls, audio_scale)
         f"emotion, a={a:g} (default)": (plain, None),
+        "emotion, a=1 (1 CFG branch)": (plain, 1.0),
         "emotion, a=1.5 (2 CFG branches)": (plain, 1.5),
         f"+ fine control, a={a:g} (default)": (fine, None),
         "+ fine control, a=1.5 (3 branches)": (fine, 1.5),

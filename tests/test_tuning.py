@@ -69,3 +69,32 @@ def test_sweep_and_write_defaults_round_trip(tmp_path):
     loaded = Generator(tmp_path)
     assert loaded.info["default_audio_scale"] == 2.0 and loaded.info["default_steps"] == 2
     assert json.loads((tmp_path / "config.json").read_text())["sampling_tuned"] == {"set": "test"}
+
+
+def test_evaluate_audio_scale_overrides_every_generation():
+    from cafetalk_core.evaluate import _FixedSampling
+
+    seen = []
+
+    class Gen:
+        info = {"default_audio_scale": 1.0, "fps": 30.0}
+
+        def generate(self, wav, controls=None, **kw):
+            seen.append(kw)
+            return "curves"
+
+    fixed = _FixedSampling(Gen(), audio_scale=2.5)
+    assert fixed.generate(None, None, steps=3, audio_scale=None) == "curves"
+    assert seen == [{"steps": 3, "audio_scale": 2.5}]
+    assert fixed.info["default_audio_scale"] == 2.5 and fixed.info["fps"] == 30.0
+
+
+def test_real_set_names():
+    from cafetalk_core import realspeech
+
+    assert realspeech.real_set_dir("test") == realspeech.EVALSET_DIR
+    assert realspeech.real_set_dir("val") == realspeech.VALSET_DIR
+    assert realspeech.real_set_dir("/x/y").as_posix() == "/x/y"
+    test_ids = {c.id for c in realspeech.load_real_speech(realspeech.real_set_dir("test"))}
+    val_ids = {c.id for c in realspeech.load_real_speech(realspeech.real_set_dir("val"))}
+    assert test_ids and val_ids and not test_ids & val_ids
