@@ -81,6 +81,8 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--data", default=None, help="corpus folder; its test split is used")
+    p.add_argument("--split", default="test", choices=("test", "val"),
+                   help="corpus split to score (val: for choosing settings; emotion accuracy is then optimistic)")
     p.add_argument("--real", action="store_true", help="also evaluate on the bundled real-speech set")
     p.add_argument("--real-set", default="test",
                    help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")

@@ -191,3 +191,13 @@ def test_cli_reports_a_missing_corpus(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evaluate, "load_generator", lambda checkpoint, device="cpu": object())
     assert cli.main(["evaluate", "--data", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_val_split_scores_other_clips(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "load_generator", lambda checkpoint, device="cpu": OracleGenerator(corpus))
+    test = evaluate.evaluate_corpus(OracleGenerator(corpus), corpus, progress=False, diversity_clips=0)
+    val = evaluate.evaluate_corpus(OracleGenerator(corpus), corpus, progress=False, diversity_clips=0, split="val")
+    assert val["data"]["split"] == "val" and test["data"]["split"] == "test"
+    assert {r["id"] for r in val["clips"]}.isdisjoint({r["id"] for r in test["clips"]})
+    with pytest.raises(evaluate.EvaluationError, match="split"):
+        evaluate.evaluate_corpus(OracleGenerator(corpus), corpus, progress=False, split="train")
