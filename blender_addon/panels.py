@@ -139,6 +139,7 @@ class CAFETALK_PT_sampling(_CafeTalkPanel, Panel):
         col = layout.column(align=True)
         col.enabled = not props.use_model_scales
         col.prop(props, "audio_scale")
+        col.prop(props, "face_scale")
         col.prop(props, "control_scale")
         layout.prop(props, "key_tolerance")
         layout.prop(props, "interpolation")

@@ -50,8 +50,11 @@ class CAFETALK_SceneProps(PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; the same seed and inputs give the same take")
     use_model_scales: BoolProperty(name="Model's scales", default=True,
                                    description="Use the guidance scales the model was tuned with (from the server)")
-    audio_scale: FloatProperty(name="Audio scale", default=1.0, min=0.0, soft_max=5.0,
-                               description="Classifier-free guidance scale of audio + emotion")
+    audio_scale: FloatProperty(name="Lip scale", default=4.0, min=0.0, soft_max=8.0,
+                               description="Classifier-free guidance of audio + emotion on jaw, mouth and tongue "
+                                           "(higher: firmer lip closures, more motion)")
+    face_scale: FloatProperty(name="Face scale", default=4.0, min=0.0, soft_max=8.0,
+                              description="Classifier-free guidance of audio + emotion on eyes, brows, cheeks and nose")
     control_scale: FloatProperty(name="Control scale", default=1.0, min=0.0, soft_max=5.0,
                                  description="Classifier-free guidance scale of the fine controls (control strength)")
     # keys

@@ -96,7 +96,8 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
     fps = scene_fps(scene)
     options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps}
     if not props.use_model_scales:
-        options.update(audio_scale=float(props.audio_scale), control_scale=float(props.control_scale))
+        options.update(audio_scale=float(props.audio_scale), face_scale=float(props.face_scale),
+                       control_scale=float(props.control_scale))
     span = None
     if mode in ("REGENERATE", "SPAN"):
         take = keyframes.active_take(key)

@@ -22,7 +22,7 @@ from .curves import BlendshapeCurves
 from .model.checkpoint import build_model, load_checkpoint
 from .model.config import preset as model_preset
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
-from .model.diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, sample_ddim
+from .model.diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, channel_scales, sample_ddim
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
 SAMPLE_RATE = 16000
@@ -168,6 +168,7 @@ class Generator:
             "emotions": list(EMOTIONS),
             "actions": [{"id": a.id, "label": a.label, "region": a.region} for a in ACTIONS],
             "default_steps": c.default_steps, "default_audio_scale": c.default_audio_scale,
+            "default_face_scale": c.default_face_scale,
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
@@ -177,12 +178,15 @@ class Generator:
     # -- generation ------------------------------------------------------------------------------
     def generate(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
                  sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
-                 control_scale: float | None = None, seed: int = 0, fps: float | None = None,
+                 control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
+                 fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
 
+        ``audio_scale`` is the audio guidance a on the lip-sync channels, ``face_scale`` on the
+        others (default: the checkpoint's ``default_face_scale``, else the same as ``audio_scale``).
         ``inpaint=(take, start_s, end_s)`` regenerates only that span of ``take``; frames outside
         it are returned unchanged. Raises ControlError for bad controls, GenerationCancelled
         when ``cancel()`` turns True (checked before every denoising step).
@@ -192,6 +196,11 @@ class Generator:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         a_scale = float(cfg.default_audio_scale if audio_scale is None else audio_scale)
+        f_scale = face_scale if face_scale is not None else cfg.default_face_scale
+        for name, value in (("audio_scale", a_scale), ("face_scale", f_scale)):
+            if value is not None and not (math.isfinite(float(value)) and float(value) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        scales = channel_scales(a_scale, None if f_scale is None else float(f_scale))
         b_scale = float(cfg.default_control_scale if control_scale is None else control_scale)
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
@@ -228,7 +237,7 @@ class Generator:
             user_known[span[0]:span[1]] = False
 
         out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
-                                   a_scale, b_scale, seed, progress, cancel)
+                                   scales, b_scale, seed, progress, cancel)
         if span is not None:
             out = _blend_span(out, known_vals, user_known, span, max(1, int(round(INPAINT_BLEND_S * cfg.fps))))
         curves = BlendshapeCurves(np.clip(out, 0.0, 1.0), cfg.fps)
@@ -249,7 +258,7 @@ class Generator:
 
     @torch.inference_mode()
     def _sample_windows(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, fine: np.ndarray,
-                        known_vals: np.ndarray, user_known: np.ndarray, steps: int, a_scale: float,
+                        known_vals: np.ndarray, user_known: np.ndarray, steps: int, a_scale: float | torch.Tensor,
                         b_scale: float, seed: int, progress: Callable[[float], None] | None,
                         cancel: Callable[[], bool] | None) -> np.ndarray:
         dev, model = self.device, self.model

@@ -14,7 +14,9 @@ semantics only (rules shared with :mod:`cafetalk_core.metrics`):
 - envelope correlation: Pearson correlation of aperture with the loudness envelope (RMS level
   in dB over a 60 dB range, ``audio.mel.loudness``; the loudness baseline follows linear RMS,
   so it scores high here by construction: a sanity figure, not a goal);
-- jitter: mean |second difference| of the lip-sync channels (per frame^2, fps-dependent).
+- jitter: mean |second difference| of the lip-sync channels (per frame^2, fps-dependent);
+- eyes closed: share of frames whose mean eyeBlink (left, right) is above 0.5 (synthetic ground
+  truth with its blinks: ~0.05; the audio-only baselines do not blink, so 0).
 
 Every report carries audio-only baselines computed in the same run: (a) loudness-following
 (jawOpen = the clip's RMS envelope) and (b) recogniser -> procedural visemes (pocketsphinx
@@ -37,6 +39,7 @@ from .phones import OPEN_VOWELS, Phone
 
 EVALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech"
 VALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech_val"  # for choosing settings, never reported as results
+EYE_BLINK = [rig.channel_index("eyeBlinkLeft"), rig.channel_index("eyeBlinkRight")]
 SILENCE_MIN_S = 0.150
 SILENCE_EDGE_S = 0.100
 
@@ -140,6 +143,7 @@ def clip_metrics(values: np.ndarray, clip: RealClip, fps: float, envelope: np.nd
         "silence_sum": float(ap[sil].sum()), "silence_frames": int(len(sil)),
         "envelope_corr": metrics.pearson(ap, env[:n]),
         "jitter": metrics.jitter(v, metrics.MOUTH_IDX),
+        "eyes_closed_frames": int((v[:, EYE_BLINK].mean(axis=1) > 0.5).sum()), "frames": n,
     }
 
 
@@ -155,6 +159,7 @@ def _pool(per_clip: list[dict[str, Any]], seconds: float, audio_s: float) -> dic
         "silence_aperture": sum(c["silence_sum"] for c in per_clip) / si_n if si_n else float("nan"),
         "envelope_corr": metrics.nanmean(c["envelope_corr"] for c in per_clip),
         "jitter": metrics.nanmean(c["jitter"] for c in per_clip),
+        "eyes_closed": (sum(c["eyes_closed_frames"] for c in per_clip) / max(1, sum(c["frames"] for c in per_clip))),
         "seconds_per_audio_second": seconds / audio_s if audio_s else float("nan"),
     }
 
@@ -252,7 +257,8 @@ def _as_values(result: Any, num_frames: int, fps: float) -> np.ndarray:
 
 COLUMNS = (("bilabial_closure", "closure", "{:.2f}"), ("open_vowel_aperture", "open-vowel", "{:.3f}"),
            ("silence_aperture", "silence", "{:.3f}"), ("envelope_corr", "env-corr", "{:.2f}"),
-           ("jitter", "jitter", "{:.4f}"), ("seconds_per_audio_second", "s/s", "{:.3f}"))
+           ("jitter", "jitter", "{:.4f}"), ("eyes_closed", "eyes shut", "{:.3f}"),
+           ("seconds_per_audio_second", "s/s", "{:.3f}"))
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ class SettingScore:
     open_vowel_aperture: float
     jitter: float
     seconds_per_audio_second: float
+    eyes_closed: float = float("nan")
 
 
 class _MemoFrontEnd:
@@ -93,7 +94,7 @@ def score_settings(generator: Any, clips: Sequence[realspeech.RealClip], scales:
                 pooled = realspeech._pool(per, seconds, audio_s)
                 out.append(SettingScore(float(a), int(n_steps), pooled["bilabial_closure"], pooled["closed"],
                                         pooled["bilabials"], pooled["silence_aperture"], pooled["open_vowel_aperture"],
-                                        pooled["jitter"], pooled["seconds_per_audio_second"]))
+                                        pooled["jitter"], pooled["seconds_per_audio_second"], pooled["eyes_closed"]))
         return out
     finally:
         generator.front_end = original
@@ -110,13 +111,14 @@ def choose(scores: Sequence[SettingScore], tie: float = 0.02) -> SettingScore:
 
 
 def format_scores(scores: Sequence[SettingScore], chosen: SettingScore | None = None) -> str:
-    head = f"{'scale':>6} {'steps':>5} {'closure':>12} {'silence':>8} {'open-vowel':>10} {'jitter':>8} {'s/s':>6}"
+    head = (f"{'scale':>6} {'steps':>5} {'closure':>12} {'silence':>8} {'open-vowel':>10} {'jitter':>8} "
+            f"{'eyes shut':>9} {'s/s':>6}")
     lines = [head, "-" * len(head)]
     for s in scores:
         mark = "  <- chosen" if chosen is not None and s == chosen else ""
         lines.append(f"{s.audio_scale:>6.2f} {s.steps:>5d} {s.bilabial_closure:>5.3f} ({s.closed:>2}/{s.bilabials:<2})"
                      f" {s.silence_aperture:>8.3f} {s.open_vowel_aperture:>10.3f} {s.jitter:>8.4f}"
-                     f" {s.seconds_per_audio_second:>6.3f}{mark}")
+                     f" {s.eyes_closed:>9.3f} {s.seconds_per_audio_second:>6.3f}{mark}")
     return "\n".join(lines)
 
 

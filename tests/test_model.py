@@ -124,6 +124,23 @@ def test_cfg_combine_hand_computation():
     assert rel.flatten().tolist() == [3.0, 6.0, 7.5]
 
 
+def test_channel_scales_guide_lips_and_face_apart(tiny):
+    from cafetalk_core.model.diffusion import channel_scales
+    from cafetalk_core.rig import LIP_SYNC_NAMES, channel_index
+
+    assert channel_scales(4.0, None) == 4.0 and channel_scales(2.0, 2.0) == 2.0   # scalar when uniform
+    scales = channel_scales(4.0, 1.0)
+    lips = [channel_index(n) for n in LIP_SYNC_NAMES]
+    assert scales.shape == (52,) and scales[lips].eq(4.0).all() and scales.sum() == 4.0 * len(lips) + (52 - len(lips))
+    g_none, g_ac = torch.zeros(1, 3, 52), torch.ones(1, 3, 52)
+    out = cfg_combine(g_none, g_ac, None, scales, 1.0, None)
+    assert out[0, :, lips].eq(4.0).all() and out[0, :, channel_index("eyeBlinkLeft")].eq(1.0).all()
+    # a = 1 on every channel still skips the G_none branch
+    c = _cond(tiny.cfg, b=1)
+    assert CFGDenoiser(tiny, c, channel_scales(1.0, 1.0), 1.0).n == 1
+    assert CFGDenoiser(tiny, c, channel_scales(4.0, 1.0), 1.0).n == 2
+
+
 def test_cfg_denoiser_matches_separate_passes(tiny):
     cfg = tiny.cfg
     m = build_model(cfg, stage=1)

@@ -53,6 +53,17 @@ def test_generate_shape_range_and_determinism(gen):
     assert not np.allclose(a.values[15:36], plain.values[15:36])
 
 
+def test_face_scale_guides_only_the_face_channels(gen):
+    wav = _speech_like(1.0)
+    assert gen.info["default_face_scale"] is None
+    same = gen.generate(wav, seed=1, audio_scale=2.0)
+    assert np.array_equal(same.values, gen.generate(wav, seed=1, audio_scale=2.0, face_scale=2.0).values)
+    split = gen.generate(wav, seed=1, audio_scale=2.0, face_scale=1.0)
+    assert not np.allclose(same.values, split.values)
+    with pytest.raises(ValueError, match="face_scale"):
+        gen.generate(wav, face_scale=-1.0)
+
+
 def test_fps_and_sample_rate(gen):
     wav = _speech_like(1.0)
     out = gen.generate(wav, fps=25.0)

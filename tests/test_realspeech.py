@@ -64,6 +64,12 @@ def test_hand_made_curves_score_as_expected(clips):
             sealed[int(round((p.start_s + p.end_s) / 2 * FPS)), rig.channel_index("mouthClose")] = 0.5
     assert clip_metrics(sealed, clip, FPS)["bilabial_closure"] == 1.0
     assert metrics.jitter(_closing_curves(clip, n), metrics.MOUTH_IDX) > open_["jitter"] == 0.0
+    # eyes: shut on the first quarter of the frames (both lids past 0.5), one lid alone does not count
+    eyes = _closing_curves(clip, n)
+    eyes[: n // 4, rig.channel_index("eyeBlinkLeft")] = eyes[: n // 4, rig.channel_index("eyeBlinkRight")] = 0.9
+    eyes[n // 2:, rig.channel_index("eyeBlinkLeft")] = 0.9
+    shut = clip_metrics(eyes, clip, FPS)
+    assert shut["eyes_closed_frames"] == n // 4 and shut["frames"] == n and good["eyes_closed_frames"] == 0
 
 
 def test_evaluate_runs_the_model_and_both_baselines(clips):

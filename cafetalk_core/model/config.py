@@ -42,6 +42,9 @@ class ModelConfig:
     beta_schedule: str = "cosine"
     default_steps: int = 10
     default_audio_scale: float = 1.0       # CFG scale a (audio + coarse); 1 = plain conditional
+    # a on the channels outside lip sync (eyes, brows, cheeks, nose); None = default_audio_scale.
+    # Why separate: a large a closes the lips on real speech but also amplifies blink noise (docs/model.md)
+    default_face_scale: float | None = None
     default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
 

@@ -155,7 +155,7 @@ def sample_ddim(model_fn: Callable[..., torch.Tensor], x: torch.Tensor, schedule
 
 
 def cfg_combine(g_none: torch.Tensor | None, g_ac: torch.Tensor, g_acf: torch.Tensor | None,
-                audio_scale: float, control_scale: float, z: torch.Tensor | None,
+                audio_scale: float | torch.Tensor, control_scale: float, z: torch.Tensor | None,
                 fine_reference: str = "none") -> torch.Tensor:
     """Mask-based CFG (Cafe-Talk eq. for M0):
 
@@ -164,7 +164,8 @@ def cfg_combine(g_none: torch.Tensor | None, g_ac: torch.Tensor, g_acf: torch.Te
     with Z (B, T, 1) the frames covered by fine controls. Without fine controls the last term
     is 0. ``fine_reference="audio_coarse"`` (our option, not the paper's) takes the fine term
     against G_audio,coarse instead, so covered frames are not guided (a + b) times towards the
-    audio. ``g_none`` may be None when a = 1 and no term needs it.
+    audio. ``g_none`` may be None when a = 1 and no term needs it. ``audio_scale`` may be a
+    (C,) tensor: one a per channel (see :func:`channel_scales`).
     """
     if fine_reference not in ("none", "audio_coarse"):
         raise ValueError(f"fine_reference must be 'none' or 'audio_coarse', got {fine_reference!r}")
@@ -173,6 +174,22 @@ def cfg_combine(g_none: torch.Tensor | None, g_ac: torch.Tensor, g_acf: torch.Te
         ref = g_ac if fine_reference == "audio_coarse" else g_none
         out = out + control_scale * z * (g_acf - ref)
     return out
+
+
+def channel_scales(lip_scale: float, face_scale: float | None) -> float | torch.Tensor:
+    """a per channel: ``lip_scale`` on jaw, mouth and tongue, ``face_scale`` on the rest.
+
+    A plain float when both agree (or ``face_scale`` is None), so the common case stays scalar.
+    """
+    if face_scale is None or float(face_scale) == float(lip_scale):
+        return float(lip_scale)
+    scales = torch.full((NUM_CHANNELS,), float(face_scale))
+    scales[list(indices(LIP_SYNC_NAMES))] = float(lip_scale)
+    return scales
+
+
+def _is_one(scale: float | torch.Tensor) -> bool:
+    return bool(torch.all(torch.as_tensor(scale) == 1.0))
 
 
 class CFGDenoiser:
@@ -184,15 +201,17 @@ class CFGDenoiser:
     the stage-2 branch, which then runs on those rows only. Conditions are encoded once.
     """
 
-    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float, control_scale: float,
+    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float | torch.Tensor, control_scale: float,
                  fine_reference: str = "none") -> None:
         self.model = model
+        if isinstance(audio_scale, torch.Tensor):
+            audio_scale = audio_scale.to(device=cond.audio.device, dtype=cond.audio.dtype)
         self.audio_scale, self.control_scale, self.fine_reference = audio_scale, control_scale, fine_reference
         b = cond.audio.shape[0]
         self.b = b
         use_fine = cond.fine is not None and model.control is not None and bool((cond.fine > 0).any())
         self.z = (cond.fine > 0).any(dim=-1, keepdim=True).to(cond.audio.dtype) if use_fine else None
-        self.use_none = not (audio_scale == 1.0 and (not use_fine or fine_reference == "audio_coarse"))
+        self.use_none = not (_is_one(audio_scale) and (not use_fine or fine_reference == "audio_coarse"))
         self.use_fine = use_fine
         kinds = (["none"] if self.use_none else []) + ["ac"] + (["acf"] if use_fine else [])
         null_emotion = torch.full_like(cond.emotion, model.cfg.num_emotions)

@@ -81,6 +81,7 @@ def build_info(generator: Any, settings: ServerSettings) -> dict[str, Any]:
         "default_steps": _first(info, "default_steps", "steps"),
         "default_audio_scale": _first(info, "default_audio_scale", "audio_scale"),
         "default_control_scale": _first(info, "default_control_scale", "control_scale"),
+        "default_face_scale": _first(info, "default_face_scale"),
         "front_end": _first(info, "front_end"),
         "limits": {"max_queue": settings.max_queue, "max_audio_s": settings.max_audio_s,
                    "max_upload_mb": settings.max_upload_mb, "job_ttl_s": settings.job_ttl_s,
@@ -115,7 +116,7 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
         field, msg = _pydantic_field(exc, "options")
         raise ApiError(422, field, msg) from None
     kwargs: dict[str, Any] = {"seed": opts.seed}
-    for name in ("steps", "audio_scale", "control_scale", "fps"):
+    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps"):
         if getattr(opts, name) is not None:
             kwargs[name] = getattr(opts, name)
     if opts.inpaint is not None:

@@ -60,6 +60,7 @@ class InfoResponse(BaseModel):
     default_steps: int | None = None
     default_audio_scale: float | None = None
     default_control_scale: float | None = None
+    default_face_scale: float | None = Field(None, description="a on non-lip channels; null = same as audio scale")
     front_end: str | None = Field(None, description="audio features the model uses")
     limits: Limits
     model: dict[str, Any] = Field(default_factory=dict, description="everything the model reports about itself")
@@ -81,6 +82,8 @@ class JobOptions(BaseModel):
     steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="DDIM steps (default: the model's)")
     audio_scale: float | None = Field(None, ge=0, le=20, allow_inf_nan=False, description="CFG scale a (audio + coarse)")
     control_scale: float | None = Field(None, ge=0, le=20, allow_inf_nan=False, description="CFG scale b (fine controls)")
+    face_scale: float | None = Field(None, ge=0, le=20, allow_inf_nan=False,
+                                     description="CFG scale a on the channels outside lip sync (default: the model's)")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     fps: float | None = Field(None, ge=1, le=240, allow_inf_nan=False, description="output frame rate (default: the model's)")
     inpaint: InpaintOptions | None = None
