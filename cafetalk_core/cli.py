@@ -90,6 +90,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clips", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the checkpoint's)")
+    p.add_argument("--degrade", default=None, choices=("pink-10db", "white-20db", "reverb-0.6s", "telephone"),
+                   help="degrade the real-speech audio first (robustness)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classifier", default=None,
                    help="emotion classifier folder: loaded if it exists, else trained on the corpus and saved there")

@@ -374,15 +374,24 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
     }
 
 
-def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, real_set: str = "test") -> dict[str, Any]:
-    """realspeech.evaluate_real_speech on a real-speech set (``test``, ``val`` or a folder), with its table."""
+def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, real_set: str = "test",
+                  degrade: str | None = None) -> dict[str, Any]:
+    """realspeech.evaluate_real_speech on a real-speech set (``test``, ``val`` or a folder), with its table.
+
+    ``degrade`` names one of ``realspeech.DEGRADATIONS`` (noise, reverb, telephone) applied to
+    every clip before any system hears it.
+    """
     from . import realspeech
 
+    if degrade is not None and degrade not in realspeech.DEGRADATIONS:
+        raise EvaluationError(f"--degrade must be one of {sorted(realspeech.DEGRADATIONS)}, got {degrade!r}")
     fps = float(getattr(generator, "info", {}).get("fps", 30.0))
     report = realspeech.evaluate_real_speech(
         lambda wav: generator.generate(wav, None, steps=steps, seed=seed, fps=fps),
-        fps=fps, clips=realspeech.load_real_speech(realspeech.real_set_dir(real_set)))
+        fps=fps, clips=realspeech.load_real_speech(realspeech.real_set_dir(real_set)),
+        degrade=realspeech.DEGRADATIONS[degrade] if degrade else None)
     report["set"] = str(real_set)
+    report["degrade"] = degrade
     return {"report": report, "table": realspeech.format_table(report)}
 
 
@@ -502,7 +511,7 @@ class _FixedSampling:
 
 def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None = None, steps: int | None = None,
         seed: int = 0, classifier_dir: str | None = None, progress: bool = True, real_set: str = "test",
-        audio_scale: float | None = None, split: str = "test") -> dict[str, Any]:
+        audio_scale: float | None = None, split: str = "test", degrade: str | None = None) -> dict[str, Any]:
     """Everything ``cafetalk evaluate`` does except argument parsing and printing."""
     if not data and not real:
         raise EvaluationError("nothing to evaluate: give --data DIR and/or --real")
@@ -528,7 +537,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         report["emotion"]["classifier_source"] = source
         report["timing"]["classifier_s"] += classifier_s
     if real:
-        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed, real_set=real_set)
+        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed, real_set=real_set, degrade=degrade)
     return report
 
 
@@ -543,7 +552,7 @@ def cli_evaluate(args: Any) -> int:
         report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
                      seed=args.seed, classifier_dir=getattr(args, "classifier", None),
                      real_set=getattr(args, "real_set", "test"), audio_scale=getattr(args, "audio_scale", None),
-                     split=getattr(args, "split", "test"))
+                     split=getattr(args, "split", "test"), degrade=getattr(args, "degrade", None))
     except (FileNotFoundError, EvaluationError, BadClip) as exc:
         print(f"cafetalk evaluate: {exc}", file=sys.stderr)
         return 2

@@ -234,6 +234,36 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     return report
 
 
+def _pink_10db(wav: np.ndarray) -> np.ndarray:
+    from .audio import augment
+
+    return augment.add_noise(wav, 10.0, np.random.default_rng(0), "pink")
+
+
+def _white_20db(wav: np.ndarray) -> np.ndarray:
+    from .audio import augment
+
+    return augment.add_noise(wav, 20.0, np.random.default_rng(0), "white")
+
+
+def _reverb_06(wav: np.ndarray) -> np.ndarray:
+    from .audio import augment
+
+    return augment.reverb(wav, np.random.default_rng(0), rt60_s=0.6, wet=0.6)
+
+
+def _telephone(wav: np.ndarray) -> np.ndarray:
+    from .audio import augment
+
+    return augment.mu_law(augment.low_rate(augment.band_limit(wav), 8000))
+
+
+#: Named, seeded degradations for robustness runs (``cafetalk evaluate --real --degrade NAME``).
+DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "pink-10db": _pink_10db, "white-20db": _white_20db, "reverb-0.6s": _reverb_06, "telephone": _telephone,
+}
+
+
 def _degraded(fn: Callable[[np.ndarray], np.ndarray], wav: np.ndarray) -> np.ndarray:
     out = np.asarray(fn(wav), np.float32)
     if out.shape != wav.shape:
@@ -265,7 +295,8 @@ def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the pooled metrics, one row per system."""
     width = max([len(k) for k in report["systems"]] + [6])
     head = f"{'system':<{width}}  " + "  ".join(f"{h:>10}" for _, h, _ in COLUMNS)
-    lines = [f"real speech: {report['clips']} clips, {report['audio_s']:.1f} s, fps {report['fps']:g}", head,
+    degraded = f", degraded: {report['degrade']}" if report.get("degrade") else ""
+    lines = [f"real speech: {report['clips']} clips, {report['audio_s']:.1f} s, fps {report['fps']:g}{degraded}", head,
              "-" * len(head)]
     for name, m in report["systems"].items():
         cells = []

@@ -114,3 +114,16 @@ def test_baselines_only_and_wrong_shapes(clips):
     loud = evaluate_real_speech(None, clips=subset, oracle=False)
     key = "baseline: loudness -> jawOpen"  # per-clip normalisation: gain does not change the metrics
     assert quiet["systems"][key]["bilabial_closure"] == loud["systems"][key]["bilabial_closure"]
+
+
+def test_named_degradations_are_seeded_and_keep_length(clips):
+    from cafetalk_core import evaluate
+    from cafetalk_core.realspeech import DEGRADATIONS
+
+    wav = clips[0].wav
+    for name, fn in DEGRADATIONS.items():
+        out = fn(wav)
+        assert out.shape == wav.shape and out.dtype == np.float32, name
+        assert np.array_equal(out, fn(wav)) and not np.allclose(out, wav), name
+    with pytest.raises(evaluate.EvaluationError, match="degrade"):
+        evaluate.evaluate_real(object(), degrade="underwater")
