@@ -1,14 +1,13 @@
 """Choose a checkpoint's sampling defaults (audio guidance scale, DDIM steps) on real speech.
 
 Why: the classifier-free guidance scale on the audio condition decides whether the lips close on
-real voices. Measured on the shipped model: a = 1 closed 0.66 of the bilabials of the real-speech
-*test* set, a = 3 closed 0.95 (docs/model.md). Such a setting must be picked on recordings that
-the README's figures do not come from, so this module scores settings on the real-speech
-*validation* set (``evalsets/real_speech_val``) and ``--write`` stores the choice in the
-checkpoint's ``config.json`` (``default_audio_scale``, ``default_steps``), which every
-``Generator`` then uses.
+real voices (the step-2,000 model closed 0.66 of the real-speech test bilabials at a = 1 and 0.95
+at a = 3, docs/training.md). Such a setting must be picked on recordings that the README's figures
+do not come from, so this module scores settings on the real-speech *validation* set
+(``evalsets/real_speech_val``) and ``--write`` stores the choice in the checkpoint's
+``config.json`` (``default_audio_scale``, ``default_steps``), which every ``Generator`` then uses.
 
-Rule (stated before looking at the test set): among the settings whose silence aperture is
+Rule: among the settings whose silence aperture is
 <= 0.10, take the highest bilabial closure; settings within ``tie`` of the best count as tied
 and the one with the least jitter wins (then the fewer steps, then the smaller scale). Time is
 reported, not selected on (it moves with the machine's load): the step counts offered by
@@ -30,8 +29,6 @@ import numpy as np
 from . import realspeech
 
 SILENCE_LIMIT = 0.10
-DEFAULT_SCALES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-DEFAULT_STEPS = (8, 10)
 
 
 @dataclass

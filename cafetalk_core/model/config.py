@@ -43,7 +43,8 @@ class ModelConfig:
     default_steps: int = 10
     default_audio_scale: float = 1.0       # CFG scale a (audio + coarse); 1 = plain conditional
     # a on the channels outside lip sync (eyes, brows, cheeks, nose); None = default_audio_scale.
-    # Why separate: a large a closes the lips on real speech but also amplifies blink noise (docs/model.md)
+    # Why a separate knob: lips and upper face may want different strengths (docs/model.md: for the
+    # shipped model one scale measured as well as two, so it ships None)
     default_face_scale: float | None = None
     default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
@@ -53,6 +54,8 @@ class ModelConfig:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.prediction not in ("x0", "epsilon"):
             raise ValueError(f"prediction must be 'x0' or 'epsilon', got {self.prediction!r}")
+        if self.default_face_scale is not None and not self.default_face_scale >= 0:
+            raise ValueError(f"default_face_scale must be None or >= 0, got {self.default_face_scale}")
         if self.cfg_fine_reference not in ("none", "audio_coarse"):
             raise ValueError(f"cfg_fine_reference must be 'none' or 'audio_coarse', got {self.cfg_fine_reference!r}")
         if self.control_depth < 0 or self.control_depth > self.depth:
