@@ -46,7 +46,7 @@ class CAFETALK_Preferences(AddonPreferences):
     port: IntProperty(name="Port", default=8765, min=1024, max=65535, description="Local port of the bundled server")
     remote_url: StringProperty(name="URL", default="http://127.0.0.1:8765", description="Base URL of a running server")
     token: StringProperty(name="Token", subtype="PASSWORD", description="Bearer token the server expects (if any)")
-    default_steps: IntProperty(name="Default steps", default=20, min=1, max=200,
+    default_steps: IntProperty(name="Default steps", default=10, min=1, max=200,
                                description="Denoising steps for new scenes")
 
     def draw(self, context: Any) -> None:
@@ -72,7 +72,7 @@ def get(context: Any = None) -> Any:
     url = os.environ.get("CAFETALK_SERVER_URL", "")
     return SimpleNamespace(server_mode="REMOTE" if url else "BUNDLED", python_path=os.environ.get("CAFETALK_PYTHON", ""),
                            port=int(os.environ.get("CAFETALK_PORT", "8765")), remote_url=url or "http://127.0.0.1:8765",
-                           token=os.environ.get("CAFETALK_TOKEN", ""), default_steps=20)
+                           token=os.environ.get("CAFETALK_TOKEN", ""), default_steps=10)
 
 
 def server_url(prefs: Any) -> str:

@@ -46,7 +46,8 @@ class CAFETALK_SceneProps(PropertyGroup):
     new_intensity: FloatProperty(name="Intensity", default=0.8, min=0.0, max=1.0, subtype="FACTOR",
                                  description="Intensity of a new control strip")
     # sampling
-    steps: IntProperty(name="Steps", default=20, min=1, max=200, description="Denoising steps (more: slower, finer)")
+    steps: IntProperty(name="Steps", default=10, min=1, max=200,
+                       description="Denoising steps; the shipped model was tuned at 10 (20 measured fewer lip closures)")
     seed: IntProperty(name="Seed", default=0, min=0, description="Random seed; the same seed and inputs give the same take")
     use_model_scales: BoolProperty(name="Model's scales", default=True,
                                    description="Use the guidance scales the model was tuned with (from the server)")

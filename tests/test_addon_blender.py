@@ -33,7 +33,7 @@ def test_register_unregister_roundtrip(bpy_mod, addon, scene):
     assert not hasattr(bpy_mod.types.Scene, "cafetalk")
     assert "CAFETALK_PT_main" not in dir(bpy_mod.types)
     addon.register()
-    assert hasattr(bpy_mod.types.Scene, "cafetalk") and bpy_mod.context.scene.cafetalk.steps == 20
+    assert hasattr(bpy_mod.types.Scene, "cafetalk") and bpy_mod.context.scene.cafetalk.steps == 10
 
 
 def test_keys_match_curves_exactly_through_a_slot(bpy_mod, addon, scene):
