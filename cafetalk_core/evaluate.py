@@ -210,12 +210,12 @@ def evaluate_corpus(generator: Any, data_dir: str | Path, *, max_clips: int | No
     ``split="val"`` scores the corpus's validation clips instead, for choosing settings without
     touching the test clips; its emotion accuracy is optimistic (the classifier trains on them).
     """
+    if split not in ("test", "val"):
+        raise EvaluationError(f"split must be 'test' or 'val', got {split!r}")
     t_start = time.perf_counter()
     clips = load_corpus(data_dir)
     splits = classifier_splits(clips, seed)
     split_source = "corpus json" if all(c.meta.get("split") for c in clips) else "name hash 70/15/15"
-    if split not in ("test", "val"):
-        raise EvaluationError(f"split must be 'test' or 'val', got {split!r}")
     test_all = [c for c in clips if c.split == split]
     if not test_all:
         raise EvaluationError(f"--data {data_dir}: no clip in the {split} split")
