@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from cafetalk_core.data.corpus import generate_corpus
-from cafetalk_core.data.phonemes import synthesize
+from cafetalk_core.data.tts import synthesize
 
 TEXT = "It was raining last night, so Rosa caught a jacket behind the house."
 

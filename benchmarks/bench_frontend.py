@@ -28,7 +28,7 @@ def main() -> None:
     from cafetalk_core.audio.mel import log_mel, loudness
     from cafetalk_core.audio.phonetic import phone_features, recognise_phones
     from cafetalk_core.audio.vad import voice_activity
-    from cafetalk_core.realspeech import load_real_speech
+    from cafetalk_core.evaluation.real_speech import load_real_speech
 
     wav = np.concatenate([c.wav for c in load_real_speech()])[: int(args.seconds * 16000)]
     n = int(round(args.seconds * args.fps))

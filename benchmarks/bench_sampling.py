@@ -50,7 +50,7 @@ def main() -> None:
     n_ctrl = sum(p.numel() for n, p in gen.model.named_parameters() if n.startswith("control."))
     steps = args.steps or cfg.default_steps
     if args.real_clip:
-        from cafetalk_core.realspeech import load_real_speech
+        from cafetalk_core.evaluation.real_speech import load_real_speech
 
         clip = next(c for c in load_real_speech() if c.id == "librivox_0890")
         wav = clip.wav[: int(args.seconds * SAMPLE_RATE)]

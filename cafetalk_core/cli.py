@@ -17,11 +17,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
     "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
-    "evaluate": ("cafetalk_core.evaluate", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
-    "tune": ("cafetalk_core.tuning", "cli_tune",
+    "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
+    "tune": ("cafetalk_core.evaluation.tuning", "cli_tune",
              "choose a checkpoint's audio guidance scale and steps on the real-speech validation set"),
     "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
-    "demo": ("cafetalk_core.demo", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
+    "demo": ("cafetalk_core.demo.run", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
 }
 
 

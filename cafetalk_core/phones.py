@@ -1,7 +1,7 @@
 """The phone set shared by the corpus, the audio front end and the evaluation: ARPAbet.
 
 pocketsphinx's en-us acoustic model, CMUdict and festival/flite all speak ARPAbet, so it is
-the lingua franca; espeak-ng's own symbols are mapped to it in ``data/phonemes.py``.
+the lingua franca; espeak-ng's own symbols are mapped to it in ``data/tts.py``.
 Stress digits are dropped; ``SIL`` is silence or a pause.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ from cafetalk_core.audio import augment as aug
 from cafetalk_core.audio.phonetic import PHONE_FEATURE_DIM, recognise_phones
 from cafetalk_core.audio.vad import voice_activity
 from cafetalk_core.phones import BILABIALS, PHONE_INDEX, Phone
-from cafetalk_core.realspeech import load_real_speech
+from cafetalk_core.evaluation.real_speech import load_real_speech
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="nee
 
 def _load_head_module():
     """``demo_head`` without its package (whose __init__ imports bpy): it only needs numpy."""
-    spec = importlib.util.spec_from_file_location("cafetalk_demo_head", ROOT / "blender_addon" / "demo_head.py")
+    spec = importlib.util.spec_from_file_location("cafetalk_demo_head", ROOT / "cafetalk_core" / "demo" / "head.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
@@ -97,7 +97,7 @@ def test_known_curves_move_the_mouth_and_lids_on_screen(tmp_path):
     """jawOpen 0 -> 1 changes the mouth pixels and not the eyes; a blink changes the eyes."""
     import matplotlib.image as mpimg
 
-    from cafetalk_core import demo
+    from cafetalk_core.demo import run as demo
     wav = tmp_path / "speech.wav"
     demo.make_sample_clip(wav, "Papa may move.")
     n = 36
@@ -118,7 +118,7 @@ def test_known_curves_move_the_mouth_and_lids_on_screen(tmp_path):
 @needs_bpy
 @needs_espeak
 def test_demo_runs_end_to_end_in_process(tmp_path):
-    from cafetalk_core import demo
+    from cafetalk_core.demo import run as demo
     res = demo.run_demo(tmp_path / "demo", emotion="happy", in_process=True, frames=2, resolution="160x120",
                         random_model=True, sentence="Papa may move.", steps=2, contact_max=3, log=lambda *_: None)
     for key in ("blend", "mp4", "curves_plot", "contact_sheet", "take_curves"):
@@ -153,7 +153,7 @@ def test_demo_runs_end_to_end_in_process(tmp_path):
 @needs_espeak
 def test_demo_through_the_server_with_text_controls(tmp_path):
     """The README's path: the server on a free port, the add-on's HTTP client inside Blender."""
-    from cafetalk_core import demo
+    from cafetalk_core.demo import run as demo
     res = demo.run_demo(tmp_path / "demo", in_process=False, frames=2, resolution="160x120", random_model=True,
                         sentence="Papa may move.", steps=2, contact_max=2, text="smile at the end",
                         log=lambda *_: None)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cafetalk_core import cli, evaluate, rig
+from cafetalk_core import cli, rig
+from cafetalk_core.evaluation import corpus as evaluate
 from cafetalk_core.controls.vocabulary import get_action
 from cafetalk_core.curves import BlendshapeCurves
 
@@ -166,7 +167,7 @@ def test_random_tiny_model_end_to_end(corpus, tmp_path):
 
 def test_real_speech_section_uses_realspeech(monkeypatch, capsys):
     """--real: the model's curves go through realspeech.evaluate_real_speech next to its baselines."""
-    realspeech = pytest.importorskip("cafetalk_core.realspeech", reason="realspeech.py not there yet")
+    realspeech = pytest.importorskip("cafetalk_core.evaluation.real_speech", reason="realspeech.py not there yet")
     clips = realspeech.load_real_speech()[:2]
     monkeypatch.setattr(realspeech, "load_real_speech", lambda directory=None: clips)
 

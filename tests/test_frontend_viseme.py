@@ -3,7 +3,7 @@ import numpy as np
 
 from cafetalk_core import rig
 from cafetalk_core.audio import build_front_end
-from cafetalk_core.data.visemes import phones_to_curves
+from cafetalk_core.visemes import phones_to_curves
 from cafetalk_core.phones import Phone
 
 

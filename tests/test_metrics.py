@@ -6,11 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from cafetalk_core import metrics, rig
+from cafetalk_core import rig
+from cafetalk_core.evaluation import metrics
 from cafetalk_core.controls.binarize import binarize
 from cafetalk_core.controls.fine import FineControl
 from cafetalk_core.curves import BlendshapeCurves
-from cafetalk_core.emotion_classifier import EmotionClassifier, stratified_split
+from cafetalk_core.evaluation.emotion_classifier import EmotionClassifier, stratified_split
 
 FPS = 30.0
 JAW, CLOSE = rig.channel_index("jawOpen"), rig.channel_index("mouthClose")

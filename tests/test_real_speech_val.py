@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from cafetalk_core.phones import BILABIALS, PHONE_INDEX
-from cafetalk_core.realspeech import EVALSET_DIR, VALSET_DIR, load_real_speech
+from cafetalk_core.evaluation.real_speech import EVALSET_DIR, VALSET_DIR, load_real_speech
 
 KEYS = {"id", "wav", "text", "speaker", "origin", "licence", "alignment", "duration_s", "f0_median_hz", "phones"}
 

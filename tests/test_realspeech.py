@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from cafetalk_core import metrics, rig
+from cafetalk_core import rig
+from cafetalk_core.evaluation import metrics
 from cafetalk_core.curves import BlendshapeCurves
 from cafetalk_core.phones import BILABIALS, Phone
-from cafetalk_core.realspeech import (EVALSET_DIR, clip_metrics, evaluate_real_speech, format_table,
+from cafetalk_core.evaluation.real_speech import (EVALSET_DIR, clip_metrics, evaluate_real_speech, format_table,
                                       load_real_speech, silence_frames)
 
 FPS = 30
@@ -117,8 +118,8 @@ def test_baselines_only_and_wrong_shapes(clips):
 
 
 def test_named_degradations_are_seeded_and_keep_length(clips):
-    from cafetalk_core import evaluate
-    from cafetalk_core.realspeech import DEGRADATIONS
+    from cafetalk_core.evaluation import corpus as evaluate
+    from cafetalk_core.evaluation.real_speech import DEGRADATIONS
 
     wav = clips[0].wav
     for name, fn in DEGRADATIONS.items():

@@ -19,7 +19,7 @@ def generator() -> Generator:
 
 
 def test_default_generator_follows_real_speech(generator):
-    from cafetalk_core.realspeech import load_real_speech
+    from cafetalk_core.evaluation.real_speech import load_real_speech
 
     clip = load_real_speech()[0]
     wav = clip.audio if hasattr(clip, "audio") else clip.wav

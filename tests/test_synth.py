@@ -12,9 +12,9 @@ from cafetalk_core import rig
 from cafetalk_core.controls.coarse import EMOTIONS
 from cafetalk_core.controls.vocabulary import ACTION_IDS
 from cafetalk_core.data import corpus
-from cafetalk_core.data.phonemes import SAMPLE_RATE, synthesize
+from cafetalk_core.data.tts import SAMPLE_RATE, synthesize
 from cafetalk_core.data.synth import EMOTION_TABLE, ClipSpec, make_clip
-from cafetalk_core.data.visemes import aperture, phones_to_curves
+from cafetalk_core.visemes import aperture, phones_to_curves
 from cafetalk_core.phones import ARPABET, BILABIALS, OPEN_VOWELS, Phone
 
 TEXT = "Bob bought maple bread, and my mom made a pumpkin pie."

@@ -9,7 +9,7 @@ import torch
 
 from cafetalk_core.controls import ControlError, validate_fine
 from cafetalk_core.controls.text import TextControls, text_to_controls
-from cafetalk_core.controls.text_time import extract_phrases, match_words, sentences
+from cafetalk_core.controls.text.time import extract_phrases, match_words, sentences
 
 D = 5.0
 WORDS = [("Well", 0.1, 0.4), ("hello", 0.45, 0.9), ("there.", 0.9, 1.3), ("I", 1.8, 1.9), ("missed", 1.9, 2.3),
@@ -166,8 +166,8 @@ def test_thread_safe_calls():
 
 
 def test_heldout_sentences_are_not_training_phrases():
-    from cafetalk_core.controls.text_data import HELDOUT_ONLY_WORDS, generate_examples
-    from cafetalk_core.controls.text_heldout import items
+    from cafetalk_core.controls.text.data import HELDOUT_ONLY_WORDS, generate_examples
+    from cafetalk_core.controls.text.heldout import items
     train = {t.lower() for t, *_ in generate_examples()}
     assert not [t for t in train for w in HELDOUT_ONLY_WORDS if w in t]
     assert not [it["text"] for it in items() if it["text"].lower() in train]
@@ -175,7 +175,7 @@ def test_heldout_sentences_are_not_training_phrases():
 
 
 def test_heldout_f1_above_floor():
-    from cafetalk_core.controls.text_eval import evaluate
+    from cafetalk_core.controls.text.eval import evaluate
     r = evaluate("test")
     assert r["sentences"] >= 55
     assert r["action_f1"] >= HELDOUT_F1_FLOOR, r

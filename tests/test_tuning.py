@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from cafetalk_core import tuning
-from cafetalk_core.tuning import SettingScore, choose
+from cafetalk_core.evaluation import tuning
+from cafetalk_core.evaluation.tuning import SettingScore, choose
 
 
 def _s(a: float, steps: int, closure: float, silence: float = 0.01, jitter: float = 0.01) -> SettingScore:
@@ -54,7 +54,7 @@ def test_sweep_and_write_defaults_round_trip(tmp_path):
 
     from cafetalk_core.model.checkpoint import save_checkpoint
     from cafetalk_core.pipeline import Generator
-    from cafetalk_core.realspeech import load_real_speech
+    from cafetalk_core.evaluation.real_speech import load_real_speech
 
     torch.set_num_threads(1)
     clip = [c for c in load_real_speech() if c.id == "ps_cards_002"]
@@ -72,7 +72,7 @@ def test_sweep_and_write_defaults_round_trip(tmp_path):
 
 
 def test_evaluate_audio_scale_overrides_every_generation():
-    from cafetalk_core.evaluate import _FixedSampling
+    from cafetalk_core.evaluation.corpus import _FixedSampling
 
     seen = []
 
@@ -90,7 +90,7 @@ def test_evaluate_audio_scale_overrides_every_generation():
 
 
 def test_real_set_names():
-    from cafetalk_core import realspeech
+    from cafetalk_core.evaluation import real_speech as realspeech
 
     assert realspeech.real_set_dir("test") == realspeech.EVALSET_DIR
     assert realspeech.real_set_dir("val") == realspeech.VALSET_DIR

@@ -149,7 +149,7 @@ def augment_audio(wav: np.ndarray, rng: np.random.Generator, phones: Sequence[Ph
 # ---------------------------------------------------------------------------------------------
 
 #: Substitutions, calibrated on pocketsphinx phone-loop output against the aligned real-speech
-#: set (evalsets/real_speech): M heard as N/W/V/L/NG and N/NG heard as M; P put on T, F, S, Z,
+#: set (evaluation/sets/real_speech): M heard as N/W/V/L/NG and N/NG heard as M; P put on T, F, S, Z,
 #: HH; B lost to V/D/Z; plus voicing pairs and vowel-quality confusions.
 CONFUSIONS: dict[str, tuple[str, ...]] = {
     "P": ("B", "T", "F", "S"), "B": ("P", "V", "D", "Z"), "M": ("N", "W", "V", "L", "NG"),

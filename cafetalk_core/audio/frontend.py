@@ -203,7 +203,7 @@ class PhoneticVisemeFrontEnd(PhoneticMelFrontEnd):
 
     def phone_columns(self, phones: Sequence[Phone], num_frames: int, fps: float) -> np.ndarray:
         """The phone-dependent columns alone (training recomputes only these per sample)."""
-        from ..data.visemes import phones_to_curves
+        from ..visemes import phones_to_curves
 
         prior = phones_to_curves(list(phones), int(num_frames), fps)[:, self.PRIOR_CHANNELS]
         return np.concatenate([phone_features(phones, int(num_frames), fps), prior], axis=1).astype(np.float32)

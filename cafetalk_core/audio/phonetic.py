@@ -100,7 +100,7 @@ def recognise_phones(wav16k: np.ndarray, mode: str = "phone-loop") -> list[Phone
     for offline batch work): word decoding with the en-us trigram LM, then forced alignment
     of the hypothesis; on the bundled real-speech set it labels 84% of speech frames with the
     aligned phone against 62% for the phone loop, and its procedural visemes close 36 of 38
-    bilabials against 32 (``python -m cafetalk_core.realspeech --recogniser words``).
+    bilabials against 32 (``python -m cafetalk_core.evaluation.real_speech --recogniser words``).
     Fillers and noise (``+NSN+``, ``+SPN+``, ``SIL``) become ``SIL``; adjacent SILs merge.
     Audio shorter than 0.1 s or with no hypothesis gives one SIL over the whole clip.
     """

@@ -26,7 +26,7 @@ import soundfile as sf
 
 from .. import rig
 from ..controls.coarse import EMOTIONS
-from .phonemes import ESPEAK_BASES, ESPEAK_VARIANTS, SAMPLE_RATE, SynthesisError
+from .tts import ESPEAK_BASES, ESPEAK_VARIANTS, SAMPLE_RATE, SynthesisError
 from .sentences import load_sentences, sentence_hash
 from .synth import ClipSpec, make_clip
 

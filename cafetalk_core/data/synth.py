@@ -29,8 +29,8 @@ from ..controls.coarse import EMOTIONS
 from ..controls.fine import FineControl
 from ..controls.vocabulary import ACTIONS, get_action
 from ..phones import VOWELS, Phone
-from .phonemes import SAMPLE_RATE, Speech, synthesize
-from .visemes import enforce_bilabial_closure, phones_to_curves
+from .tts import SAMPLE_RATE, Speech, synthesize
+from ..visemes import enforce_bilabial_closure, phones_to_curves
 
 J = rig.INDEX
 

@@ -16,10 +16,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import phones as phoneset
-from . import rig
-from .controls.fine import FineControl, span_frames
-from .controls.vocabulary import ACTION_IDS, action_index, get_action
+from .. import phones as phoneset
+from .. import rig
+from ..controls.fine import FineControl, span_frames
+from ..controls.vocabulary import ACTION_IDS, action_index, get_action
 
 #: Channels of the lip-sync metrics: jaw + mouth + tongue (rig.LIP_SYNC_NAMES).
 MOUTH_IDX: tuple[int, ...] = tuple(rig.indices(rig.LIP_SYNC_NAMES))

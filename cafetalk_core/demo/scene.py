@@ -1,8 +1,8 @@
 """The Blender half of ``cafetalk demo``: run with a Python that has ``bpy`` (never imported by the add-on).
 
-    python blender_addon/demo_scene.py JOB.json
+    python cafetalk_core/demo/scene.py JOB.json
 
-``cafetalk_core.demo`` writes JOB.json and runs this file in a subprocess, because ``bpy`` can
+``cafetalk_core.demo.run`` writes JOB.json and runs this file in a subprocess, because ``bpy`` can
 be imported once per process and ``cafetalk_core`` never imports it. The take goes through
 the add-on's own code, exactly as the panel's Generate does: the add-on is registered, its
 scene properties are filled (target, audio, emotion), fine controls become NLA strips
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-ADDON_DIR = Path(__file__).resolve().parent
+ADDON_DIR = Path(__file__).resolve().parents[2] / "blender_addon"
 PACKAGE = "cafetalk_blender"
 
 
@@ -46,7 +46,8 @@ def load_addon():
 def build_scene(job: dict, addon) -> tuple:
     """Empty scene + demo head + camera; the add-on's panel properties filled from the job."""
     import bpy
-    from cafetalk_blender import demo_head, nla_controls, vocabulary
+    from cafetalk_blender import nla_controls, vocabulary
+    from cafetalk_core.demo import head as demo_head
 
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = int(round(job.get("fps", 30))), 1.0
@@ -163,7 +164,7 @@ def run(job: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python blender_addon/demo_scene.py JOB.json", file=sys.stderr)
+        print("usage: python cafetalk_core/demo/scene.py JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text())
     os.environ.setdefault("CAFETALK_DEMO", "1")

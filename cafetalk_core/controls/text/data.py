@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .coarse import EMOTIONS
+from ..coarse import EMOTIONS
 
 # Words kept out of every training phrase so the held-out set can test synonyms honestly.
 HELDOUT_ONLY_WORDS: tuple[str, ...] = (

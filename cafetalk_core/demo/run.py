@@ -12,7 +12,7 @@ Steps, each by the project's own code:
    ``pipeline.Generator`` in process; the shipped checkpoint, else a random untrained model
    with a loud warning; ``--text`` becomes fine controls through ``/v1/controls/from-text``
    (or ``controls.text`` in process);
-3. Blender: ``blender_addon/demo_scene.py`` runs in a subprocess with ``bpy`` (``cafetalk_core``
+3. Blender: ``cafetalk_core/demo/scene.py`` runs in a subprocess with ``bpy`` (``cafetalk_core``
    never imports it), builds the head, writes the take with the add-on's ``takes`` /
    ``keyframes`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
 4. the MP4 (ffmpeg, or Blender's encoder when ffmpeg is missing), ``curves.png`` and
@@ -35,11 +35,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .curves import BlendshapeCurves
-from .phones import BILABIALS, OPEN_VOWELS, Phone
+from ..curves import BlendshapeCurves
+from ..phones import BILABIALS, OPEN_VOWELS, Phone
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENE_SCRIPT = ROOT / "blender_addon" / "demo_scene.py"
+ROOT = Path(__file__).resolve().parents[2]
+SCENE_SCRIPT = Path(__file__).resolve().with_name("scene.py")
 SAMPLE_SENTENCE = "Papa bought a map, and Bob may move more boxes."
 BLENDER_TIMEOUT_S = 1800.0
 RANDOM_WARNING = ("\n" + "!" * 78 + "\n!! cafetalk demo: NO TRAINED CHECKPOINT FOUND - using a RANDOM, UNTRAINED model.\n"
@@ -72,7 +72,7 @@ def make_sample_clip(path: str | Path, sentence: str = SAMPLE_SENTENCE, voice: s
     import soundfile as sf
     path = Path(path)
     try:
-        from .data.phonemes import SAMPLE_RATE, synth_espeak
+        from ..data.tts import SAMPLE_RATE, synth_espeak
         speech = synth_espeak(sentence, voice=voice, rate=rate)
         sf.write(path, speech.audio, SAMPLE_RATE, subtype="PCM_16")
         return list(speech.phones)
@@ -89,8 +89,8 @@ def make_sample_clip(path: str | Path, sentence: str = SAMPLE_SENTENCE, voice: s
 def recognise_phones(audio_path: str | Path) -> list[Phone]:
     """Phones of a user's recording by the project's recogniser (pocketsphinx); [] if unavailable."""
     try:
-        from .audio.io import load_audio
-        from .audio.phonetic import recognise_phones as recognise
+        from ..audio.io import load_audio
+        from ..audio.phonetic import recognise_phones as recognise
         return list(recognise(load_audio(str(audio_path))))
     except Exception as exc:  # noqa: BLE001 - the sheet falls back to evenly spaced frames
         print(f"cafetalk demo: phone recognition unavailable ({type(exc).__name__}: {exc}); "
@@ -152,7 +152,7 @@ def _post_json(url: str, body: dict, timeout: float = 60.0) -> Any:
 
 
 def has_shipped_checkpoint() -> bool:
-    from .pipeline import DEFAULT_CHECKPOINT  # noqa: PLC0415 - imports torch; only when generating
+    from ..pipeline import DEFAULT_CHECKPOINT  # noqa: PLC0415 - imports torch; only when generating
     return (DEFAULT_CHECKPOINT / "config.json").is_file()
 
 
@@ -194,7 +194,7 @@ class ServerProcess:
 
 def text_controls_in_process(text: str, duration_s: float) -> dict[str, Any]:
     try:
-        from .controls.text import text_to_controls
+        from ..controls.text import text_to_controls
     except ImportError as exc:
         raise DemoError(f"--text: free-text controls are not available ({exc})") from None
     res = text_to_controls(text, duration_s)
@@ -222,8 +222,8 @@ def merge_text_controls(controls: dict[str, Any], found: dict[str, Any]) -> dict
 def generate_in_process(audio_path: Path, controls: dict[str, Any], checkpoint: str | None,
                         random_model: bool, seed: int, steps: int | None) -> tuple[BlendshapeCurves, str]:
     """The pipeline in this process: ``(curves, model id)``."""
-    from .controls import ControlSet
-    from .pipeline import Generator
+    from ..controls import ControlSet
+    from ..pipeline import Generator
     gen = Generator.random(preset="tiny", seed=seed) if random_model else Generator(checkpoint)
     cs = ControlSet.from_dict({k: v for k, v in controls.items() if k in ("emotion", "intensity", "emotion_spans", "fine")})
     curves = gen.generate(str(audio_path), cs, seed=seed, steps=steps)

@@ -10,8 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .curves import BlendshapeCurves
-from .phones import BILABIALS, OPEN_VOWELS, Phone
+from ..curves import BlendshapeCurves
+from ..phones import BILABIALS, OPEN_VOWELS, Phone
 
 #: (label, channels averaged, colour): what shows lip sync, emotion and liveliness at a glance.
 MAIN_CURVES: tuple[tuple[str, tuple[str, ...], str], ...] = (

@@ -22,8 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.optimize import minimize
 
-from . import rig
-from .controls.coarse import EMOTIONS
+from .. import rig
+from ..controls.coarse import EMOTIONS
 
 FORMAT = "cafetalk.emotion_classifier"
 VERSION = 1

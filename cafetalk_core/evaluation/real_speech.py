@@ -1,9 +1,9 @@
 """Lip sync on real human speech, where there are no ground-truth curves, only phone times.
 
 Why: the model is trained on synthesised speech, and users bring recorded voices; this is
-the check that it transfers (issue 11). The bundled set (``evalsets/real_speech``, see its
+the check that it transfers (issue 11). The bundled set (``evaluation/sets/real_speech``, see its
 SOURCES.md) holds recordings of real people with phone alignments. Metrics use ARKit
-semantics only (rules shared with :mod:`cafetalk_core.metrics`):
+semantics only (rules shared with :mod:`cafetalk_core.evaluation.metrics`):
 
 - lip aperture = ``jawOpen - mouthClose``;
 - bilabial closure: share of P/B/M where the aperture within +-20 ms of the phone drops below
@@ -34,11 +34,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import metrics, rig
-from .phones import OPEN_VOWELS, Phone
+from .. import rig
+from . import metrics
+from ..phones import OPEN_VOWELS, Phone
 
-EVALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech"
-VALSET_DIR = Path(__file__).parent / "evalsets" / "real_speech_val"  # for choosing settings, never reported as results
+EVALSET_DIR = Path(__file__).parent / "sets" / "real_speech"
+VALSET_DIR = Path(__file__).parent / "sets" / "real_speech_val"  # for choosing settings, never reported as results
 EYE_BLINK = [rig.channel_index("eyeBlinkLeft"), rig.channel_index("eyeBlinkRight")]
 SILENCE_MIN_S = 0.150
 SILENCE_EDGE_S = 0.100
@@ -78,7 +79,7 @@ def real_set_dir(name: str | Path) -> Path:
 
 def load_real_speech(directory: str | Path | None = None) -> list[RealClip]:
     """The clips listed in ``clips.json`` of ``directory`` (default: the bundled set)."""
-    from .audio.io import load_audio
+    from ..audio.io import load_audio
 
     root = Path(directory) if directory is not None else EVALSET_DIR
     manifest = root / "clips.json"
@@ -115,7 +116,7 @@ def open_vowel_frames(phones: list[Phone], fps: float, n: int) -> np.ndarray:
 
 def rms_envelope(wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
     """(num_frames,) linear RMS per motion frame / the clip's 95th percentile, clipped to [0, 1]."""
-    from .audio.mel import HOP_S, frame_rms, pool_to_frames
+    from ..audio.mel import HOP_S, frame_rms, pool_to_frames
 
     env = pool_to_frames(frame_rms(wav16k), HOP_S, num_frames, fps)[:, 0]
     ref = float(np.percentile(env, 95)) if env.size else 0.0
@@ -131,7 +132,7 @@ def clip_metrics(values: np.ndarray, clip: RealClip, fps: float, envelope: np.nd
     sil = silence_frames(clip.phones, fps, n)
     vow = open_vowel_frames(clip.phones, fps, n)
     if envelope is None:
-        from .audio.mel import loudness
+        from ..audio.mel import loudness
 
         envelope = loudness(clip.wav, n, fps)
     env = envelope
@@ -177,7 +178,7 @@ def loudness_baseline(wav16k: np.ndarray, num_frames: int, fps: float) -> np.nda
 
 def _visemes():
     try:
-        from .data.visemes import phones_to_curves
+        from ..visemes import phones_to_curves
     except ImportError as exc:  # written by another part of the project; may be missing
         return None, str(exc)
     return phones_to_curves, ""
@@ -198,7 +199,7 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     Returns ``{"fps", "clips", "audio_s", "systems": {name: pooled metrics}, "per_clip":
     {name: {clip id: metrics}}, "notes": [...]}``.
     """
-    from .audio.phonetic import recognise_phones
+    from ..audio.phonetic import recognise_phones
 
     clips = load_real_speech() if clips is None else clips
     if degrade is not None:
@@ -235,25 +236,25 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
 
 
 def _pink_10db(wav: np.ndarray) -> np.ndarray:
-    from .audio import augment
+    from ..audio import augment
 
     return augment.add_noise(wav, 10.0, np.random.default_rng(0), "pink")
 
 
 def _white_20db(wav: np.ndarray) -> np.ndarray:
-    from .audio import augment
+    from ..audio import augment
 
     return augment.add_noise(wav, 20.0, np.random.default_rng(0), "white")
 
 
 def _reverb_06(wav: np.ndarray) -> np.ndarray:
-    from .audio import augment
+    from ..audio import augment
 
     return augment.reverb(wav, np.random.default_rng(0), rt60_s=0.6, wet=0.6)
 
 
 def _telephone(wav: np.ndarray) -> np.ndarray:
-    from .audio import augment
+    from ..audio import augment
 
     return augment.mu_law(augment.low_rate(augment.band_limit(wav), 8000))
 
@@ -312,12 +313,12 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Baselines only: ``python -m cafetalk_core.realspeech [--set test|val|DIR] [--recogniser words]``."""
+    """Baselines only: ``python -m cafetalk_core.evaluation.real_speech [--set test|val|DIR] [--recogniser words]``."""
     import argparse
 
-    from .audio.phonetic import RECOGNISER_MODES
+    from ..audio.phonetic import RECOGNISER_MODES
 
-    p = argparse.ArgumentParser(prog="python -m cafetalk_core.realspeech", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m cafetalk_core.evaluation.real_speech", description=main.__doc__)
     p.add_argument("--set", default="test", help="test (bundled evaluation set), val (validation set) or a folder")
     p.add_argument("--recogniser", default="phone-loop", choices=RECOGNISER_MODES)
     args = p.parse_args(argv)

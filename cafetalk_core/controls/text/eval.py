@@ -1,4 +1,4 @@
-"""Evaluate text -> controls on the hand-written held-out set: ``python -m cafetalk_core.controls.text_eval``.
+"""Evaluate text -> controls on the hand-written held-out set: ``python -m cafetalk_core.controls.text.eval``.
 
 Figures (per split: test, dev, all):
 - action precision / recall / F1, micro over (sentence, action) pairs;
@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from .text import text_to_controls
-from .text_heldout import items as heldout_items
+from . import text_to_controls
+from .heldout import items as heldout_items
 
 
 def _union_mask(spans: list[tuple[float, float]], duration: float, step: float = 0.01) -> np.ndarray:

@@ -19,14 +19,14 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .coarse import EMOTION_SYNONYMS, EMOTIONS, CoarseCondition, EmotionSpan
-from .control_set import ControlSet
-from .errors import ControlError
-from .fine import FineControl, validate_fine
-from .text_data import EMOTION_ADVERBS, EMOTION_WORDS
-from .text_time import (DEFAULT_INTENSITY, Phrase, TimeSpec, Transcript, build_spec, count_from_noun,
+from ..coarse import EMOTION_SYNONYMS, EMOTIONS, CoarseCondition, EmotionSpan
+from ..control_set import ControlSet
+from ..errors import ControlError
+from ..fine import FineControl, validate_fine
+from .data import EMOTION_ADVERBS, EMOTION_WORDS
+from .time import (DEFAULT_INTENSITY, Phrase, TimeSpec, Transcript, build_spec, count_from_noun,
                         extract_phrases, intensity_of, protect_quotes, resolve_spans)
-from .vocabulary import get_action
+from ..vocabulary import get_action
 
 MAX_TEXT_CHARS = 2000
 # Nearest-phrase fallback, used only when the head names no action in a clause: the clause's
@@ -237,7 +237,7 @@ def text_to_controls(text: str, duration_s: float, transcript: Transcript | None
         out.messages.append(f"no action recognised in {text.strip()!r}")
         return out
 
-    from .text_model import embed, get_head, nearest_phrase   # torch + the embedder only when needed
+    from .model import embed, get_head, nearest_phrase   # torch + the embedder only when needed
     head = get_head()
     vecs = embed([c.text for c in clauses])
     act_p, emo_p, neg_p = head.predict(vecs)
@@ -264,7 +264,7 @@ def text_to_controls(text: str, duration_s: float, transcript: Transcript | None
         if emotion is None:
             k = int(emo_p[i].argmax())
             if k > 0 and emo_p[i, k] >= head.emotion_threshold:
-                from .text_model import EMOTION_LABELS
+                from .model import EMOTION_LABELS
                 emotion, emotion_why = EMOTION_LABELS[k], f"head p={emo_p[i, k]:.2f}"
         if negated:
             what = ", ".join(h[0] for h in hits) or emotion or "nothing"

