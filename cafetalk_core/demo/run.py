@@ -12,7 +12,7 @@ Steps, each by the project's own code:
    ``pipeline.Generator`` in process; the shipped checkpoint, else a random untrained model
    with a loud warning; ``--text`` becomes fine controls through ``/v1/controls/from-text``
    (or ``controls.text`` in process);
-3. Blender: ``cafetalk_core/demo/scene.py`` runs in a subprocess with ``bpy`` (``cafetalk_core``
+3. Blender: ``cafetalk_core.demo.scene`` runs in a subprocess with ``bpy`` (``cafetalk_core``
    never imports it), builds the head, writes the take with the add-on's ``takes`` /
    ``keyframes`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
 4. the MP4 (ffmpeg, or Blender's encoder when ffmpeg is missing), ``curves.png`` and
@@ -38,8 +38,9 @@ import numpy as np
 from ..curves import BlendshapeCurves
 from ..phones import BILABIALS, OPEN_VOWELS, Phone
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENE_SCRIPT = Path(__file__).resolve().with_name("scene.py")
+# The folder holding cafetalk_core (a source checkout, or site-packages for a wheel). Subprocesses
+# (the server, the Blender scene) start there with ``-m``, so they import this same core.
+CORE_HOME = Path(__file__).resolve().parents[2]
 SAMPLE_SENTENCE = "Papa bought a map, and Bob may move more boxes."
 BLENDER_TIMEOUT_S = 1800.0
 RANDOM_WARNING = ("\n" + "!" * 78 + "\n!! cafetalk demo: NO TRAINED CHECKPOINT FOUND - using a RANDOM, UNTRAINED model.\n"
@@ -169,7 +170,7 @@ class ServerProcess:
         if random_model:
             cmd += ["--random-model"]
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(CORE_HOME))
 
     def wait(self, timeout_s: float = 180.0) -> dict:
         t0 = time.time()
@@ -232,7 +233,7 @@ def generate_in_process(audio_path: Path, controls: dict[str, Any], checkpoint: 
 
 # --- Blender and video -------------------------------------------------------------------------
 def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_TIMEOUT_S) -> dict[str, Any]:
-    """Run ``demo_scene.py`` with this interpreter (which has ``bpy``); return its result.json."""
+    """Run ``demo/scene.py`` with this interpreter (which has ``bpy``); return its result.json."""
     job_path = out_dir / "demo_job.json"
     job_path.write_text(json.dumps(job, indent=1))
     log_path = out_dir / "blender.log"
@@ -240,8 +241,8 @@ def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_T
     env.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_path, "w") as log:
         try:
-            proc = subprocess.run([sys.executable, str(SCENE_SCRIPT), str(job_path)], stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env, cwd=str(ROOT))
+            proc = subprocess.run([sys.executable, "-m", "cafetalk_core.demo.scene", str(job_path)], stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env, cwd=str(CORE_HOME))
         except subprocess.TimeoutExpired:
             raise DemoError(f"blender: no result after {timeout_s:.0f} s; see {log_path}") from None
     text = log_path.read_text(errors="replace")
