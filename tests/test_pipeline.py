@@ -151,9 +151,20 @@ def test_inpaint_keeps_frames_outside_span(gen):
     assert d_first < d_mid
     with pytest.raises(ValueError, match="start_s"):
         gen.generate(wav, inpaint=(take, 5.0, 6.0))
-    # a take at another fps is resampled, and the kept frames still match the resampled take
-    out25 = gen.generate(wav, seed=9, inpaint=(take.resample(25.0), 1.0, 2.0))
-    np.testing.assert_allclose(out25.values[:30], take.resample(25.0).resample(30.0).values[:30], atol=1e-6)
+
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30000 / 1001, 50.0, 60.0])
+def test_inpaint_at_any_fps_keeps_frames_outside_span_bit_identical(gen, fps):
+    """Issue 17.3: a take at 24/25 fps used to come back resampled 30 -> fps, off by up to 0.159."""
+    wav = _speech_like(3.0)
+    take = gen.generate(wav, seed=0, fps=fps)
+    out = gen.generate(wav, seed=9, inpaint=(take, 1.0, 2.0))
+    assert out.fps == fps and out.num_frames == take.num_frames
+    a, b = int(np.ceil(1.0 * fps - 1e-6)), int(np.ceil(2.0 * fps - 1e-6))
+    np.testing.assert_array_equal(out.values[:a], take.values[:a])
+    np.testing.assert_array_equal(out.values[b:], take.values[b:])
+    assert not np.allclose(out.values[a + 5:b - 5], take.values[a + 5:b - 5])
 
 
 def test_checkpoint_generator_and_missing_default(tmp_path, gen):
