@@ -89,9 +89,13 @@ def test_progress_and_cancel(gen):
 
 
 def test_control_error_past_clip(gen):
-    cs = ControlSet(fine=[FineControl("AU12", 0.5, 3.0, 0.8)])
-    with pytest.raises(ControlError, match=r"fine\[0\]\.end_s"):
+    cs = ControlSet(fine=[FineControl("AU12", 1.5, 3.0, 0.8)])
+    with pytest.raises(ControlError, match=r"fine\[0\]\.start_s"):
         gen.generate(_speech_like(1.0), cs)
+    # a span reaching past the end is clamped: the same take as one ending at the clip's end
+    reach = gen.generate(_speech_like(1.0), ControlSet(fine=[FineControl("AU12", 0.5, 1.02, 0.8)]), steps=2)
+    exact = gen.generate(_speech_like(1.0), ControlSet(fine=[FineControl("AU12", 0.5, 1.0, 0.8)]), steps=2)
+    np.testing.assert_array_equal(reach.values, exact.values)
 
 
 def test_long_audio_windows_are_stitched_in_place(monkeypatch):
@@ -201,5 +205,5 @@ def test_cli_generate(tmp_path, gen):
         back = BlendshapeCurves.load(out)
         assert back.num_frames == 45
     bad = build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "x.csv"), "--checkpoint",
-                                     str(tmp_path / "ck"), "--control", "AU12:1.0-9.0"])
+                                     str(tmp_path / "ck"), "--control", "AU12:2.0-9.0"])
     assert cli_generate(bad) == 2
