@@ -312,10 +312,7 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
     if getattr(args, "text", None):
         import sys
 
-        try:
-            from .controls.text import text_to_controls
-        except ImportError:
-            raise SystemExit("--text needs cafetalk_core.controls.text, which is not available") from None
+        from .controls.text import text_to_controls
         tc = text_to_controls(args.text, duration_s=duration_s)
         for msg in tc.messages:
             print(f"--text: {msg}", file=sys.stderr)

@@ -315,11 +315,8 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
                 if not (math.isfinite(a) and math.isfinite(b) and 0 <= a <= b):
                     raise ApiError(422, f"transcript[{i}]", f"word times must satisfy 0 <= start <= end, got {a}, {b}")
         text_to_controls = text_fn
-        if text_to_controls is None:
-            try:
-                from ..controls.text import text_to_controls
-            except ImportError as exc:
-                raise ApiError(503, None, f"free-text controls are not available on this server ({exc})") from None
+        if text_to_controls is None:  # imported on first use: the text model is large
+            from ..controls.text import text_to_controls
         try:
             res = text_to_controls(body.text, body.duration_s, transcript=body.transcript)
         except ControlError:
