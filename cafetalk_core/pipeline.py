@@ -66,11 +66,13 @@ class Generator:
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
-               device: str = "cpu", stage: int = 2, threads: int | str | None = "auto") -> "Generator":
+               device: str = "cpu", stage: int = 2, threads: int | str | None = "auto",
+               front_end_options: dict[str, Any] | None = None) -> "Generator":
         """A randomly initialised model (tests, servers before training exists). Outputs are noise-like
-        but shaped, seeded and reproducible; zero-initialised layers get small random values."""
+        but shaped, seeded and reproducible; zero-initialised layers get small random values.
+        ``front_end_options`` go to ``audio.build_front_end`` (``{"model_path": ...}`` for wav2vec2-v1)."""
         configure_threads(threads)
-        fe = build_front_end(front_end)
+        fe = build_front_end(front_end, **(front_end_options or {}))
         torch.manual_seed(seed)
         model = build_model(model_preset(preset, audio_dim=int(fe.dim), front_end=fe.id), stage=stage)
         randomize_zero_init(model, std=0.05, seed=seed)
@@ -101,6 +103,13 @@ class Generator:
             raise ValueError(f"front end {front_end_id!r} gives {self.front_end.dim}-d features, "
                              f"the model expects audio_dim={self.cfg.audio_dim}")
         self.max_audio_s = MAX_AUDIO_S
+
+    def save(self, directory: str | Path, **meta: Any) -> Path:
+        """Write the model as a checkpoint folder with its front end's full config (for wav2vec2-v1:
+        the ``model_path`` of the local Wav2Vec2 folder), so ``Generator(directory)`` rebuilds both."""
+        from .model.checkpoint import save_checkpoint
+
+        return save_checkpoint(directory, self.model, front_end=self.front_end.config(), **meta)
 
     # -- facts for the server / add-on ---------------------------------------------------------
     @property

@@ -1,6 +1,8 @@
 """pipeline.Generator: determinism, windows, inpainting, cancel, controls, CLI."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +209,40 @@ def test_cli_generate(tmp_path, gen):
     bad = build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "x.csv"), "--checkpoint",
                                      str(tmp_path / "ck"), "--control", "AU12:2.0-9.0"])
     assert cli_generate(bad) == 2
+
+
+def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path):
+    """Issue 17.9: checkpoints kept only the front end's id, so a Wav2Vec2 model could not be loaded."""
+    import shutil
+
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                      conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    transformers.Wav2Vec2Model(cfg).save_pretrained(tmp_path / "w2v")
+    gen = Generator.random("tiny", front_end="wav2vec2-v1", front_end_options={"model_path": str(tmp_path / "w2v")},
+                           threads=None)
+    wav = _speech_like(1.0)
+    want = gen.generate(wav, steps=2).values
+    gen.save(tmp_path / "ck")
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["front_end"]["model_path"] == str(tmp_path / "w2v")
+    np.testing.assert_array_equal(Generator(tmp_path / "ck", threads=None).generate(wav, steps=2).values, want)
+    # a checkpoint that carries its front end inside names it relative to itself; a moved one is overridden
+    shutil.move(str(tmp_path / "w2v"), str(tmp_path / "ck" / "w2v"))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        Generator(tmp_path / "ck", threads=None)
+    moved = Generator(tmp_path / "ck", threads=None, front_end_options={"model_path": "w2v"})
+    np.testing.assert_array_equal(moved.generate(wav, steps=2).values, want)
+
+
+def test_a_broken_audio_package_fails_loudly():
+    """Issue 17.10: pipeline.py fell back to a second log-mel (same id, other normalisation)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['cafetalk_core.audio'] = None\n"
+            "from cafetalk_core.pipeline import Generator\n"
+            "Generator.random('tiny', threads=None)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "import of cafetalk_core.audio halted" in run.stderr, run.stderr[-500:]
