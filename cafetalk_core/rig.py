@@ -113,10 +113,10 @@ class TakeFormatError(ValueError):
     """
 
     def __init__(self, what: str, *, path: str | Path | None = None, line: int | None = None,
-                 column: str | None = None) -> None:
+                 column: str | int | None = None) -> None:
         self.what, self.path, self.line, self.column = what, (str(path) if path else None), line, column
-        where = ", ".join(p for p in (f"line {line}" if line is not None else "",
-                                      f"column {column!r}" if column is not None else "") if p)
+        col = "" if column is None else f"column {column}" if isinstance(column, int) else f"column {column!r}"
+        where = ", ".join(p for p in (f"line {line}" if line is not None else "", col) if p)
         super().__init__(": ".join(p for p in (self.path or "", where, what) if p))
 
 
@@ -250,7 +250,7 @@ def write_live_link_csv(
     return text
 
 
-def _csv_rows(text: str, path: str | None) -> list[tuple[int, list[str]]]:
+def csv_rows(text: str, path: str | None) -> list[tuple[int, list[str]]]:
     """Non-blank rows with the line each starts on."""
     reader = csv.reader(io.StringIO(text))
     rows: list[tuple[int, list[str]]] = []
@@ -313,7 +313,7 @@ def to_frame_grid(frames: np.ndarray, tables: list[np.ndarray]) -> tuple[float, 
 
 
 def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = None,
-                       allow_missing: bool = True) -> LiveLinkTake:
+                       allow_missing: bool = True, path: str | None = None) -> LiveLinkTake:
     """Read a Live Link Face CSV by column name (case-insensitively).
 
     - Extra columns are ignored. Missing blendshape columns default to 0 (neutral) and are
@@ -325,10 +325,11 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
     - ``fps=None`` infers the rate from the timecodes (:func:`infer_fps`).
     - Bad content (a missing header or Timecode, ragged rows, a non-number, NaN, a weight
       outside [0, 1], timecodes going back) raises :class:`TakeFormatError` naming the line
-      and the column.
+      and the column (and the file: ``source``'s path, or ``path`` for a stream).
     """
-    text, path = read_text(source)
-    rows = _csv_rows(text, path)
+    text, source_path = read_text(source)
+    path = source_path or path
+    rows = csv_rows(text, path)
     if not rows:
         raise TakeFormatError("empty CSV: expected a Live Link Face header row", path=path, line=1)
     header_line, header = rows[0][0], [h.strip() for h in rows[0][1]]
