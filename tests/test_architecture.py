@@ -143,3 +143,13 @@ def test_the_rule_catches_an_upward_arrow(source, upward):
     """The checker itself, on a would-be file audio/_probe.py: relative, absolute and nested imports
     resolve to the module they name."""
     assert bool(_upward_imports(CORE / "audio" / "_probe.py", source)) == upward
+
+
+def test_long_modules_say_why_they_are_long():
+    """A module over 400 lines says why at its top (its docstring mentions "400 lines")."""
+    quiet = []
+    for path in _core_files():
+        source = path.read_text()
+        if source.count("\n") > 400 and "400 lines" not in (ast.get_docstring(ast.parse(source)) or ""):
+            quiet.append(f"{path.relative_to(ROOT)} ({source.count(chr(10))} lines)")
+    assert not quiet, "split these modules or say at their top why they are long:\n" + "\n".join(quiet)

@@ -1,5 +1,8 @@
 """``cafetalk demo``: speech -> a take on the procedural demo head -> .blend, MP4, plots.
 
+Over 400 lines on purpose: the whole command in the order its steps run (speech, model, Blender,
+pictures), each step a named function; the Blender half lives in scene.py and head.py.
+
 The README's first command: it shows the product working within minutes, without a rig.
 
     cafetalk demo --out demo_out                          # espeak-ng sample sentence, the server
