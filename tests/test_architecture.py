@@ -18,8 +18,8 @@ CORE = ROOT / "cafetalk_core"
 #: Bottom to top; a room may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
     {"__init__", "rig", "curves", "phones", "visemes"},        # names, curves, phone and viseme tables
-    {"audio", "controls"},                                      # audio in, controls in
-    {"model"},                                                  # the denoiser, the sampler, checkpoints
+    {"audio", "controls", "formats"},                           # audio in, controls in, take files in/out
+    {"model", "motion", "generation"},                          # the model; motion after sampling; the contract
     {"data"},                                                   # the synthetic corpus and training dataset
     {"pipeline", "train", "train_options"},                     # generate; train
     {"evaluation", "server", "demo", "server_process"},         # the products built on the pipeline
