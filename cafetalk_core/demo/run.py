@@ -17,7 +17,7 @@ Steps, each by the project's own code:
    (or ``controls.text`` in process);
 3. Blender: ``cafetalk_core.demo.scene`` runs in a subprocess with ``bpy`` (``cafetalk_core``
    never imports it), builds the head, writes the take with the add-on's ``takes`` /
-   ``keyframes`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
+   ``take_store`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
 4. the MP4 (ffmpeg, or Blender's encoder when ffmpeg is missing), ``curves.png`` and
    ``contact_sheet.png`` (frames at phone centres, labelled).
 """

@@ -145,10 +145,10 @@ def run(job: dict) -> dict:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     _no_audio_device(bpy)
     addon = load_addon()
-    from cafetalk_blender import keyframes
+    from cafetalk_blender import take_store
     scene, head = build_scene(job, addon)
     action, warnings = write_take(job, scene)
-    curves = keyframes.take_curves(action)
+    curves = take_store.take_curves(action)
     (out / "take_curves.json").write_text(json.dumps(curves.to_dict()))
     first, last = int(scene.frame_start), int(scene.frame_end)
     if job.get("save_blend", True):
