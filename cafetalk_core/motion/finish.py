@@ -37,10 +37,10 @@ class FinishConfig:
     lip_sigma_s: float = 0.083        # ~2.5 frames at 30 fps
     face_sigma_s: float = 0.067
     gaze_sigma_s: float = 0.033       # eye look channels: saccades stay quick
-    closure_ratio: float = 0.35       # the closure metric's own ratio (evaluation/metrics.py)
-    window_s: float = 1.0
+    closure_ratio: float = 0.5        # closed = below half the local open aperture (chosen on validation)
+    window_s: float = 0.5
     min_open: float = 0.08            # a closure needs an open mouth within window_s
-    closure_sigma_s: float = 0.05
+    closure_sigma_s: float = 0.033
 
     def __post_init__(self) -> None:
         for name in ("lip_sigma_s", "face_sigma_s", "gaze_sigma_s", "closure_sigma_s"):
