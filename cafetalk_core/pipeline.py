@@ -196,8 +196,8 @@ class Generator:
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
         curves = BlendshapeCurves(out, cfg.fps)
-        if abs(out_fps - cfg.fps) > 1e-9:
-            curves = curves.resample(out_fps)
+        if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
+            curves = curves.resample(out_fps, num_frames=max(1, int(round(duration * out_fps))))
         if take is not None:
             curves = _paste_take(curves, take, start_s, end_s)
         return curves
