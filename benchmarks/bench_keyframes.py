@@ -56,12 +56,12 @@ def main() -> None:
     rows = addon.mapping.auto_map(list(names))
 
     t0 = time.perf_counter()
-    action, _ = addon.keyframes.write_take(key, curves, rows, 1, "fast", 30.0, store_curves=False)
+    action, _ = addon.take_store.write_take(key, curves, rows, 1, "fast", 30.0, store_curves=False)
     fast = time.perf_counter() - t0
     t0 = time.perf_counter()
-    addon.keyframes.write_take(key, curves, rows, 1, "fast_stored", 30.0)
+    addon.take_store.write_take(key, curves, rows, 1, "fast_stored", 30.0)
     full = time.perf_counter() - t0
-    n_keys = sum(len(fc.keyframe_points) for fc in addon.keyframes.action_fcurves(action))
+    n_keys = sum(len(fc.keyframe_points) for fc in addon.fcurves.action_fcurves(action))
 
     # naive: keyframe_insert per key into the active action of a second face
     face2 = make_face(bpy, names)
@@ -75,7 +75,7 @@ def main() -> None:
             block.keyframe_insert("value", frame=1 + i)
     naive_measured = time.perf_counter() - t0
     naive = naive_measured * a.frames / nf
-    slot_info = "slotted action" if addon.keyframes.has_slots(action) else "legacy action.fcurves"
+    slot_info = "slotted action" if addon.fcurves.has_slots(action) else "legacy action.fcurves"
     print(f"Blender {bpy.app.version_string}, {slot_info}")
     print(f"fast path  : {len(names)} x {a.frames} = {n_keys} keys in {fast:.3f} s "
           f"({full:.3f} s with the take's curves stored on the action)")

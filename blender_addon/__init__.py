@@ -11,12 +11,12 @@ import sys
 
 import bpy
 
-from . import (batch, client, errors, formats, jobs, keyframes, mapping, nla_controls, operators, panels,
-               preferences, properties, server_process, takes, vocabulary)
+from . import (batch, client, errors, fcurves, formats, jobs, mapping, nla_controls, nla_layout, operators, panels,
+               preferences, properties, server_process, take_store, takes, vocabulary)
 
 ALIAS = "cafetalk_blender"
-_SUBMODULES = (batch, client, errors, formats, jobs, keyframes, mapping, nla_controls, operators, panels,
-               preferences, properties, server_process, takes, vocabulary)
+_SUBMODULES = (batch, client, errors, fcurves, formats, jobs, mapping, nla_controls, nla_layout, operators, panels,
+               preferences, properties, server_process, take_store, takes, vocabulary)
 classes = (*preferences.classes, *operators.classes, *panels.classes)
 
 

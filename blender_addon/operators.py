@@ -1,4 +1,9 @@
-"""Operators: thin wrappers that call takes/keyframes/nla_controls and report errors.
+"""Operators: thin wrappers that call takes/take_store/nla_controls; failures reach the artist one way.
+
+Every operator but Generate derives from :class:`ReportingOperator`: its ``run`` does the
+work and returns the line to report; a :class:`~.errors.CafeTalkError` raised anywhere below
+becomes one ``ERROR`` report (and the panel's status line) and ``{'CANCELLED'}``, in
+:func:`report_failure`, the one place that does so.
 
 Generate is a modal timer operator (Blender's ``operator_modal_timer.py`` template): the HTTP
 calls run in a :class:`~.jobs.JobRunner` thread, ``modal`` reads its progress on each TIMER
@@ -15,7 +20,7 @@ import bpy
 from bpy.props import EnumProperty
 from bpy.types import Operator
 
-from . import formats, keyframes, mapping, nla_controls, preferences, takes, vocabulary
+from . import formats, mapping, nla_controls, nla_layout, preferences, take_store, takes, vocabulary
 from .errors import CafeTalkError
 from .jobs import JobRunner
 from .server_process import INSTALLER, SERVER
@@ -33,6 +38,33 @@ def _redraw(context: Any = None) -> None:
         for area in window.screen.areas:
             if area.type in ("VIEW_3D", "NLA_EDITOR", "SEQUENCE_EDITOR"):
                 area.tag_redraw()
+
+
+def report_failure(op: Any, context: Any, exc: CafeTalkError) -> set[str]:
+    """The one way a failure reaches the artist: status line, ERROR report, ``CANCELLED``."""
+    if context.scene is not None and hasattr(context.scene, "cafetalk"):
+        context.scene.cafetalk.status = str(exc)
+    op.report({"ERROR"}, str(exc))
+    return {"CANCELLED"}
+
+
+class ReportingOperator(Operator):
+    """Base of the thin operators: ``run`` returns the INFO line (or ``None``) or raises CafeTalkError."""
+
+    bl_idname = "cafetalk.reporting_base"  # never registered
+    bl_label = "CafeTalk"
+
+    def run(self, context: Any) -> str | None:
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> set[str]:
+        try:
+            message = self.run(context)
+        except CafeTalkError as exc:
+            return report_failure(self, context, exc)
+        if message:
+            self.report({"INFO"}, message)
+        return {"FINISHED"}
 
 
 class CAFETALK_OT_generate(Operator):
@@ -60,9 +92,7 @@ class CAFETALK_OT_generate(Operator):
         try:
             action, warnings = takes.generate_blocking(context.scene, takes.client_for(context), self.mode)
         except CafeTalkError as exc:
-            props.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return report_failure(self, context, exc)
         return self._done(props, action, warnings)
 
     def _done(self, props: Any, action: Any, warnings: list[str]) -> set[str]:
@@ -80,8 +110,7 @@ class CAFETALK_OT_generate(Operator):
             self._request = takes.build_request(context.scene, self.mode)
             client = takes.client_for(context)
         except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return report_failure(self, context, exc)
         r = self._request
         self._runner = JobRunner(client, r.audio_path, r.controls, r.options)
         self._runner.start()
@@ -111,9 +140,7 @@ class CAFETALK_OT_generate(Operator):
             return {"PASS_THROUGH"}
         self._cleanup(context)
         if runner.error:
-            props.status = runner.error
-            self.report({"ERROR"}, runner.error)
-            return {"CANCELLED"}
+            return report_failure(self, context, CafeTalkError(runner.error))
         if runner.curves is None:
             props.status = "cancelled"
             self.report({"WARNING"}, "generation cancelled")
@@ -121,9 +148,7 @@ class CAFETALK_OT_generate(Operator):
         try:
             action, warnings = takes.apply_result(context.scene, self._request, runner.curves)
         except CafeTalkError as exc:
-            props.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return report_failure(self, context, exc)
         return self._done(props, action, warnings)
 
     def cancel(self, context: Any) -> None:
@@ -164,118 +189,99 @@ class _NeedsTarget:
         return obj is not None and getattr(obj.data, "shape_keys", None) is not None
 
 
-class CAFETALK_OT_add_control(_NeedsTarget, Operator):
+class CAFETALK_OT_add_control(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.add_control"
     bl_label = "Add Control Strip"
     bl_description = "Add a control strip (the panel's action, or the emotion) at the current frame"
     bl_options = {"REGISTER", "UNDO"}
 
-    kind: EnumProperty(name="Kind", default="FINE", items=(("FINE", "Action", "A fine control (AU-like action)"),
-                                                          ("EMOTION", "Emotion", "An emotion span")))
+    kind: EnumProperty(name="Kind", default="FINE", description="What the new strip controls",
+                       items=(("FINE", "Action", "A fine control (AU-like action)"),
+                              ("EMOTION", "Emotion", "An emotion span")))
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> str:
         scene, props = context.scene, context.scene.cafetalk
         start = float(scene.frame_current)
         kind, label = ("fine", props.new_action) if self.kind == "FINE" else ("emotion", props.emotion)
-        try:
-            strip = nla_controls.add_strip(takes.target_key(scene), kind, label, start, start + props.new_length,
-                                           props.new_intensity)
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"control strip {strip.name} on frames {strip.frame_start:g}-{strip.frame_end:g}")
-        return {"FINISHED"}
+        strip = nla_controls.add_strip(takes.target_key(scene), kind, label, start, start + props.new_length,
+                                       props.new_intensity)
+        return f"control strip {strip.name} on frames {strip.frame_start:g}-{strip.frame_end:g}"
 
 
-class CAFETALK_OT_clear_controls(_NeedsTarget, Operator):
+class CAFETALK_OT_clear_controls(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.clear_controls"
     bl_label = "Clear Controls"
     bl_description = "Remove every control and emotion strip of the target"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> None:
         nla_controls.clear_controls(takes.target_key(context.scene))
-        return {"FINISHED"}
 
 
-class CAFETALK_OT_controls_from_text(_NeedsTarget, Operator):
+class CAFETALK_OT_controls_from_text(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.controls_from_text"
     bl_label = "Controls from Text"
     bl_description = "Ask the server to turn the words into control strips"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> str:
         scene, props = context.scene, context.scene.cafetalk
-        try:
-            if not props.text_controls.strip():
-                raise CafeTalkError("type what the face should do in 'Controls in words' first")
-            _path, start, strip = takes.ensure_audio(scene)
-            reply = takes.client_for(context).controls_from_text(props.text_controls, takes.clip_seconds(scene, strip))
-            strips = nla_controls.write_controls(takes.target_key(scene), reply, start, takes.scene_fps(scene))
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        if not props.text_controls.strip():
+            raise CafeTalkError("type what the face should do in 'Controls in words' first")
+        _path, start, strip = takes.ensure_audio(scene)
+        reply = takes.client_for(context).controls_from_text(props.text_controls, takes.clip_seconds(scene, strip))
+        strips = nla_controls.write_controls(takes.target_key(scene), reply, start, takes.scene_fps(scene))
         for msg in reply.get("messages", []) or []:
             self.report({"WARNING"}, str(msg))
-        self.report({"INFO"}, f"{len(strips)} control strips from text")
-        return {"FINISHED"}
+        return f"{len(strips)} control strips from text"
 
 
-class CAFETALK_OT_controls_from_take(_NeedsTarget, Operator):
+class CAFETALK_OT_controls_from_take(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.controls_from_take"
     bl_label = "Controls from Take"
     bl_description = "Detect the actions present in the active take and make them control strips"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> str:
         scene = context.scene
-        try:
-            key = takes.target_key(scene)
-            take = keyframes.active_take(key)
-            if take is None:
-                raise CafeTalkError("the target has no CafeTalk take yet")
-            found = formats.detect_actions(keyframes.take_curves(take))
-            start = keyframes.take_meta(take).get("start_frame", scene.cafetalk.start_frame)
-            strips = nla_controls.write_controls(key, {"fine": found}, start, takes.scene_fps(scene))
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"{len(strips)} control strips detected in {take.name}")
-        return {"FINISHED"}
+        key = takes.target_key(scene)
+        take = nla_layout.active_take(key)
+        if take is None:
+            raise CafeTalkError("the target has no CafeTalk take yet")
+        found = formats.detect_actions(take_store.take_curves(take))
+        start = take_store.take_meta(take).get("start_frame", scene.cafetalk.start_frame)
+        strips = nla_controls.write_controls(key, {"fine": found}, start, takes.scene_fps(scene))
+        return f"{len(strips)} control strips detected in {take.name}"
 
 
-class CAFETALK_OT_auto_map(_NeedsTarget, Operator):
+class CAFETALK_OT_auto_map(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.auto_map"
     bl_label = "Auto Map"
     bl_description = "Fill the mapping table from the preset (exact, case-insensitive, fuzzy)"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> str | None:
         props = context.scene.cafetalk
         key = takes.target_key(context.scene)
         rows = mapping.auto_map([kb.name for kb in key.key_blocks], props.mapping_preset)
         mapping.store(props.mapping, rows)
         missing = mapping.unmapped(rows)
-        level = {"WARNING"} if missing else {"INFO"}
-        self.report(level, f"{len(vocabulary.ARKIT_NAMES) - len(missing)} of {len(vocabulary.ARKIT_NAMES)} ARKit channels mapped"
-                           + (f"; unmapped: {', '.join(missing[:8])}" if missing else ""))
-        return {"FINISHED"}
+        n = len(vocabulary.ARKIT_NAMES)
+        line = f"{n - len(missing)} of {n} ARKit channels mapped"
+        if missing:
+            self.report({"WARNING"}, f"{line}; unmapped: {', '.join(missing[:8])}")
+            return None
+        return line
 
 
-class CAFETALK_OT_refresh_info(Operator):
+class CAFETALK_OT_refresh_info(ReportingOperator):
     bl_idname = "cafetalk.refresh_info"
     bl_label = "Refresh from Server"
     bl_description = "Ask the server for its emotions, actions and frame rate"
 
-    def execute(self, context: Any) -> set[str]:
-        try:
-            info = takes.client_for(context).info()
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        vocabulary.update_from_server(info)
-        self.report({"INFO"}, f"server: {len(vocabulary.action_ids_labels())} actions, {len(vocabulary.emotions())} emotions")
-        return {"FINISHED"}
+    def run(self, context: Any) -> str:
+        vocabulary.update_from_server(takes.client_for(context).info())
+        return f"server: {len(vocabulary.action_ids_labels())} actions, {len(vocabulary.emotions())} emotions"
 
 
 def _server_timer() -> float | None:
@@ -290,40 +296,29 @@ def _installer_timer() -> float | None:
     return nxt
 
 
-class CAFETALK_OT_server_start(Operator):
+class CAFETALK_OT_server_start(ReportingOperator):
     bl_idname = "cafetalk.server_start"
     bl_label = "Start Server"
     bl_description = "Start the bundled CafeTalk server with the chosen Python interpreter"
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> None:
         prefs = preferences.get(context)
         if prefs.server_mode == "REMOTE":
-            self.report({"ERROR"}, "the preferences name a remote server: nothing to start here")
-            return {"CANCELLED"}
-        try:
-            SERVER.start(preferences.interpreter(prefs), prefs.port, preferences.user_dir(), prefs.token)
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            raise CafeTalkError("the preferences name a remote server: nothing to start here")
+        SERVER.start(preferences.interpreter(prefs), prefs.port, preferences.user_dir(), prefs.token)
         if bpy.app.background:
-            try:
-                SERVER.wait()
-            except CafeTalkError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
+            SERVER.wait()
         elif not bpy.app.timers.is_registered(_server_timer):
             bpy.app.timers.register(_server_timer, first_interval=0.1)
-        return {"FINISHED"}
 
 
-class CAFETALK_OT_server_stop(Operator):
+class CAFETALK_OT_server_stop(ReportingOperator):
     bl_idname = "cafetalk.server_stop"
     bl_label = "Stop Server"
     bl_description = "Stop the bundled server"
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> None:
         SERVER.stop()
-        return {"FINISHED"}
 
 
 def bundled_core() -> Path | None:
@@ -333,28 +328,22 @@ def bundled_core() -> Path | None:
     return wheels[-1] if wheels else None
 
 
-class CAFETALK_OT_install_server_env(Operator):
+class CAFETALK_OT_install_server_env(ReportingOperator):
     bl_idname = "cafetalk.install_server_env"
     bl_label = "Install Server Environment"
     bl_description = ("Create a Python environment next to the extension and install the bundled CafeTalk "
                       "server into it (torch included; needs internet, a few minutes)")
 
-    def execute(self, context: Any) -> set[str]:
+    def run(self, context: Any) -> str:
         core = bundled_core()
         if core is None:
-            self.report({"ERROR"}, "this build has no bundled core (core/cafetalk-*.whl): install the zip made by build.py")
-            return {"CANCELLED"}
+            raise CafeTalkError("this build has no bundled core (core/cafetalk-*.whl): install the zip made by build.py")
         prefs = preferences.get(context)
         base = preferences.interpreter(prefs) if prefs.python_path else sys.executable
-        try:
-            INSTALLER.start(base, preferences.venv_python().parent.parent, core)
-        except CafeTalkError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        INSTALLER.start(base, preferences.venv_python().parent.parent, core)
         if not bpy.app.timers.is_registered(_installer_timer):
             bpy.app.timers.register(_installer_timer, first_interval=0.5)
-        self.report({"INFO"}, f"installing the server environment; log: {INSTALLER.log_path}")
-        return {"FINISHED"}
+        return f"installing the server environment; log: {INSTALLER.log_path}"
 
 
 classes = (CAFETALK_OT_generate, CAFETALK_OT_cancel, CAFETALK_OT_add_control, CAFETALK_OT_clear_controls,

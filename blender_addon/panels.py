@@ -4,7 +4,7 @@ from typing import Any
 
 from bpy.types import Panel, UIList
 
-from . import keyframes, nla_controls, preferences
+from . import nla_controls, nla_layout, preferences
 from .server_process import INSTALLER, SERVER
 
 
@@ -153,13 +153,13 @@ class CAFETALK_PT_takes(_CafeTalkPanel, Panel):
         props, layout = context.scene.cafetalk, self.layout
         key = getattr(props.target.data, "shape_keys", None) if props.target else None
         anim = key.animation_data if key else None
-        tracks = keyframes.take_tracks(anim) if anim else []
+        tracks = nla_layout.take_tracks(anim) if anim else []
         if not tracks:
             layout.label(text="No takes yet")
         for track in reversed(tracks):
             row = layout.row(align=True)
             row.prop(track, "mute", text="", invert_checkbox=True, icon="CHECKBOX_HLT" if not track.mute else "CHECKBOX_DEHLT")
-            row.label(text=track.name[len(keyframes.TAKE_TRACK_PREFIX):])
+            row.label(text=track.name[len(nla_layout.TAKE_TRACK_PREFIX):])
             if track.strips:
                 row.prop(track.strips[0], "influence", text="")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import bpy
 
-from . import keyframes, mapping, nla_controls, preferences
+from . import mapping, nla_controls, nla_layout, preferences, take_store
 from .client import Client
 from .errors import CafeTalkError
 from .formats import Curves
@@ -100,19 +100,19 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
                        control_scale=float(props.control_scale))
     span = None
     if mode in ("REGENERATE", "SPAN"):
-        take = keyframes.active_take(key)
+        take = nla_layout.active_take(key)
         if take is None:
             raise CafeTalkError(f"{scene.cafetalk.target.name!r} has no CafeTalk take to regenerate: Generate first")
-        meta = keyframes.take_meta(take)
+        meta = take_store.take_meta(take)
         audio, start = meta.get("audio_path", ""), int(meta.get("start_frame", props.start_frame))
         if not os.path.isfile(audio):
             raise CafeTalkError(f"audio of take {take.name!r} ({audio!r}) no longer exists")
-        clip_s = keyframes.take_curves(take).duration_s
+        clip_s = take_store.take_curves(take).duration_s
         if mode == "SPAN":
             span = nla_controls.selected_span(key)
             if span is None:
                 raise CafeTalkError("select a control strip in the NLA editor: its span is regenerated")
-            curves = keyframes.take_curves(take)
+            curves = take_store.take_curves(take)
             a, b = max(0.0, (span[0] - start) / fps), min(clip_s, (span[1] - start) / fps)
             if b <= a:
                 raise CafeTalkError(f"the selected strip (frames {span[0]:g}-{span[1]:g}) lies outside the take")
@@ -150,10 +150,10 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
     stem = os.path.splitext(os.path.basename(request.audio_path))[0]
     meta = {"audio_path": request.audio_path, "controls": request.controls, "mode": request.mode,
             "options": {k: v for k, v in request.options.items() if k != "inpaint"}}
-    action, slot = keyframes.write_take(key, curves, rows, request.start_frame, keyframes.next_take_name(stem),
+    action, slot = take_store.write_take(key, curves, rows, request.start_frame, take_store.next_take_name(stem),
                                         request.fps, props.interpolation, props.key_tolerance, meta)
     last = request.start_frame + max(0, round((curves.num_frames - 1) * request.fps / curves.fps))
-    keyframes.push_take(key, action, slot, request.start_frame, last)
+    nla_layout.push_take(key, action, slot, request.start_frame, last)
     scene.frame_start, scene.frame_end = request.start_frame, max(request.start_frame, last)
     return action, warnings
 

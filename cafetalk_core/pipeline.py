@@ -27,6 +27,7 @@ from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
 from .model.runtime import configure_threads, resolve_device
+from .motion.stages import after_sampling
 
 __all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
 
@@ -193,6 +194,7 @@ class Generator:
 
         out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
                                    scales, b_scale, seed, progress, cancel)
+        out = self._after_sampling(out, feats, wav, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
         curves = BlendshapeCurves(out, cfg.fps)
@@ -201,6 +203,36 @@ class Generator:
         if take is not None:
             curves = _paste_take(curves, take, start_s, end_s)
         return curves
+
+    def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
+        """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
+        slices = getattr(self.front_end, "slices", {})
+        if "vad" in slices:
+            return np.asarray(feats[:, slices["vad"]], np.float32)[:, 0]
+        from .audio.vad import voice_activity
+
+        return np.asarray(voice_activity(wav, feats.shape[0], self.cfg.fps), np.float32)
+
+    def _after_sampling(self, out: np.ndarray, feats: np.ndarray, wav: np.ndarray, controls: ControlSet,
+                        fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int) -> np.ndarray:
+        """Smoothing, the signature prior of the fine controls, blinks (motion/stages.py)."""
+        cfg = self.cfg
+        control = self.model.control
+        prior_module = control.prior if control is not None else None
+        if not (cfg.finish_motion or cfg.blink_stage or prior_module is not None):
+            return out
+        speech = self.speech_activity(feats, wav)
+
+        def prior(values: np.ndarray, grid: np.ndarray, act: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                base = torch.as_tensor(values, dtype=torch.float32)[None]
+                composed = prior_module(base, torch.as_tensor(grid)[None], torch.as_tensor(act)[None])[0]
+            return (values + b_scale * (composed.numpy() - values)).astype(np.float32)
+
+        labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
+        return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
+                              emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
+                              blinks=cfg.blink_stage, prior=prior if prior_module is not None else None)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""

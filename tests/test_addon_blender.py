@@ -20,7 +20,7 @@ def _curves(addon, frames=120, fps=30.0, seed=0):
 
 
 def _fcurve_values(addon, action, data_path):
-    fc = next(f for f in addon.keyframes.action_fcurves(action) if f.data_path == data_path)
+    fc = next(f for f in addon.fcurves.action_fcurves(action) if f.data_path == data_path)
     co = np.empty(2 * len(fc.keyframe_points), np.float32)
     fc.keyframe_points.foreach_get("co", co)
     return fc, co[0::2], co[1::2]
@@ -41,15 +41,15 @@ def test_keys_match_curves_exactly_through_a_slot(bpy_mod, addon, scene):
     key = face.data.shape_keys
     curves = _curves(addon)
     rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    action, slot = addon.keyframes.write_take(key, curves, rows, 10, "T", 30.0)
-    assert len(addon.keyframes.action_fcurves(action)) == len(ARKIT_SAMPLE)
+    action, slot = addon.take_store.write_take(key, curves, rows, 10, "T", 30.0)
+    assert len(addon.fcurves.action_fcurves(action)) == len(ARKIT_SAMPLE)
     for name in ARKIT_SAMPLE:
         fc, frames, values = _fcurve_values(addon, action, f'key_blocks["{name}"].value')
         np.testing.assert_array_equal(frames, 10 + np.arange(120, dtype=np.float32))
         np.testing.assert_array_equal(values, curves.column(name))
         assert fc.keyframe_points[5].interpolation == "LINEAR"
         assert fc.evaluate(10 + 37) == pytest.approx(float(curves.column(name)[37]), abs=1e-6)
-    if addon.keyframes.has_slots(action):  # Blender 4.4+
+    if addon.fcurves.has_slots(action):  # Blender 4.4+
         assert slot is not None and slot.target_id_type == "KEY"
         assert len(action.slots) == 1 and action.slots[0] == slot
 
@@ -63,14 +63,14 @@ def test_take_plays_on_nla_and_artist_action_is_kept(bpy_mod, addon, scene):
     key.key_blocks["browInnerUp"].value = 0.9
     key.key_blocks["browInnerUp"].keyframe_insert("value", frame=1)
     artist = key.animation_data.action
-    before = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.keyframes.action_fcurves(artist)}
+    before = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.fcurves.action_fcurves(artist)}
     curves = _curves(addon)
     rows = [r for r in addon.mapping.auto_map([kb.name for kb in key.key_blocks]) if r.arkit != "browInnerUp"]
-    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_x_1", 30.0)
-    strip = addon.keyframes.push_take(key, action, slot, 1, 120)
+    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_x_1", 30.0)
+    strip = addon.nla_layout.push_take(key, action, slot, 1, 120)
     anim = key.animation_data
     # the artist's action is intact, still in the NLA (below the take), no longer overridden by nothing
-    after = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.keyframes.action_fcurves(artist)}
+    after = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.fcurves.action_fcurves(artist)}
     assert after == before and artist.name in bpy_mod.data.actions
     names = [t.name for t in anim.nla_tracks]
     assert names.index("Kept: " + artist.name) < names.index("CafeTalk Take: CafeTalk_x_1") < names.index("CafeTalk Fixes")
@@ -81,11 +81,11 @@ def test_take_plays_on_nla_and_artist_action_is_kept(bpy_mod, addon, scene):
     assert key.key_blocks["jawOpen"].value == pytest.approx(float(curves.column("jawOpen")[30]), abs=1e-5)
     assert key.key_blocks["browInnerUp"].value == pytest.approx(0.9)  # not in the take: the artist's key shows
     # a second take: newest plays, earlier one muted, both kept
-    action2, slot2 = addon.keyframes.write_take(key, _curves(addon, seed=1), rows, 1, "CafeTalk_x_2", 30.0)
-    addon.keyframes.push_take(key, action2, slot2, 1, 120)
-    takes = addon.keyframes.take_tracks(anim)
+    action2, slot2 = addon.take_store.write_take(key, _curves(addon, seed=1), rows, 1, "CafeTalk_x_2", 30.0)
+    addon.nla_layout.push_take(key, action2, slot2, 1, 120)
+    takes = addon.nla_layout.take_tracks(anim)
     assert [t.mute for t in takes] == [True, False]
-    assert addon.keyframes.active_take(key) == action2
+    assert addon.nla_layout.active_take(key) == action2
     names = [t.name for t in anim.nla_tracks]
     assert names.index("CafeTalk Take: CafeTalk_x_2") < names.index("CafeTalk Fixes")
 
@@ -95,13 +95,13 @@ def test_key_reduction_and_bezier(bpy_mod, addon, scene):
     key = face.data.shape_keys
     curves = _curves(addon, frames=300)
     rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    action, _ = addon.keyframes.write_take(key, curves, rows, 1, "R", 30.0, "LINEAR", tolerance=0.02)
+    action, _ = addon.take_store.write_take(key, curves, rows, 1, "R", 30.0, "LINEAR", tolerance=0.02)
     fc, frames, _ = _fcurve_values(addon, action, 'key_blocks["jawOpen"].value')
     assert 2 < len(frames) < 150
     truth = curves.column("jawOpen")
     err = max(abs(fc.evaluate(1 + i) - truth[i]) for i in range(300))
     assert err <= 0.02 + 1e-5
-    action_b, _ = addon.keyframes.write_take(key, curves, rows, 1, "B", 30.0, "BEZIER", tolerance=0.0)
+    action_b, _ = addon.take_store.write_take(key, curves, rows, 1, "B", 30.0, "BEZIER", tolerance=0.0)
     fc_b, _, _ = _fcurve_values(addon, action_b, 'key_blocks["jawOpen"].value')
     assert fc_b.keyframe_points[3].interpolation == "BEZIER"
 
@@ -147,8 +147,8 @@ def test_save_and_reload_keeps_takes_strips_and_settings(bpy_mod, addon, scene, 
     curves = _curves(addon)
     rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
     addon.mapping.store(props.mapping, rows)
-    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_a_1", 30.0, meta={"audio_path": "/x.wav"})
-    addon.keyframes.push_take(key, action, slot, 1, 120)
+    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_a_1", 30.0, meta={"audio_path": "/x.wav"})
+    addon.nla_layout.push_take(key, action, slot, 1, 120)
     addon.nla_controls.add_strip(key, "fine", "AU45", 20, 26, 0.9)
     path = tmp_path / "take.blend"
     bpy_mod.ops.wm.save_as_mainfile(filepath=str(path))
@@ -160,10 +160,10 @@ def test_save_and_reload_keeps_takes_strips_and_settings(bpy_mod, addon, scene, 
     assert p.intensity == pytest.approx(0.7) and p.key_tolerance == pytest.approx(0.01)
     assert sum(1 for m in p.mapping if m.shape_key) == len(ARKIT_SAMPLE)
     key = p.target.data.shape_keys
-    take = addon.keyframes.active_take(key)
+    take = addon.nla_layout.active_take(key)
     assert take.name == "CafeTalk_a_1"
-    np.testing.assert_array_equal(addon.keyframes.take_curves(take).values, curves.values)
-    assert addon.keyframes.take_meta(take)["audio_path"] == "/x.wav"
+    np.testing.assert_array_equal(addon.take_store.take_curves(take).values, curves.values)
+    assert addon.take_store.take_meta(take)["audio_path"] == "/x.wav"
     assert addon.nla_controls.read_controls(key, 1, 30.0)["fine"] == [
         {"action": "AU45", "start_s": round(19 / 30, 4), "end_s": round(25 / 30, 4), "intensity": 0.9}]
     sc.frame_set(41)
@@ -187,7 +187,7 @@ def test_mapping_operator_presets_and_viseme_rig(bpy_mod, addon, scene):
     assert {a for a, _ in drive["viseme_PP"]} == {"mouthClose", "mouthPressLeft", "mouthPressRight"}
     # several channels -> one key: the key follows the strongest
     curves = _curves(addon, frames=30)
-    action, _ = addon.keyframes.write_take(visemes.data.shape_keys, curves, rows, 1, "V", 30.0)
+    action, _ = addon.take_store.write_take(visemes.data.shape_keys, curves, rows, 1, "V", 30.0)
     _, _, pp = _fcurve_values(addon, action, 'key_blocks["viseme_PP"].value')
     want = np.max([curves.column(n) for n in ("mouthClose", "mouthPressLeft", "mouthPressRight")], axis=0)
     np.testing.assert_allclose(pp, want, atol=1e-6)
@@ -211,8 +211,8 @@ def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
     values[60:90, [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.6
     curves = addon.formats.Curves(30.0, names, values)
     rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    action, slot = addon.keyframes.write_take(key, curves, rows, 1, "CafeTalk_d_1", 30.0, meta={"start_frame": 1})
-    addon.keyframes.push_take(key, action, slot, 1, 120)
+    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_d_1", 30.0, meta={"start_frame": 1})
+    addon.nla_layout.push_take(key, action, slot, 1, 120)
     assert bpy_mod.ops.cafetalk.controls_from_take() == {"FINISHED"}
     found = {c["action"]: c for c in addon.nla_controls.read_controls(key, 1, 30.0)["fine"]}
     assert set(found) == {"AU45", "AU12"}

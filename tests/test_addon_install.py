@@ -44,7 +44,7 @@ def test_zip_installs_and_enables_in_blender(tmp_path):
     assert zip_path.name == "cafetalk-0.1.0.zip"
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "keyframes.py" in names
+    assert "blender_manifest.toml" in names and "__init__.py" in names and "take_store.py" in names
     assert any(n.startswith("core/cafetalk-0.1.0-") and n.endswith(".whl") for n in names)
     assert not any("__pycache__" in n for n in names)
     script = f"""
@@ -54,7 +54,7 @@ mod = "bl_ext.user_default.cafetalk"
 out = {{"enabled": mod in bpy.context.preferences.addons,
        "operator": hasattr(bpy.ops.cafetalk, "generate") and "CAFETALK_PT_main" in dir(bpy.types),
        "port": bpy.context.preferences.addons[mod].preferences.port}}
-import cafetalk_blender.batch, cafetalk_blender.keyframes
+import cafetalk_blender.batch, cafetalk_blender.take_store
 out["alias"] = cafetalk_blender.batch.__name__
 from pathlib import Path
 out["core"] = [p.name for p in (Path(sys.modules[mod].__file__).parent / "core").glob("*.whl")]

@@ -27,15 +27,15 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     key = face.data.shape_keys
     addon.nla_controls.add_strip(key, "fine", "AU12", 10, 20, 0.8)
     assert bpy_mod.ops.cafetalk.generate() == {"FINISHED"}
-    take = addon.keyframes.active_take(key)
+    take = addon.nla_layout.active_take(key)
     assert take.name == "CafeTalk_hello_1"
-    curves = addon.keyframes.take_curves(take)
+    curves = addon.take_store.take_curves(take)
     assert curves.fps == 30.0 and curves.num_frames == 30 and len(curves.names) == 52
-    meta = addon.keyframes.take_meta(take)
+    meta = addon.take_store.take_meta(take)
     assert meta["controls"]["emotion"] == "happy"
     assert meta["controls"]["fine"] == [{"action": "AU12", "start_s": 0.1667, "end_s": 0.5, "intensity": 0.8}]
     # keys = the server's curves, frame 0 on the start frame; audio in the sequencer there; range follows
-    fc = next(f for f in addon.keyframes.action_fcurves(take) if f.data_path == 'key_blocks["jawOpen"].value')
+    fc = next(f for f in addon.fcurves.action_fcurves(take) if f.data_path == 'key_blocks["jawOpen"].value')
     co = np.empty(2 * len(fc.keyframe_points), np.float32)
     fc.keyframe_points.foreach_get("co", co)
     np.testing.assert_array_equal(co[0::2], 5 + np.arange(30, dtype=np.float32))
@@ -47,19 +47,19 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     # regenerate reads the (edited) strips back and makes a second take, the first muted
     addon.nla_controls.add_strip(key, "emotion", "sad", 20, 30, 0.5)
     assert bpy_mod.ops.cafetalk.generate(mode="REGENERATE") == {"FINISHED"}
-    take2 = addon.keyframes.active_take(key)
+    take2 = addon.nla_layout.active_take(key)
     assert take2.name == "CafeTalk_hello_2"
-    assert addon.keyframes.take_meta(take2)["controls"]["emotion_spans"][0]["emotion"] == "sad"
-    assert [t.mute for t in addon.keyframes.take_tracks(key.animation_data)] == [True, False]
+    assert addon.take_store.take_meta(take2)["controls"]["emotion_spans"][0]["emotion"] == "sad"
+    assert [t.mute for t in addon.nla_layout.take_tracks(key.animation_data)] == [True, False]
     assert len([s for s in (getattr(se, "strips_all", None) or se.sequences_all) if s.type == "SOUND"]) == 1
     # regenerate only the selected strip's span: frames outside it keep the first take's values
     for t in key.animation_data.nla_tracks:
         for s in t.strips:
             s.select = s.name == "AU12"
     assert bpy_mod.ops.cafetalk.generate(mode="SPAN") == {"FINISHED"}
-    take3 = addon.keyframes.active_take(key)
-    c2, c3 = addon.keyframes.take_curves(take2).values, addon.keyframes.take_curves(take3).values
-    assert addon.keyframes.take_meta(take3)["mode"] == "SPAN"
+    take3 = addon.nla_layout.active_take(key)
+    c2, c3 = addon.take_store.take_curves(take2).values, addon.take_store.take_curves(take3).values
+    assert addon.take_store.take_meta(take3)["mode"] == "SPAN"
     np.testing.assert_allclose(c3[:3], c2[:3], atol=1e-4)    # before 0.1667 s (frame 5)
     np.testing.assert_allclose(c3[18:], c2[18:], atol=1e-4)  # after 0.5 s (frame 15), with some blending margin
 
@@ -128,7 +128,7 @@ def test_batch_entry_point_against_the_server(bpy_mod, addon, scene, live_server
     bpy_mod.ops.wm.open_mainfile(filepath=str(out))
     for obj, name, frames in (("A", "CafeTalk_one_1", 15), ("B", "CafeTalk_two_1", 21)):
         key = bpy_mod.data.objects[obj].data.shape_keys
-        take = addon.keyframes.active_take(key)
-        assert take.name == name and addon.keyframes.take_curves(take).num_frames == frames
-        assert addon.keyframes.take_meta(take)["controls"]["emotion"] == "sad"
+        take = addon.nla_layout.active_take(key)
+        assert take.name == name and addon.take_store.take_curves(take).num_frames == frames
+        assert addon.take_store.take_meta(take)["controls"]["emotion"] == "sad"
     assert batch.main(["--server", live_server, "--pair", str(a1), "Nope", "--no-save"]) == 1

@@ -393,36 +393,17 @@ def test_end_to_end_with_random_tiny_model():
 def test_cafetalk_serve_subprocess_random_model(tmp_path):
     """`cafetalk serve --random-model` on a free port, then an upload like the curl example."""
     import os
-    import subprocess
-    import sys
-    from server_fixtures import free_socket
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+
+    from cafetalk_core.server_process import ServerProcess
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CAFETALK_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "cafetalk_core.cli", "serve", "--random-model", "--port", str(port),
-                             "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.2)
+    with ServerProcess(["--random-model", "--device", "cpu"], tmp_path / "server.log", env=env) as server:
+        url = server.url
         with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             job = c.post("/v1/jobs", files={"audio": ("a.wav", wav_bytes(1.0))},
                          data={"controls": '{"emotion": "happy"}', "options": '{"steps": 2}'}).json()
             assert wait_for(c, job["job_id"])["state"] == "done"
             assert c.get(f"/v1/jobs/{job['job_id']}/result").json()["frames"] == 30
             assert httpx.get(f"{url}/v1/info").status_code == 401  # CAFETALK_TOKEN was honoured
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_model_errors_fail_the_job_not_the_server():

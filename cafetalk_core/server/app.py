@@ -285,7 +285,7 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
             why = f" ({status['error']})" if status.get("error") else ""
             raise ApiError(409, "job_id", f"job {job_id} is {status['state']}{why}, not done: no result")
         if format == "csv":
-            text = rig.write_live_link_csv(None, curves.in_arkit_order().values, curves.fps)
+            text = curves.to_live_link_csv()
             return Response(text, media_type="text/csv",
                             headers={"Content-Disposition": f'attachment; filename="cafetalk_{job_id}.csv"'})
         return JSONResponse(curves.to_dict())

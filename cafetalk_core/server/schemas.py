@@ -113,6 +113,9 @@ class CurvesResponse(BaseModel):
     names: list[str]
     frames: int
     values: list[list[float]]
+    rotation_names: list[str] | None = Field(None, description="head/eye rotation columns (Live Link's 9), when the take has them")
+    rotations: list[list[float]] | None = Field(None, description="rotations[frame][i] in radians, in rotation_names order")
+    start_s: float | None = Field(None, description="time of frame 0 on the source's clock, when not 0")
 
 
 class FineControlModel(BaseModel):
