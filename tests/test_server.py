@@ -460,7 +460,9 @@ def test_generators_satisfy_the_server_protocol():
     for gen in (FakeGenerator(), real):
         assert isinstance(gen, CurveGenerator)
         params = list(inspect.signature(type(gen).generate).parameters)
-        assert params == list(inspect.signature(CurveGenerator.generate).parameters), type(gen).__name__
+        assert params == list(inspect.signature(CurveGenerator.generate).parameters), (
+            f"{type(gen).__name__}.generate: a new generate() argument goes into generation.CurveGenerator, "
+            "pipeline.Generator and tests/server_fixtures.FakeGenerator together")
     assert {"model_id", "fps", "arkit_names", "default_face_scale"} <= set(FakeGenerator().info)
     with pytest.raises(TypeError, match="CurveGenerator"):
         create_app(object(), ServerSettings())
