@@ -20,9 +20,9 @@ from . import rig
 from .audio import SAMPLE_RATE, build_front_end, load_audio
 from .controls import ACTIONS, EMOTIONS, ControlSet, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
+from .generation import GenerationCancelled
 from .model.checkpoint import build_model, load_checkpoint
 from .model.config import preset as model_preset
-from .generation import GenerationCancelled
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
@@ -310,21 +310,29 @@ def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[floa
 def _paste_take(generated: BlendshapeCurves, take: BlendshapeCurves, start_s: float, end_s: float) -> BlendshapeCurves:
     """``generated`` with every frame outside [start_s, end_s) copied from ``take`` (at the output rate).
 
-    Frames the take does not have (it is shorter than the clip) stay generated.
+    Weights and, where both takes have them, head/eye rotations. Frames the take does not have
+    (it is shorter than the clip) stay generated.
     """
     fps = generated.fps
     source = take if abs(take.fps - fps) <= 1e-9 else take.resample(fps)
     n = generated.num_frames
     m = min(n, source.num_frames)
-    values = generated.values.copy()
     known = np.zeros(n, bool)
     known[:m] = True
     a, b = span_frames(start_s, end_s, fps, n)
     known[a:b] = False
-    take_vals = np.zeros_like(values)
-    take_vals[:m] = source.values[:m]
-    values = _blend_span(values, take_vals, known, (a, b), max(1, int(round(INPAINT_BLEND_S * fps))))
-    return BlendshapeCurves(values, fps)
+    blend = max(1, int(round(INPAINT_BLEND_S * fps)))
+
+    def paste(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        old_full = np.zeros_like(new)
+        old_full[:m] = old[:m]
+        return _blend_span(new, old_full, known, (a, b), blend)
+
+    values = paste(generated.values, source.values)
+    rotations = generated.rotations
+    if rotations is not None and source.rotations is not None:
+        rotations = paste(rotations, source.rotations)
+    return generated._with(values, rotations)
 
 
 def _blend_span(gen: np.ndarray, take: np.ndarray, known: np.ndarray, span: tuple[int, int], blend: int) -> np.ndarray:

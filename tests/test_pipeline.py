@@ -267,3 +267,21 @@ def test_generator_picks_the_thread_count_itself_as_the_server_does():
             Generator.random("tiny", threads=0)
     finally:
         torch.set_num_threads(1)
+
+
+def test_inpainting_keeps_the_takes_head_rotations_outside_the_span(gen):
+    from cafetalk_core.rig import ROTATION_NAMES
+
+    wav = _speech_like(2.0)
+    take = gen.generate(wav, seed=0, fps=24.0)
+    rot = np.random.default_rng(0).uniform(-0.2, 0.2, (take.num_frames, len(ROTATION_NAMES))).astype(np.float32)
+    take = BlendshapeCurves(take.values, take.fps, take.names, rot)
+    generated = BlendshapeCurves(np.zeros_like(take.values), 24.0, take.names, np.zeros_like(rot))
+    from cafetalk_core.pipeline import _paste_take
+
+    out = _paste_take(generated, take, 0.5, 1.0)
+    a, b = 12, 24
+    np.testing.assert_array_equal(out.rotations[:a], rot[:a])
+    np.testing.assert_array_equal(out.rotations[b:], rot[b:])
+    np.testing.assert_array_equal(out.values[b:], take.values[b:])
+    assert np.abs(out.rotations[a + 3:b - 3]).max() == 0
