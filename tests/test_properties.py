@@ -132,3 +132,26 @@ def test_live_link_csv_round_trip_at_the_callers_fps(tmp_path_factory, fps, fram
     back = BlendshapeCurves.load(path, fps=fps)
     assert back.fps == pytest.approx(fps) and back.num_frames == frames
     np.testing.assert_allclose(back.values, curves.values, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(fps=fps_st, frames=st.integers(2, 400), seed=st.integers(0, 2**16), rotations=st.booleans())
+def test_every_write_format_reads_back_at_its_fps(tmp_path_factory, fps, frames, seed, rotations):
+    """formats.write_take -> formats.read_take for each format this project writes. A Live Link CSV
+    states its rate only through timecodes over a full second, and its timecodes count whole
+    frames (29.97 reads as 30), so a shorter or non-integer-rate one is read at the caller's fps
+    (as ``read_take`` documents)."""
+    from cafetalk_core.formats import WRITE_FORMATS, read_take, write_take
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 1, (frames, rig.NUM_CHANNELS)).astype(np.float32)
+    rot = rng.uniform(-0.3, 0.3, (frames, len(rig.ROTATION_NAMES))).astype(np.float32) if rotations else None
+    curves = BlendshapeCurves(values, fps, rig.ARKIT_NAMES, rot)
+    folder = tmp_path_factory.mktemp("formats")
+    for fmt in WRITE_FORMATS:
+        path = folder / f"take.{'npz' if fmt == 'npz' else 'csv' if fmt.endswith('csv') else 'json'}"
+        write_take(curves, path, fmt)
+        short_csv = fmt == "live-link-csv" and (frames <= math.ceil(fps) or fps != round(fps))
+        back = read_take(path, fps=fps if short_csv else None).in_arkit_order()
+        assert back.num_frames == frames and back.fps == pytest.approx(fps, rel=1e-9), (fmt, back.fps)
+        np.testing.assert_allclose(back.values, curves.values, rtol=0, atol=6e-7, err_msg=fmt)
