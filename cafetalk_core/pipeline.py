@@ -10,6 +10,7 @@ existing take -> clamp to [0, 1] -> resample to the requested fps.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
 MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
 WINDOW_OVERLAP_S = 1.0       # overlap between sampling windows (crossfaded, inpainted)
 INPAINT_BLEND_S = 0.1        # crossfade inside an inpainted span's borders
+WAV2VEC2_PATH_ENV = "CAFETALK_WAV2VEC2_PATH"   # the Wav2Vec2 folder for checkpoints that name none
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,7 +51,9 @@ class Generator:
         "auto" is the measured fast path, None leaves torch alone). The front end is rebuilt from
         the checkpoint's ``front_end`` config; ``front_end_options`` override its entries (e.g.
         ``{"model_path": ...}`` for a Wav2Vec2 folder that moved). A relative ``model_path`` is
-        taken relative to the checkpoint folder, so a checkpoint can carry its front end inside.
+        taken relative to the checkpoint folder, so a checkpoint can carry its front end inside;
+        a wav2vec2-v1 checkpoint that names none (older ones kept only the id) takes the folder
+        from the ``CAFETALK_WAV2VEC2_PATH`` environment variable, or is a ValueError saying so.
         """
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         if checkpoint is None and not (path / "config.json").is_file():
@@ -60,6 +64,11 @@ class Generator:
         ck = load_checkpoint(path, dev)
         step = f"-step{ck.step}" if ck.step else ""
         fe_config = {"id": ck.config.front_end, **ck.front_end, **(front_end_options or {})}
+        if fe_config["id"] == "wav2vec2-v1" and not fe_config.get("model_path"):
+            if not os.environ.get(WAV2VEC2_PATH_ENV):
+                raise ValueError(f"checkpoint {str(path)!r} uses the wav2vec2-v1 front end but names no model_path: "
+                                 f"pass front_end_options={{'model_path': DIR}} or set {WAV2VEC2_PATH_ENV}=DIR")
+            fe_config["model_path"] = os.environ[WAV2VEC2_PATH_ENV]
         if fe_config.get("model_path") and not Path(fe_config["model_path"]).is_absolute():
             fe_config["model_path"] = str(path / fe_config["model_path"])
         self._setup(ck.model, fe_config["id"], f"{path.name}{step}", dev, build_front_end(**fe_config))

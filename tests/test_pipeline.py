@@ -211,7 +211,7 @@ def test_cli_generate(tmp_path, gen):
     assert cli_generate(bad) == 2
 
 
-def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path):
+def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path, monkeypatch):
     """Issue 17.9: checkpoints kept only the front end's id, so a Wav2Vec2 model could not be loaded."""
     import shutil
 
@@ -234,6 +234,12 @@ def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path):
         Generator(tmp_path / "ck", threads=None)
     moved = Generator(tmp_path / "ck", threads=None, front_end_options={"model_path": "w2v"})
     np.testing.assert_array_equal(moved.generate(wav, steps=2).values, want)
+    # a checkpoint that kept only the id (as before): the folder from the environment, or a clear error
+    save_checkpoint(tmp_path / "old", gen.model, front_end={"id": "wav2vec2-v1"})
+    with pytest.raises(ValueError, match="CAFETALK_WAV2VEC2_PATH"):
+        Generator(tmp_path / "old", threads=None)
+    monkeypatch.setenv("CAFETALK_WAV2VEC2_PATH", str(tmp_path / "ck" / "w2v"))
+    np.testing.assert_array_equal(Generator(tmp_path / "old", threads=None).generate(wav, steps=2).values, want)
 
 
 def test_a_broken_audio_package_fails_loudly():
