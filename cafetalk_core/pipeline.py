@@ -28,6 +28,7 @@ from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
 from .model.runtime import configure_threads, resolve_device
+from .model.windows import crossfade_into, windows
 from .motion.stages import after_sampling
 
 __all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
@@ -245,14 +246,7 @@ class Generator:
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""
-        length = self.cfg.max_frames
-        if n <= length:
-            return [(0, n)]
-        overlap = min(int(round(WINDOW_OVERLAP_S * self.cfg.fps)), length // 2)
-        starts = [0]
-        while starts[-1] + length < n:
-            starts.append(min(starts[-1] + length - overlap, n - length))
-        return [(s, s + length) for s in starts]
+        return windows(n, self.cfg.max_frames, int(round(WINDOW_OVERLAP_S * self.cfg.fps)))
 
     @torch.inference_mode()
     def _sample_windows(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, fine: np.ndarray,
@@ -296,12 +290,7 @@ class Generator:
                 denoiser = InpaintDenoiser(denoiser, sched, known, known_mask, generator=gen)
             x0 = sample_ddim(denoiser, x, sched, callback=callback, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
-            ov = max(0, done_until - s)                       # crossfade the overlap with the previous window
-            if ov:
-                ramp = ((np.arange(ov) + 1) / (ov + 1)).astype(np.float32)[:, None]
-                out[s:s + ov] = (1 - ramp) * out[s:s + ov] + ramp * res[:ov]
-            out[s + ov:e] = res[ov:]
-            done_until = e
+            done_until = crossfade_into(out, res, s, done_until)   # the overlap with the previous window fades
             if cancel is not None and w + 1 < len(windows) and cancel():
                 raise GenerationCancelled(f"cancelled after window {w + 1} of {len(windows)}")
         return out
