@@ -27,8 +27,10 @@ from .model.config import preset as model_preset
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
+from .model.head import HEAD_DIR, HeadStage, check_head_motion, head_features, head_features_from
 from .model.runtime import configure_threads, resolve_device
 from .model.windows import crossfade_into, windows
+from .motion.eyes import eye_rotations
 from .motion.stages import after_sampling
 
 __all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
@@ -74,6 +76,8 @@ class Generator:
             fe_config["model_path"] = str(path / fe_config["model_path"])
         self._setup(ck.model, fe_config["id"], f"{path.name}{step}", dev, build_front_end(**fe_config))
         self.checkpoint_path = path
+        head_dir = path / HEAD_DIR
+        self.head = HeadStage.load(head_dir, dev) if (head_dir / "config.json").is_file() else None
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
@@ -103,6 +107,7 @@ class Generator:
 
     def _setup(self, model: Denoiser, front_end_id: str, model_id: str, device: torch.device,
                front_end: Any = None) -> None:
+        self.head: HeadStage | None = None   # the head stage, when the checkpoint has one
         self.model = model.to(device).eval()
         self.cfg = model.cfg
         self.device = device
@@ -135,6 +140,7 @@ class Generator:
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
+            "head_motion": self.head is not None,
             "window_s": c.max_frames / c.fps, "device": str(self.device),
         }
 
@@ -144,9 +150,14 @@ class Generator:
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
+                 head_motion: float = 1.0,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
+
+        With a head stage in the checkpoint (``head/``), the curves carry head and eye rotations
+        (``rotations``, Live Link's 9 columns); ``head_motion`` scales the head's (0 = still head,
+        1 = as learned, up to 2); the eyes' rotations follow the gaze channels.
 
         ``audio_scale`` is the audio guidance a on the lip-sync channels, ``face_scale`` on the
         others (default: the checkpoint's ``default_face_scale``, else the same as ``audio_scale``).
@@ -171,6 +182,7 @@ class Generator:
         b_scale = float(cfg.default_control_scale if control_scale is None else control_scale)
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
+        head_motion = check_head_motion(head_motion)
         wav = load_audio(audio, sample_rate)
         duration = len(wav) / SAMPLE_RATE
         if duration <= 0:
@@ -206,13 +218,28 @@ class Generator:
                                    scales, b_scale, seed, progress, cancel)
         out = self._after_sampling(out, feats, wav, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
+        rotations = self._rotations(out, feats, wav, emotion, intensity, head_motion, seed)
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
-        curves = BlendshapeCurves(out, cfg.fps)
+        curves = BlendshapeCurves(out, cfg.fps, rotations=rotations)
         if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
             curves = curves.resample(out_fps, num_frames=max(1, int(round(duration * out_fps))))
         if take is not None:
             curves = _paste_take(curves, take, start_s, end_s)
         return curves
+
+    def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, emotion: np.ndarray,
+                   intensity: np.ndarray, head_motion: float, seed: int) -> np.ndarray | None:
+        """(frames, 9) head (the head stage x ``head_motion``) + eyes (from gaze); None without a head stage."""
+        if self.head is None:
+            return None
+        n = values.shape[0]
+        head = np.zeros((n, 3), np.float32)
+        if head_motion > 0:
+            hf = head_features_from(self.front_end, feats)
+            if hf is None:
+                hf = head_features(wav, n, self.cfg.fps, vad=self.speech_activity(feats, wav))
+            head = self.head.sample(hf, emotion, intensity, seed=seed) * head_motion
+        return np.concatenate([head, eye_rotations(values)], axis=1).astype(np.float32)
 
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
@@ -308,8 +335,8 @@ def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[floa
 def _paste_take(generated: BlendshapeCurves, take: BlendshapeCurves, start_s: float, end_s: float) -> BlendshapeCurves:
     """``generated`` with every frame outside [start_s, end_s) copied from ``take`` (at the output rate).
 
-    Weights and, where both takes have them, head/eye rotations. Frames the take does not have
-    (it is shorter than the clip) stay generated.
+    Weights and head/eye rotations (none when the take has none: a take without head motion
+    stays without). Frames the take does not have (it is shorter than the clip) stay generated.
     """
     fps = generated.fps
     source = take if abs(take.fps - fps) <= 1e-9 else take.resample(fps)
@@ -327,9 +354,11 @@ def _paste_take(generated: BlendshapeCurves, take: BlendshapeCurves, start_s: fl
         return _blend_span(new, old_full, known, (a, b), blend)
 
     values = paste(generated.values, source.values)
-    rotations = generated.rotations
-    if rotations is not None and source.rotations is not None:
-        rotations = paste(rotations, source.rotations)
+    rotations = None   # the take's rotations outside the span; none when the take has none
+    if source.rotations is not None:
+        take_rot = np.zeros((n, source.rotations.shape[1]), np.float32)
+        take_rot[:m] = source.rotations[:m]
+        rotations = paste(generated.rotations if generated.rotations is not None else take_rot, source.rotations)
     return generated._with(values, rotations)
 
 
@@ -394,7 +423,8 @@ def cli_generate(args: Any) -> int:
             bar.update(int(round(p * 100)) - bar.n)
 
         curves = gen.generate(wav, controls, steps=args.steps, audio_scale=args.audio_scale,
-                              control_scale=args.control_scale, seed=args.seed, fps=args.fps, progress=progress)
+                              control_scale=args.control_scale, seed=args.seed, fps=args.fps,
+                              head_motion=args.head_motion, progress=progress)
         bar.close()
     except ControlError as exc:
         print(f"cafetalk generate: bad control: {exc}", file=sys.stderr)

@@ -37,11 +37,12 @@ class FakeGenerator:
                 "default_face_scale": None, "front_end": "none", "max_audio_s": self.max_audio_s}
 
     def generate(self, audio: np.ndarray, controls=None, *, sample_rate=None, steps=None, audio_scale=None,
-                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None,
+                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None, head_motion=1.0,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         self.calls.append({"samples": len(audio), "sample_rate": sample_rate, "steps": steps, "seed": seed,
-                           "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale})
+                           "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale,
+                           "head_motion": head_motion})
         n_steps = steps or self.default_steps
         for i in range(n_steps):
             if cancel is not None and cancel():

@@ -133,7 +133,7 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
         field, msg = _pydantic_field(exc, "options")
         raise ApiError(422, field, msg) from None
     kwargs: dict[str, Any] = {"seed": opts.seed}
-    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps"):
+    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps", "head_motion"):
         if getattr(opts, name) is not None:
             kwargs[name] = getattr(opts, name)
     if opts.inpaint is not None:
