@@ -5,7 +5,13 @@ The server, the CLI (``cafetalk generate``), the evaluation and the add-on tests
 against the clip -> front-end features at the model's frame rate -> windowed DDIM sampling
 with mask-based CFG (any length; windows overlap by 1 s, each window's start is inpainted from
 the previous window and the overlap is crossfaded) -> optional inpainting of a time span of an
-existing take -> clamp to [0, 1] -> resample to the requested fps.
+existing take -> after-sampling stages (motion/) -> head and eye rotations -> clamp to [0, 1]
+-> resample to the requested fps -> the take's own frames pasted outside an inpainted span.
+
+Over 400 lines because it is that one path, read top to bottom: loading, the sampling loop
+over windows and the pasting of an inpainted take belong to ``generate`` and nothing else;
+the pieces that serve others live elsewhere (``model/windows.py``, ``model/diffusion.py``,
+``model/runtime.py``, ``motion/``), and ``cli_generate`` at the end is the CLI's thin wrapper.
 """
 from __future__ import annotations
 
