@@ -25,7 +25,7 @@ def _reset_runtime_state(_dummy=None) -> None:
     """A file saved mid-generation must not open with the Generate button disabled."""
     for scene in bpy.data.scenes:
         props = getattr(scene, "cafetalk", None)
-        if props is not None and props.running and operators._ACTIVE.get("runner") is None:
+        if props is not None and props.running and operators._ACTIVE.get("generation") is None:
             props.running = False
 
 

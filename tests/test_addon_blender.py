@@ -223,3 +223,59 @@ def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
 def test_generate_without_target_reports_error(bpy_mod, addon, scene):
     with pytest.raises(RuntimeError, match="no target mesh"):
         bpy_mod.ops.cafetalk.generate()
+
+
+def test_action_keyed_after_a_take_is_kept_below_the_takes(bpy_mod, addon, scene):
+    """Issue 17.6: a take on an empty NLA, then the artist keys: the kept action must not override the takes."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    curves = _curves(addon)
+    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_k_1", 30.0)
+    addon.nla_layout.push_take(key, action, slot, 1, 120)
+    key.key_blocks["jawOpen"].value = 0.99  # the artist keys on top of the take
+    key.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
+    artist = key.animation_data.action
+    assert artist is not None and not addon.take_store.is_take(artist)
+    action2, slot2 = addon.take_store.write_take(key, _curves(addon, seed=3), rows, 1, "CafeTalk_k_2", 30.0)
+    addon.nla_layout.push_take(key, action2, slot2, 1, 120)
+    names = [t.name for t in key.animation_data.nla_tracks]
+    kept = names.index("Kept: " + artist.name)
+    assert kept < names.index("CafeTalk Take: CafeTalk_k_1") < names.index("CafeTalk Take: CafeTalk_k_2")
+    scene.frame_set(31)
+    want = float(addon.take_store.take_curves(action2).column("jawOpen")[30])
+    assert key.key_blocks["jawOpen"].value == pytest.approx(want, abs=1e-5)  # the take plays, not the 0.99 key
+
+
+def test_takes_panel_influence_blends_the_take(bpy_mod, addon, scene):
+    """Issue 17.6: the Takes panel's influence slider changes what plays."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    curves = _curves(addon)
+    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_i_1", 30.0)
+    strip = addon.nla_layout.push_take(key, action, slot, 1, 120)
+    point = addon.nla_layout.influence_key(strip)  # what the panel's slider draws (co_ui[1])
+    assert strip.use_animated_influence and point is not None and point.co_ui[1] == pytest.approx(1.0)
+    full = float(curves.column("jawOpen")[30])
+    scene.frame_set(31)
+    assert key.key_blocks["jawOpen"].value == pytest.approx(full, abs=1e-5)
+    point.co_ui[1] = 0.5
+    scene.frame_set(30)
+    scene.frame_set(31)
+    assert key.key_blocks["jawOpen"].value == pytest.approx(0.5 * full, abs=1e-4)  # blends toward rest (0)
+
+
+def test_outside_the_take_the_face_is_at_rest(bpy_mod, addon, scene):
+    """Blender 5.0's NLA default for a shape key is 1.0: without the rest strip every mapped key
+    would be fully on before and after the take."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    addon.nla_controls.add_strip(key, "fine", "AU12", 1, 10, 0.5)  # controls first, as an artist may
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, slot = addon.take_store.write_take(key, _curves(addon, frames=30), rows, 20, "CafeTalk_r_1", 30.0)
+    addon.nla_layout.push_take(key, action, slot, 20, 49)
+    assert key.animation_data.nla_tracks[0].name == "CafeTalk Base"
+    for frame in (1, 10, 60, 200):
+        scene.frame_set(frame)
+        assert [round(key.key_blocks[n].value, 6) for n in ARKIT_SAMPLE] == [0.0] * len(ARKIT_SAMPLE), frame
