@@ -279,3 +279,46 @@ def test_outside_the_take_the_face_is_at_rest(bpy_mod, addon, scene):
     for frame in (1, 10, 60, 200):
         scene.frame_set(frame)
         assert [round(key.key_blocks[n].value, 6) for n in ARKIT_SAMPLE] == [0.0] * len(ARKIT_SAMPLE), frame
+
+
+def test_saved_emotion_and_action_keep_their_meaning_when_the_vocabulary_changes(bpy_mod, addon, scene, tmp_path):
+    """Issue 18: the scene stores identifiers; a server listing other items (or in another order) changes nothing."""
+    props = scene.cafetalk
+    props.emotion, props.new_action = "sad", "AU45"
+    assert (props.emotion_id, props.new_action_id) == ("sad", "AU45")
+    try:
+        addon.vocabulary.update_from_server({"emotions": ["sad", "calm", "neutral"][::-1],
+                                             "actions": [{"id": "AU45", "label": "blink"}, {"id": "X1", "label": "x"}]})
+        assert (props.emotion, props.new_action) == ("sad", "AU45")
+        addon.vocabulary.update_from_server({"emotions": ["calm", "neutral"], "actions": ["X1"]})
+        assert (props.emotion, props.new_action) == ("sad", "AU45")  # unknown to this server: kept, not remapped
+        path = tmp_path / "vocab.blend"
+        bpy_mod.ops.wm.save_as_mainfile(filepath=str(path))
+        addon.vocabulary.update_from_server({"emotions": ["neutral", "happy", "sad"], "actions": ["AU1", "AU45"]})
+        bpy_mod.ops.wm.open_mainfile(filepath=str(path))
+        p = bpy_mod.context.scene.cafetalk
+        assert (p.emotion, p.new_action) == ("sad", "AU45")
+        with pytest.raises(TypeError):
+            p.emotion = "bored"  # not an item: refused, the stored choice unchanged
+        assert p.emotion_id == "sad"
+    finally:
+        addon.vocabulary.update_from_server({})
+
+
+def test_every_property_has_a_description(bpy_mod, addon, scene):
+    """Issue 18: hovering any field of the add-on says what it does."""
+    groups = [*addon.properties.classes, *addon.preferences.classes, *addon.operators.classes]
+    missing, seen = [], 0
+    for cls in groups:
+        if hasattr(cls, "bl_idname") and "." in cls.bl_idname:  # an operator: its properties live on its RNA type
+            mod, name = cls.bl_idname.split(".")
+            rna = getattr(getattr(bpy_mod.ops, mod), name).get_rna_type()
+        else:
+            rna = cls.bl_rna
+        for prop, spec in getattr(cls, "__annotations__", {}).items():
+            if type(spec).__name__ != "_PropertyDeferred":  # a plain type hint, not a Blender property
+                continue
+            seen += 1
+            if not rna.properties[prop].description:
+                missing.append(f"{cls.__name__}.{prop}")
+    assert seen > 30 and missing == []
