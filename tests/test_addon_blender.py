@@ -103,7 +103,29 @@ def test_key_reduction_and_bezier(bpy_mod, addon, scene):
     assert err <= 0.02 + 1e-5
     action_b, _ = addon.take_store.write_take(key, curves, rows, 1, "B", 30.0, "BEZIER", tolerance=0.0)
     fc_b, _, _ = _fcurve_values(addon, action_b, 'key_blocks["jawOpen"].value')
-    assert fc_b.keyframe_points[3].interpolation == "BEZIER"
+    k = fc_b.keyframe_points[3]
+    assert k.interpolation == "BEZIER" and k.handle_left[0] < k.co[0] < k.handle_right[0]  # Blender's own handles
+    assert fc_b.evaluate(1 + 3) == pytest.approx(float(truth[3]), abs=1e-6)
+
+
+def test_take_writer_stores_exact_curves_as_json_text(bpy_mod, addon, scene):
+    """Issue 19: LINEAR keys with their handles on the key (never used, never off in the bounds), curves as JSON."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    curves = _curves(addon, frames=200)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, _ = addon.take_store.write_take(key, curves, rows, 100, "J", 30.0)
+    fc, frames, values = _fcurve_values(addon, action, 'key_blocks["mouthClose"].value')
+    hl = np.empty(2 * len(frames), np.float32)
+    fc.keyframe_points.foreach_get("handle_left", hl)
+    np.testing.assert_array_equal(hl[0::2], frames)
+    np.testing.assert_array_equal(hl[1::2], values)
+    assert fc.range()[0] == pytest.approx(100.0)  # no handle left at frame 0
+    doc = json.loads(action[addon.take_store.CURVES_PROP])
+    assert doc["format"] == "cafetalk.packed_curves" and doc["frames"] == 200 and doc["names"] == list(curves.names)
+    back = addon.take_store.take_curves(action)
+    assert back.fps == curves.fps and back.names == curves.names
+    np.testing.assert_array_equal(back.values, curves.values)
 
 
 def test_controls_roundtrip_through_nla_strips(bpy_mod, addon, scene):
