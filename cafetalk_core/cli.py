@@ -10,18 +10,23 @@ import importlib
 import sys
 
 from . import __version__
+from .train_options import add_train_arguments
 
 # command -> (module, function, help). The function takes the parsed argparse.Namespace.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("cafetalk_core.server.app", "cli_serve", "run the HTTP inference server"),
     "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
     "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
+    "train-head": ("cafetalk_core.train_head", "cli_train_head",
+                   "train the head stage (head yaw/pitch/roll) on a corpus's head truth"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
     "tune": ("cafetalk_core.evaluation.tuning", "cli_tune",
              "choose a checkpoint's audio guidance scale and steps on the real-speech validation set"),
     "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
     "demo": ("cafetalk_core.demo.run", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
+    "convert": ("cafetalk_core.formats", "cli_convert",
+                "convert a take between Live Link CSV, cafetalk JSON, npz and Audio2Face JSON (reads Rhubarb too)"),
 }
 
 
@@ -40,6 +45,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-scale", type=float, default=None, help="CFG scale b for fine controls")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the model's)")
+    p.add_argument("--head-motion", type=float, default=1.0,
+                   help="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 
@@ -54,20 +61,6 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-upload-mb", type=float, default=50.0)
     p.add_argument("--job-ttl-s", type=float, default=3600.0, help="finished jobs are forgotten after this")
     p.add_argument("--random-model", action="store_true", help=argparse.SUPPRESS)  # tests/CI: untrained tiny model
-
-
-def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="corpus folder (synth-data output or wav+csv pairs)")
-    p.add_argument("--out", required=True, help="output checkpoint folder")
-    p.add_argument("--stage", choices=["1", "2", "both"], default="both")
-    p.add_argument("--config", default="small", help="model size: small | paper | a JSON file")
-    p.add_argument("--init", default=None, help="checkpoint to start from (stage 2 needs a stage-1 one)")
-    p.add_argument("--resume", action="store_true", help="resume from --out if it holds a checkpoint")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _add_synth(p: argparse.ArgumentParser) -> None:
@@ -134,8 +127,10 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 
 ARGUMENTS = {
-    "serve": _add_serve, "generate": _add_generate, "train": _add_train, "synth-data": _add_synth,
+    "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
+    "convert": lambda p: importlib.import_module("cafetalk_core.formats").add_convert_arguments(p),
+    "train-head": lambda p: importlib.import_module("cafetalk_core.train_head").add_arguments(p),
 }
 
 

@@ -89,62 +89,132 @@ LIVE_LINK_BLENDSHAPES: tuple[str, ...] = tuple(
         + ("mouthRight", "mouthLeft") + ARKIT_NAMES[23:]
     )
 )
-LIVE_LINK_ROTATIONS: tuple[str, ...] = (
+#: Head and eye rotations (radians) in Live Link Face's column order; ``BlendshapeCurves.rotations``
+#: uses the same order. Yaw turns, pitch nods, roll tilts; "Left" is the subject's own left.
+ROTATION_NAMES: tuple[str, ...] = (
     "HeadYaw", "HeadPitch", "HeadRoll",
     "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
     "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
 )
+LIVE_LINK_ROTATIONS = ROTATION_NAMES
 LIVE_LINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVE_LINK_BLENDSHAPES + LIVE_LINK_ROTATIONS
 LIVE_LINK_BLENDSHAPE_COUNT = 61  # what the app writes: 52 weights + 9 rotations
+#: Frame rates a timecode's frame field is snapped up to when the fps is inferred.
+STANDARD_RATES: tuple[int, ...] = (24, 25, 30, 50, 60)
+#: How far a weight may stray outside [0, 1] (rounding) before a file is refused.
+WEIGHT_TOLERANCE = 1e-6
 
 
-class LiveLinkFormatError(ValueError):
-    """A CSV that cannot be read as Live Link Face; the message names the column or row."""
+class TakeFormatError(ValueError):
+    """A take file (Live Link CSV, Audio2Face, Rhubarb, cafetalk JSON/npz) that cannot be read.
+
+    The one exception every reader raises for bad content; ``path``, ``line`` (1-based) and
+    ``column`` (a column name or a JSON field) say where, and the message repeats them.
+    """
+
+    def __init__(self, what: str, *, path: str | Path | None = None, line: int | None = None,
+                 column: str | int | None = None) -> None:
+        self.what, self.path, self.line, self.column = what, (str(path) if path else None), line, column
+        col = "" if column is None else f"column {column}" if isinstance(column, int) else f"column {column!r}"
+        where = ", ".join(p for p in (f"line {line}" if line is not None else "", col) if p)
+        super().__init__(": ".join(p for p in (self.path or "", where, what) if p))
+
+
+#: Kept for callers written before the other formats existed: the same class.
+LiveLinkFormatError = TakeFormatError
+
+
+def read_text(source: str | Path | io.TextIOBase) -> tuple[str, str | None]:
+    """``(text, path or None)`` of a UTF-8 file (a BOM is dropped) or an open text stream.
+
+    Non-UTF-8 bytes are refused naming the line and the byte's column.
+    """
+    if not isinstance(source, (str, Path)):
+        return source.read(), None
+    data = Path(source).read_bytes()
+    try:
+        return data.decode("utf-8-sig"), str(source)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TakeFormatError(f"byte 0x{data[exc.start]:02x} at character {col} is not UTF-8 text",
+                              path=source, line=line) from None
 
 
 @dataclass
 class LiveLinkTake:
     """The content of one Live Link Face CSV.
 
-    ``weights`` is (frames, 52) in ARKit order; ``rotations`` is (frames, 9) in radians in
-    :data:`LIVE_LINK_ROTATIONS` order; ``start_frame`` is the first timecode in frames.
+    ``weights`` is (frames, 52) in ARKit order, one row per frame at ``fps``; ``rotations`` is
+    (frames, 9) radians in :data:`ROTATION_NAMES` order, or None when the file has no rotation
+    column; ``start_frame`` is the first timecode in frames (may hold a fraction of a frame).
     """
 
     weights: np.ndarray
-    rotations: np.ndarray
+    rotations: np.ndarray | None
     fps: float
     start_frame: float = 0.0
     missing: tuple[str, ...] = ()
 
+    def to_curves(self):
+        """The take as :class:`~cafetalk_core.curves.BlendshapeCurves` (start at the first timecode)."""
+        from .curves import BlendshapeCurves  # curves imports this module
+        return BlendshapeCurves(self.weights, self.fps, ARKIT_NAMES, self.rotations, self.start_frame / self.fps)
+
 
 def format_timecode(frame: float, fps: float) -> str:
-    """``HH:MM:SS:FF.fff`` where ``.fff`` is a fraction of a frame (not milliseconds)."""
-    whole = int(math.floor(frame + 1e-9))
-    frac = max(0.0, frame - whole)
+    """``HH:MM:SS:FF.fff`` where ``.fff`` is a fraction of a frame (not milliseconds).
+
+    The fraction is rounded to thousandths first, so 0.9996 of a frame carries to the next frame.
+    """
+    if not (frame >= 0 and math.isfinite(frame)):
+        raise ValueError(f"frame must be >= 0, got {frame}")
+    whole, milli = divmod(int(round(frame * 1000)), 1000)
     ifps = int(round(fps))
-    ff = whole % ifps
-    secs = whole // ifps
-    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}.{int(round(frac * 1000)) % 1000:03d}"
+    secs, ff = divmod(whole, ifps)
+    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}.{milli:03d}"
+
+
+def split_timecode(text: str) -> tuple[int, float]:
+    """``(whole seconds, frame field with its fraction)`` of ``HH:MM:SS:FF.fff``."""
+    try:
+        hh, mm, ss, ff = text.strip().split(":")
+        h, m, sec, frame = int(hh), int(mm), int(ss), float(ff)
+    except ValueError:
+        raise TakeFormatError(f"Timecode {text!r} is not HH:MM:SS:FF.fff") from None
+    if not (h >= 0 and 0 <= m < 60 and 0 <= sec < 60 and 0 <= frame < 1000 and math.isfinite(frame)):
+        raise TakeFormatError(f"Timecode {text!r} is out of range (MM and SS below 60, FF >= 0)")
+    return (h * 60 + m) * 60 + sec, frame
 
 
 def parse_timecode(text: str, fps: float) -> float:
-    """Frame number of a ``HH:MM:SS:FF.fff`` timecode at ``fps``."""
-    try:
-        hh, mm, ss, ff = text.strip().split(":")
-        return ((int(hh) * 60 + int(mm)) * 60 + int(ss)) * round(fps) + float(ff)
-    except ValueError:
-        raise LiveLinkFormatError(f"Timecode {text!r} is not HH:MM:SS:FF.fff") from None
+    """Frame number of a ``HH:MM:SS:FF.fff`` timecode at ``fps`` (frames counted at round(fps))."""
+    secs, frame = split_timecode(text)
+    return secs * round(fps) + frame
 
 
 def infer_fps(timecodes: list[str]) -> int:
-    """Epic's importer rule (the file has no fps field): 60 if any FF > 30, else 30."""
-    for tc in timecodes:
-        try:
-            if float(tc.strip().split(":")[3]) >= 31:
-                return 60
-        except (IndexError, ValueError):
-            raise LiveLinkFormatError(f"Timecode {tc!r} is not HH:MM:SS:FF.fff") from None
-    return 30
+    """The frame rate of a file's timecodes (the file has no fps field).
+
+    A second that is followed by another one shows its whole frame count: the largest FF in
+    it + 1, snapped up to :data:`STANDARD_RATES` (so one dropped last frame does not change
+    it), is the rate; 24, 25 and 50 fps files therefore read back at their rate. A file
+    inside one second falls back to Epic's importer rule: 60 if any FF > 30, else 30. The
+    iPhone app's 30 and 60 fps files give 30 and 60 under both rules.
+    """
+    parsed = [split_timecode(tc) for tc in timecodes]
+    return _infer_rate(parsed)
+
+
+def _infer_rate(parsed: list[tuple[int, float]]) -> int:
+    if not parsed:
+        return 30
+    last = max(s for s, _ in parsed)
+    full = [int(ff) for s, ff in parsed if s != last]
+    if not full:
+        return 60 if any(ff >= 31 for _, ff in parsed) else 30
+    count = max(full) + 1
+    return next((r for r in STANDARD_RATES if r >= count), count)
 
 
 def write_live_link_csv(
@@ -156,7 +226,8 @@ def write_live_link_csv(
 ) -> str:
     """Write (frames, 52) ARKit-order weights as Live Link Face CSV; returns the text.
 
-    Values use 10 decimals like the app. ``path=None`` only returns the text.
+    Exactly the app's layout: :data:`LIVE_LINK_HEADER`, ``BlendShapeCount`` 61, values with 10
+    decimals, rotation columns 0 when ``rotations`` is None. ``path=None`` only returns the text.
     """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[1] != NUM_CHANNELS:
@@ -179,70 +250,140 @@ def write_live_link_csv(
     return text
 
 
+def csv_rows(text: str, path: str | None) -> list[tuple[int, list[str]]]:
+    """Non-blank rows with the line each starts on."""
+    reader = csv.reader(io.StringIO(text))
+    rows: list[tuple[int, list[str]]] = []
+    line = 1
+    try:
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise TakeFormatError(f"not CSV ({exc})", path=path, line=reader.line_num) from None
+    return rows
+
+
+def parse_table(body: list[tuple[int, list[str]]], columns: list[int], names: list[str],
+                path: str | None) -> np.ndarray:
+    """(rows, len(columns)) float64 from CSV cells; a bad cell is refused naming line and column."""
+    try:  # fast path: numpy parses the whole table at once
+        table = np.array([[row[i] for i in columns] for _, row in body], dtype=np.float64)
+        table = table.reshape(len(body), len(columns))
+    except ValueError:  # slow path, only to name the offending cell
+        for line, row in body:
+            for i, name in zip(columns, names):
+                try:
+                    float(row[i])
+                except ValueError:
+                    raise TakeFormatError(f"{row[i]!r} is not a number", path=path, line=line, column=name) from None
+        raise
+    bad = ~np.isfinite(table)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise TakeFormatError(f"{body[r][1][columns[c]]!r} is not finite", path=path, line=body[r][0], column=names[c])
+    return table
+
+
+def check_weight_range(table: np.ndarray, names: list[str], lines: list[int], path: str | None) -> None:
+    """Refuse a weight outside [0, 1] (beyond rounding), naming its line and column."""
+    bad = (table < -WEIGHT_TOLERANCE) | (table > 1 + WEIGHT_TOLERANCE)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise TakeFormatError(f"weight {table[r, c]:g} is outside [0, 1]", path=path, line=lines[r], column=names[c])
+
+
+def to_frame_grid(frames: np.ndarray, tables: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+    """Rows stamped at (possibly fractional, possibly gapped) frame numbers -> one row per frame.
+
+    Returns ``(first frame, tables on frames first, first + 1, ...)``. Rows exactly one frame
+    apart are kept bit for bit; otherwise every row's time counts and the grid is linearly
+    interpolated (a dropped frame is bridged, two rows in one frame both shape it).
+    """
+    if len(frames) == 0:
+        return 0.0, tables
+    start = float(frames[0])
+    rel = frames - start
+    if len(rel) == 1 or np.allclose(rel, np.arange(len(rel)), rtol=0, atol=1e-6):
+        return start, tables
+    grid = np.arange(int(round(rel[-1])) + 1, dtype=np.float64)
+    return start, [np.stack([np.interp(grid, rel, t[:, c]) for c in range(t.shape[1])], axis=1)
+                   if t.shape[1] else np.zeros((len(grid), 0)) for t in tables]
+
+
 def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = None,
-                       allow_missing: bool = True) -> LiveLinkTake:
-    """Read a Live Link Face CSV by column name.
+                       allow_missing: bool = True, path: str | None = None) -> LiveLinkTake:
+    """Read a Live Link Face CSV by column name (case-insensitively).
 
     - Extra columns are ignored. Missing blendshape columns default to 0 (neutral) and are
       listed in ``LiveLinkTake.missing``; with ``allow_missing=False`` they are an error.
       Missing rotation columns default to 0 rad. A file with no blendshape column at all is
       an error. ``Timecode`` is required.
-    - ``fps=None`` infers the rate like Epic's importer (60 if any FF > 30, else 30).
+    - Every row's timecode counts: rows are placed at their frame (with its ``.fff`` fraction)
+      and the take is one row per frame from the first timecode; gaps are interpolated.
+    - ``fps=None`` infers the rate from the timecodes (:func:`infer_fps`).
+    - Bad content (a missing header or Timecode, ragged rows, a non-number, NaN, a weight
+      outside [0, 1], timecodes going back) raises :class:`TakeFormatError` naming the line
+      and the column (and the file: ``source``'s path, or ``path`` for a stream).
     """
-    if isinstance(source, (str, Path)):
-        try:
-            text = Path(source).read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise LiveLinkFormatError(f"{source}: not a UTF-8 text file") from None
-    else:
-        text = source.read()
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    text, source_path = read_text(source)
+    path = source_path or path
+    rows = csv_rows(text, path)
     if not rows:
-        raise LiveLinkFormatError("empty CSV: expected a Live Link Face header row")
-    header = [h.strip() for h in rows[0]]
+        raise TakeFormatError("empty CSV: expected a Live Link Face header row", path=path, line=1)
+    header_line, header = rows[0][0], [h.strip() for h in rows[0][1]]
     lower = {h.lower(): i for i, h in enumerate(header)}
     if "timecode" not in lower:
-        raise LiveLinkFormatError(f"missing column 'Timecode' (header starts {header[:3]})")
+        first = header[0] if header else ""
+        why = "the first row is data, not a header" if first[:1].isdigit() else f"header starts {header[:3]}"
+        raise TakeFormatError(f"missing column 'Timecode' ({why})", path=path, line=header_line, column="Timecode")
     body = rows[1:]
-    for r_i, row in enumerate(body, start=2):
+    for line, row in body:
         if len(row) != len(header):
-            raise LiveLinkFormatError(f"row {r_i} has {len(row)} fields, header has {len(header)}")
+            raise TakeFormatError(f"{len(row)} fields, the header has {len(header)}", path=path, line=line)
     present = [n for n in ARKIT_NAMES if n.lower() in lower]
     missing = tuple(n for n in ARKIT_NAMES if n.lower() not in lower)
     if not present:
-        raise LiveLinkFormatError("no ARKit blendshape columns found (e.g. 'EyeBlinkLeft')")
+        raise TakeFormatError("no ARKit blendshape columns found (e.g. 'EyeBlinkLeft')", path=path, line=header_line)
     if missing and not allow_missing:
-        raise LiveLinkFormatError(f"missing blendshape columns: {', '.join(pascal_case(m) for m in missing)}")
-    timecodes = [row[lower["timecode"]] for row in body]
-    rate = float(fps) if fps else float(infer_fps(timecodes))
-    weights = np.zeros((len(body), NUM_CHANNELS), dtype=np.float32)
-    rotations = np.zeros((len(body), 9), dtype=np.float32)
-
-    def column(name: str, r_i: int, row: list[str]) -> float:
-        cell = row[lower[name.lower()]]
+        raise TakeFormatError(f"missing blendshape columns: {', '.join(pascal_case(m) for m in missing)}",
+                              path=path, line=header_line)
+    tc_col = lower["timecode"]
+    parsed = []
+    for line, row in body:
         try:
-            value = float(cell)
-        except ValueError:
-            raise LiveLinkFormatError(f"row {r_i}, column {name!r}: {cell!r} is not a number") from None
-        if not math.isfinite(value):
-            raise LiveLinkFormatError(f"row {r_i}, column {name!r}: {cell!r} is not finite")
-        return value
+            parsed.append(split_timecode(row[tc_col]))
+        except TakeFormatError as exc:
+            raise TakeFormatError(exc.what, path=path, line=line, column=header[tc_col]) from None
+    rate = float(fps) if fps else float(_infer_rate(parsed))
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"fps must be positive, got {fps}")
+    nominal = round(rate)
+    frames = np.empty(len(body))
+    for i, ((line, row), (secs, ff)) in enumerate(zip(body, parsed)):
+        if ff >= nominal:
+            raise TakeFormatError(f"frame field {ff:g} of {row[tc_col].strip()!r} is not below {nominal} (fps {rate:g})",
+                                  path=path, line=line, column=header[tc_col])
+        frames[i] = secs * nominal + ff
+        if i and frames[i] < frames[i - 1]:
+            raise TakeFormatError(f"timecode {row[tc_col].strip()!r} is earlier than the row before",
+                                  path=path, line=line, column=header[tc_col])
+    keep = np.ones(len(body), bool)  # two rows with one timecode: the later one wins
+    keep[:-1] = frames[1:] != frames[:-1]
+    body = [b for b, k in zip(body, keep) if k]
+    frames = frames[keep]
 
-    w_cols = [lower[n.lower()] for n in present]
-    r_names = [n for n in LIVE_LINK_ROTATIONS if n.lower() in lower]
-    r_cols = [lower[n.lower()] for n in r_names]
-    try:  # fast path: numpy parses the whole table at once
-        w = np.array([[row[i] for i in w_cols] for row in body], dtype=np.float64).reshape(len(body), len(w_cols))
-        r = np.array([[row[i] for i in r_cols] for row in body], dtype=np.float64).reshape(len(body), len(r_cols))
-        if not (np.isfinite(w).all() and np.isfinite(r).all()):
-            raise ValueError("non-finite")
-    except ValueError:  # slow path, only to name the offending cell
-        for f, row in enumerate(body):
-            for n in present + r_names:
-                column(n, f + 2, row)
-        raise
+    w_names = [header[lower[n.lower()]] for n in present]
+    w = parse_table(body, [lower[n.lower()] for n in present], w_names, path)
+    check_weight_range(w, w_names, [line for line, _ in body], path)
+    r_names = [n for n in ROTATION_NAMES if n.lower() in lower]
+    r = parse_table(body, [lower[n.lower()] for n in r_names], [header[lower[n.lower()]] for n in r_names], path)
+    start, (w, r) = to_frame_grid(frames, [w, r])
+    weights = np.zeros((len(w), NUM_CHANNELS), dtype=np.float32)
     weights[:, [INDEX[n] for n in present]] = w
-    rotations[:, [LIVE_LINK_ROTATIONS.index(n) for n in r_names]] = r
-    start = parse_timecode(timecodes[0], rate) if timecodes else 0.0
+    rotations = None
+    if r_names:
+        rotations = np.zeros((len(w), len(ROTATION_NAMES)), dtype=np.float32)
+        rotations[:, [ROTATION_NAMES.index(n) for n in r_names]] = r
     return LiveLinkTake(weights=weights, rotations=rotations, fps=rate, start_frame=start, missing=missing)

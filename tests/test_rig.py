@@ -71,9 +71,9 @@ def test_reads_columns_by_name_with_extra_and_missing_columns():
     ("", "empty CSV"),
     ("Foo,Bar\n1,2\n", "missing column 'Timecode'"),
     ("Timecode,Foo\n00:00:00:00.000,1\n", "no ARKit blendshape columns"),
-    ("Timecode,JawOpen\n00:00:00:00.000,abc\n", "row 2, column 'jawOpen': 'abc' is not a number"),
-    ("Timecode,JawOpen\n00:00:00:00.000\n", "row 2 has 1 fields"),
-    ("Timecode,JawOpen\nnoon,0.1\n", "Timecode 'noon'"),
+    ("Timecode,JawOpen\n00:00:00:00.000,abc\n", "line 2, column 'JawOpen': 'abc' is not a number"),
+    ("Timecode,JawOpen\n00:00:00:00.000\n", "line 2: 1 fields, the header has 2"),
+    ("Timecode,JawOpen\nnoon,0.1\n", "line 2, column 'Timecode': Timecode 'noon'"),
 ])
 def test_bad_csv_is_refused_with_a_clear_message(text, message):
     with pytest.raises(rig.LiveLinkFormatError, match=message):

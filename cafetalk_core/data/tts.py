@@ -1,5 +1,8 @@
 """Speech with exact phone timings, taken from the TTS engines themselves.
 
+Over 400 lines because the three engines belong together: each reports its segments in its own
+format, and the mapping of all of them to one ARPAbet timeline is this module's one job.
+
 The corpus needs phone spans that match the audio to the sample, not guesses from text
 length, so each engine reports its own segmentation:
 

@@ -1,5 +1,8 @@
 """``cafetalk evaluate``: measure a checkpoint on the corpus's held-out clips (and real speech).
 
+Over 400 lines because one command's parts share its types: the corpus split, the emotion
+classifier's training, the per-clip evaluation, the aggregation and the report, each a section below.
+
     cafetalk evaluate [CHECKPOINT] --data corpus/ [--real] [--out report.json] [--max-clips N]
                       [--steps S] [--seed S] [--classifier DIR] [--device cpu|cuda]
 
