@@ -26,6 +26,16 @@ def _fcurve_values(addon, action, data_path):
     return fc, co[0::2], co[1::2]
 
 
+def _face_with_take(bpy, addon, name, start=1, frames=120, seed=0):
+    """A face with the sample keys and one pushed take: ``(key, rows, curves, action, strip)``."""
+    key = make_face(bpy).data.shape_keys
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    curves = _curves(addon, frames=frames, seed=seed)
+    action, slot = addon.take_store.write_take(key, curves, rows, start, name, 30.0)
+    strip = addon.nla_layout.push_take(key, action, slot, start, start + frames - 1)
+    return key, rows, curves, action, strip
+
+
 def test_register_unregister_roundtrip(bpy_mod, addon, scene):
     assert hasattr(bpy_mod.types.Scene, "cafetalk")
     assert hasattr(bpy_mod.ops.cafetalk, "generate")
@@ -249,12 +259,7 @@ def test_generate_without_target_reports_error(bpy_mod, addon, scene):
 
 def test_action_keyed_after_a_take_is_kept_below_the_takes(bpy_mod, addon, scene):
     """Issue 17.6: a take on an empty NLA, then the artist keys: the kept action must not override the takes."""
-    face = make_face(bpy_mod)
-    key = face.data.shape_keys
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    curves = _curves(addon)
-    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_k_1", 30.0)
-    addon.nla_layout.push_take(key, action, slot, 1, 120)
+    key, rows, _curves_1, _action, _strip = _face_with_take(bpy_mod, addon, "CafeTalk_k_1")
     key.key_blocks["jawOpen"].value = 0.99  # the artist keys on top of the take
     key.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
     artist = key.animation_data.action
@@ -271,12 +276,7 @@ def test_action_keyed_after_a_take_is_kept_below_the_takes(bpy_mod, addon, scene
 
 def test_takes_panel_influence_blends_the_take(bpy_mod, addon, scene):
     """Issue 17.6: the Takes panel's influence slider changes what plays."""
-    face = make_face(bpy_mod)
-    key = face.data.shape_keys
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    curves = _curves(addon)
-    action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_i_1", 30.0)
-    strip = addon.nla_layout.push_take(key, action, slot, 1, 120)
+    key, _rows, curves, _action, strip = _face_with_take(bpy_mod, addon, "CafeTalk_i_1")
     point = addon.nla_layout.influence_key(strip)  # what the panel's slider draws (co_ui[1])
     assert strip.use_animated_influence and point is not None and point.co_ui[1] == pytest.approx(1.0)
     full = float(curves.column("jawOpen")[30])
