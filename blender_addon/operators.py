@@ -136,7 +136,11 @@ class CAFETALK_OT_generate(Operator):
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        state = poll_generation(context, generation)
+        try:
+            state = poll_generation(context, generation)
+        except Exception:  # a bug below: end cleanly (timer, Generate button), then let Blender show it
+            self.cancel(context)
+            raise
         if state == "running":
             return {"PASS_THROUGH"}
         self._remove_timer(context)

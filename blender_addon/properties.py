@@ -54,8 +54,9 @@ class CAFETALK_SceneProps(PropertyGroup):
     target: PointerProperty(name="Target", type=bpy.types.Object, poll=_has_shape_keys,
                             description="Mesh whose shape keys receive the takes (must have shape keys)")
     audio_source: EnumProperty(name="Audio", default="FILE", description="Where the speech comes from",
-                               items=(("FILE", "File", "An audio file on disk, placed in the sequencer at the start frame"),
-                                      ("STRIP", "Sound strip", "A sound strip of this scene's sequencer; the take starts with it")))
+                               items=vocabulary.numbered((
+                                   ("FILE", "File", "An audio file on disk, placed in the sequencer at the start frame"),
+                                   ("STRIP", "Sound strip", "A sound strip of this scene's sequencer; the take starts with it"))))
     audio_path: StringProperty(name="Audio file", subtype="FILE_PATH", description="Speech audio (wav, flac, ogg, mp3)")
     sound_strip: StringProperty(name="Sound strip", description="Name of a sound strip in the sequencer")
     start_frame: IntProperty(name="Start frame", default=1, description="Scene frame where the take (and the audio) starts")
@@ -93,10 +94,11 @@ class CAFETALK_SceneProps(PropertyGroup):
     key_tolerance: FloatProperty(name="Key reduction", default=0.0, min=0.0, max=0.2, precision=4,
                                  description="Largest error allowed when dropping keys (0 = a key on every frame)")
     interpolation: EnumProperty(name="Interpolation", default="LINEAR", description="Interpolation of the written keys",
-                                items=(("LINEAR", "Linear", "Straight lines between keys (exact with key reduction)"),
-                                       ("BEZIER", "Bezier", "Smooth auto-clamped curves, easier to edit by hand")))
+                                items=vocabulary.numbered((
+                                    ("LINEAR", "Linear", "Straight lines between keys (exact with key reduction)"),
+                                    ("BEZIER", "Bezier", "Smooth auto-clamped curves, easier to edit by hand"))))
     # mapping
-    mapping_preset: EnumProperty(name="Preset", items=mapping.PRESETS, default="AUTO",
+    mapping_preset: EnumProperty(name="Preset", items=vocabulary.numbered(mapping.PRESETS), default="AUTO",
                                  description="How ARKit names are matched to shape keys")
     mapping: CollectionProperty(type=CAFETALK_MappingItem, name="Mapping",
                                 description="ARKit channel -> shape key rows used when a take is written")

@@ -125,6 +125,12 @@ def enum_number(identifier: str) -> int:
     return zlib.crc32(identifier.encode("utf-8")) & 0x7FFFFFFF
 
 
+def numbered(items: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, str, str, int], ...]:
+    """Static enum items with the number of their identifier: what a .blend stores for an enum is
+    that number, so a later add-on that reorders or extends the items reads old files the same."""
+    return tuple((ident, name, desc, enum_number(ident)) for ident, name, desc in items)
+
+
 def _with_kept(items: list[tuple[str, str, str, int]], kept: str, what: str) -> list[tuple[str, str, str, int]]:
     if kept and all(i[0] != kept for i in items):  # a saved choice this server does not list: keep it, say so
         items.append((kept, f"{kept} (unknown here)", f"{what} {kept!r}, saved with the scene; this server does not list it",

@@ -327,6 +327,14 @@ def test_saved_emotion_and_action_keep_their_meaning_when_the_vocabulary_changes
         addon.vocabulary.update_from_server({})
 
 
+def test_static_enums_save_the_number_of_their_identifier(bpy_mod, addon, scene):
+    """What a .blend stores for an enum is the item's number: fixed by the identifier, not the item's place."""
+    props = addon.properties.CAFETALK_SceneProps.bl_rna.properties
+    prefs = addon.preferences.CAFETALK_Preferences.bl_rna.properties
+    for prop in (props["interpolation"], props["audio_source"], props["mapping_preset"], prefs["server_mode"]):
+        assert [i.value for i in prop.enum_items] == [addon.vocabulary.enum_number(i.identifier) for i in prop.enum_items]
+
+
 def test_every_property_has_a_description(bpy_mod, addon, scene):
     """Issue 18: hovering any field of the add-on says what it does."""
     groups = [*addon.properties.classes, *addon.preferences.classes, *addon.operators.classes]
