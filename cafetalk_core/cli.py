@@ -81,6 +81,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")
     p.add_argument("--out", default=None, help="write the report JSON here")
     p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--no-actions", action="store_true", help="skip the per-action fine-control tables")
+    p.add_argument("--action-clips", type=int, default=4, help="corpus clips per action in the per-action table")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the checkpoint's)")
     p.add_argument("--degrade", default=None, choices=("pink-10db", "white-20db", "reverb-0.6s", "telephone"),
