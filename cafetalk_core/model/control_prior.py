@@ -108,5 +108,6 @@ class ControlPrior(nn.Module):
         keep_aperture = unit[..., AU26] * bilabial * (jaw - aperture.clamp_min(0.0))
         close = torch.maximum(keep_aperture, unit[..., AU24] * (1.0 - speech) * jaw)
         out = out.clone()
-        out[..., MOUTH_CLOSE] = torch.maximum(out[..., MOUTH_CLOSE], torch.minimum(close, jaw))
+        mc = out[..., MOUTH_CLOSE]
+        out[..., MOUTH_CLOSE] = torch.where(close > 0, torch.maximum(mc, torch.minimum(close, jaw)), mc)
         return out
