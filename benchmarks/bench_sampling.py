@@ -1,7 +1,9 @@
 """Sampling speed: 5 s of speech -> curves with the "small" preset and default DDIM steps on CPU.
 
-Target (issue 5): <= 1 s in total on this 2-core CPU, front end included (the paper reports
-14.71 s for 5 s of audio on a 2080Ti). Prints front end / model split, with and without fine
+Target (issues 5 and 15): <= 1 s in total on this 2-core CPU, front end included, also with three
+fine controls and the library's default settings (the paper reports 14.71 s for 5 s of audio on a
+2080Ti). The total includes everything ``Generator.generate`` does: front end, sampling, the
+after-sampling stages and the head stage when the checkpoint has them. Prints front end / model split, with and without fine
 controls (fine controls add the third CFG branch), as the median of several runs.
 
     python benchmarks/bench_sampling.py [--preset small] [--threads auto|N] [--runs 5] [--steps N]
@@ -71,8 +73,13 @@ def main() -> None:
     plain = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7})
     fine = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
         {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8}]})
+    three = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
+        {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8},
+        {"action": "AU2", "start_s": 0.5, "end_s": 1.5, "intensity": 0.7},
+        {"action": "AU45", "start_s": 3.0, "end_s": 3.3, "intensity": 1.0}]})
     a = cfg.default_audio_scale
     cases = {   # name -> (controls, audio_scale)
+        f"+ three fine controls, a={a:g} (default)": (three, None),
         f"emotion, a={a:g} (default)": (plain, None),
         "emotion, a=1 (1 CFG branch)": (plain, 1.0),
         "emotion, a=1.5 (2 CFG branches)": (plain, 1.5),
