@@ -12,7 +12,7 @@ from typing import Any
 
 import bpy
 
-from . import mapping, nla_controls, nla_layout, preferences, take_store
+from . import head_rig, mapping, nla_controls, nla_layout, preferences, take_store
 from .client import Client
 from .errors import CafeTalkError
 from .formats import Curves
@@ -94,7 +94,8 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
     props = scene.cafetalk
     key = target_key(scene)
     fps = scene_fps(scene)
-    options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps}
+    options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps,
+                               "head_motion": float(props.head_motion)}
     if not props.use_model_scales:
         options.update(audio_scale=float(props.audio_scale), face_scale=float(props.face_scale),
                        control_scale=float(props.control_scale))
@@ -152,6 +153,9 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
             "options": {k: v for k, v in request.options.items() if k != "inpaint"}}
     action, slot = take_store.write_take(key, curves, rows, request.start_frame, take_store.next_take_name(stem),
                                         request.fps, props.interpolation, props.key_tolerance, meta)
+    if curves.rotations is not None:
+        head_rig.key_rotations(key, action, slot, curves.rotations, request.start_frame, request.fps, curves.fps,
+                               props.interpolation)
     last = request.start_frame + max(0, round((curves.num_frames - 1) * request.fps / curves.fps))
     nla_layout.push_take(key, action, slot, request.start_frame, last)
     scene.frame_start, scene.frame_end = request.start_frame, max(request.start_frame, last)
