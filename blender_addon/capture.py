@@ -21,7 +21,7 @@ import numpy as np
 from . import capture_io, nla_layout, take_store, takes
 from .capture_io import CapturedTake
 from .errors import CafeTalkError
-from .fcurves import action_fcurves
+from .fcurves import action_fcurves, new_action_for, write_fcurve
 from .formats import ROTATION_NAMES, Curves
 from .head_rig import ROTATION_PROP_PREFIX, key_rotations, rotation_prop, take_rotations
 from .mapping import targets
@@ -102,36 +102,44 @@ def take_as_capture(action: Any) -> CapturedTake:
     return CapturedTake(curves, float(meta.get("start_s", 0.0) or 0.0))
 
 
-def mix_as_capture(scene: Any, key: Any, rows: Any, frame_start: int, frame_end: int) -> CapturedTake:
-    """What plays: the evaluated shape keys (every track, influence and the Fixes strip) per frame,
-    mapped back to ARKit channels (value / weight of the row driving the key), and the rotations."""
-    if frame_end < frame_start:
-        raise CafeTalkError(f"frame range {frame_start}-{frame_end} is empty")
-    by_key = targets(rows)
-    sources = {}
-    for key_name, srcs in by_key.items():
-        arkit, weight = srcs[0]
-        if weight > 0:
-            sources[arkit] = (key_name, weight)
-    names = tuple(sources)
-    if not names:
-        raise CafeTalkError("the mapping table drives no shape key: nothing to export")
-    frames = list(range(int(frame_start), int(frame_end) + 1))
-    values = np.zeros((len(frames), len(names)), np.float32)
-    rotations = np.zeros((len(frames), len(ROTATION_NAMES)), np.float32)
+def sample_mix(scene: Any, key: Any, key_names: list[str], frames: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """What plays at each frame: ``(shape-key values (frames, keys), rotations (frames, 9) or None)``,
+    evaluated by Blender (every track, influence and the Fixes strip); the current frame is restored."""
+    values = np.zeros((len(frames), len(key_names)), np.float32)
     has_rot = any(rotation_prop(n) in key for n in ROTATION_NAMES)
+    rotations = np.zeros((len(frames), len(ROTATION_NAMES)), np.float32) if has_rot else None
     current = scene.frame_current
     try:
         for i, f in enumerate(frames):
             scene.frame_set(f)
-            for c, name in enumerate(names):
-                key_name, weight = sources[name]
-                values[i, c] = key.key_blocks[key_name].value / weight
-            if has_rot:
+            values[i] = [key.key_blocks[n].value for n in key_names]
+            if rotations is not None:
                 rotations[i] = [float(key.get(rotation_prop(n), 0.0)) for n in ROTATION_NAMES]
     finally:
         scene.frame_set(current)
-    curves = Curves(takes.scene_fps(scene), names, np.clip(values, 0.0, 1.0), rotations if has_rot else None)
+    return values, rotations
+
+
+def _frames(frame_start: int, frame_end: int) -> list[int]:
+    if frame_end < frame_start:
+        raise CafeTalkError(f"frame range {frame_start}-{frame_end} is empty")
+    return list(range(int(frame_start), int(frame_end) + 1))
+
+
+def mix_as_capture(scene: Any, key: Any, rows: Any, frame_start: int, frame_end: int) -> CapturedTake:
+    """The evaluated mix over a frame range, mapped back to ARKit channels (value / weight of the
+    row driving each key), with the rotations."""
+    sources = {}
+    for key_name, srcs in targets(rows).items():
+        arkit, weight = srcs[0]
+        if weight > 0:
+            sources[arkit] = (key_name, weight)
+    if not sources:
+        raise CafeTalkError("the mapping table drives no shape key: nothing to export")
+    names = tuple(sources)
+    values, rotations = sample_mix(scene, key, [sources[n][0] for n in names], _frames(frame_start, frame_end))
+    weights = np.asarray([sources[n][1] for n in names], np.float32)
+    curves = Curves(takes.scene_fps(scene), names, np.clip(values / weights, 0.0, 1.0), rotations)
     return CapturedTake(curves, 0.0)
 
 
@@ -153,3 +161,59 @@ def export_capture(scene: Any, path: str, python: str, source: str = "TAKE", to_
 
 def has_rotation_keys(action: Any) -> bool:
     return any(fc.data_path.startswith(f'["{ROTATION_PROP_PREFIX}') for fc in action_fcurves(action))
+
+
+# -- glTF / GLB ----------------------------------------------------------------------------------------
+
+def export_gltf(scene: Any, path: str, frame_start: int, frame_end: int) -> dict[str, Any]:
+    """Bake what plays on the target's shape keys to one action and write it with Blender's glTF
+    exporter (morph-target weights), then read the file back to check it holds every frame.
+
+    The scene is left as it was: the baked action is removed, the NLA and selection restored.
+    """
+    import bpy
+    obj = scene.cafetalk.target
+    key = takes.target_key(scene)
+    names = [kb.name for kb in key.key_blocks[1:]]
+    frames = _frames(frame_start, frame_end)
+    values, _ = sample_mix(scene, key, names, frames)
+    bake, slot, fcurves = new_action_for(key, f"CafeTalk_Bake_{obj.name}")
+    for c, name in enumerate(names):
+        write_fcurve(fcurves, f'key_blocks["{take_store._escape(name)}"].value', np.asarray(frames, np.float64),
+                     values[:, c], "LINEAR")
+    anim = key.animation_data or key.animation_data_create()
+    saved = (anim.action, getattr(anim, "action_slot", None), anim.use_nla, scene.frame_start, scene.frame_end)
+    selected = [o for o in scene.objects if o.select_get()]
+    active = bpy.context.view_layer.objects.active
+    try:
+        anim.use_nla = False
+        anim.action = bake
+        if slot is not None:
+            anim.action_slot = slot
+        scene.frame_start, scene.frame_end = frames[0], frames[-1]
+        for o in selected:
+            o.select_set(False)
+        obj.select_set(True)
+        bpy.context.view_layer.objects.active = obj
+        result = bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if path.lower().endswith(".glb") else "GLTF_SEPARATE",
+                                           use_selection=True, export_animations=True, export_animation_mode="ACTIVE_ACTIONS",
+                                           export_morph=True, export_morph_animation=True, export_force_sampling=True,
+                                           export_optimize_animation_size=False, export_frame_range=True,
+                                           export_anim_slide_to_zero=True)
+        if result != {"FINISHED"}:
+            raise CafeTalkError(f"Blender's glTF exporter did not finish ({result})")
+    finally:
+        anim.action = saved[0]
+        if saved[1] is not None and saved[0] is not None:
+            anim.action_slot = saved[1]
+        anim.use_nla = saved[2]
+        scene.frame_start, scene.frame_end = saved[3], saved[4]
+        obj.select_set(False)
+        for o in selected:
+            o.select_set(True)
+        bpy.context.view_layer.objects.active = active
+        bpy.data.actions.remove(bake)
+    written = capture_io.read_gltf_weights(path)
+    if written["keyframes"] != len(frames):
+        raise CafeTalkError(f"{path}: the weights animation holds {written['keyframes']} keyframes, expected {len(frames)}")
+    return written

@@ -67,6 +67,27 @@ class CAFETALK_OT_export_capture(_NeedsTarget, ReportingOperator):
         return capture.export_capture(context.scene, self.filepath, _python(context), self.source, self.format)
 
 
+class CAFETALK_OT_export_gltf(_NeedsTarget, ReportingOperator):
+    bl_idname = "cafetalk.export_gltf"
+    bl_label = "Export glTF"
+    bl_description = ("Bake what plays on the target over the scene's frame range to one action and export it "
+                      "as glTF/GLB morph-target animation (Blender's glTF exporter), then check the file")
+
+    filepath: StringProperty(name="File", subtype="FILE_PATH", description="Output .glb (or .gltf)")
+
+    def invoke(self, context: Any, event: Any) -> set[str]:
+        if not self.filepath:
+            self.filepath = "take.glb"
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def run(self, context: Any) -> str:
+        scene = context.scene
+        written = capture.export_gltf(scene, self.filepath, scene.frame_start, scene.frame_end)
+        return (f"{self.filepath}: {written['keyframes']} keyframes of {len(written['target_names'])} "
+                "morph-target weights")
+
+
 class CAFETALK_OT_detect_head(ReportingOperator):
     bl_idname = "cafetalk.detect_head"
     bl_label = "Detect Bones"
@@ -89,4 +110,5 @@ class CAFETALK_OT_drive_head(_NeedsTarget, ReportingOperator):
         return f"{', '.join(driven)} follow the takes' rotations"
 
 
-classes = (CAFETALK_OT_import_capture, CAFETALK_OT_export_capture, CAFETALK_OT_detect_head, CAFETALK_OT_drive_head)
+classes = (CAFETALK_OT_import_capture, CAFETALK_OT_export_capture, CAFETALK_OT_export_gltf, CAFETALK_OT_detect_head,
+           CAFETALK_OT_drive_head)

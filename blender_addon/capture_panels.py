@@ -18,6 +18,7 @@ class CAFETALK_PT_capture(_CafeTalkPanel, Panel):
         row = layout.row(align=True)
         row.operator("cafetalk.export_capture", text="Export Take", icon="EXPORT").source = "TAKE"
         row.operator("cafetalk.export_capture", text="Export Mix", icon="EXPORT").source = "MIX"
+        layout.operator("cafetalk.export_gltf", text="Export glTF (baked mix)", icon="EXPORT")
 
 
 class CAFETALK_PT_head(_CafeTalkPanel, Panel):

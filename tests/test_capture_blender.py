@@ -222,3 +222,25 @@ def test_generated_rotations_are_keyed_and_head_motion_is_sent(bpy_mod, addon, s
     np.testing.assert_allclose(addon.head_rig.take_rotations(action), rot, atol=0)
     scene.frame_set(request.start_frame + 29)
     assert face.data.shape_keys["cafetalk_HeadPitch"] == pytest.approx(0.3, abs=1e-6)
+
+
+def test_gltf_export_holds_the_takes_frames(bpy_mod, addon, scene, tmp_path):
+    scene.render.fps = 25
+    face = _face(bpy_mod, addon)
+    w, _ = _live_link_csv(tmp_path / "take.csv", frames=30)
+    scene.frame_current = 1
+    bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / "take.csv"))
+    actions_before = set(bpy_mod.data.actions.keys())
+    out = tmp_path / "take.glb"
+    assert bpy_mod.ops.cafetalk.export_gltf(filepath=str(out)) == {"FINISHED"}
+    got = addon.capture_io.read_gltf_weights(str(out))
+    assert got["keyframes"] == 30
+    np.testing.assert_allclose(got["times"][[0, 29]], [0.0, 29 / 25], atol=1e-4)
+    names = addon.vocabulary.ARKIT_NAMES
+    for k in (0, 11, 29):
+        for n in ("jawOpen", "jawLeft", "mouthRight", "eyeBlinkLeft"):
+            assert got["weights"][k, got["target_names"].index(n)] == pytest.approx(w[k, names.index(n)], abs=1e-5)
+    # the scene is as it was: no baked action left, the NLA still plays the take
+    assert set(bpy_mod.data.actions.keys()) == actions_before
+    anim = face.data.shape_keys.animation_data
+    assert anim.use_nla and anim.action is None
