@@ -244,3 +244,29 @@ def test_gltf_export_holds_the_takes_frames(bpy_mod, addon, scene, tmp_path):
     assert set(bpy_mod.data.actions.keys()) == actions_before
     anim = face.data.shape_keys.animation_data
     assert anim.use_nla and anim.action is None
+
+
+def test_demo_head_turns_on_its_neck_and_eyes_turn(bpy_mod, addon, scene, tmp_path):
+    from cafetalk_core.demo import head as demo_head
+    bpy = bpy_mod
+    scene.render.fps = 25
+    head = demo_head.build_demo_head("CafeTalkHead", addon.vocabulary.ARKIT_NAMES, subdivide=0)
+    props = scene.cafetalk
+    props.target, props.head_rig = head, head.parent
+    addon.head_rig.detect_head(props)
+    assert (props.head_bone, props.left_eye_bone, props.right_eye_bone) == ("head", "eye.L", "eye.R")
+    addon.head_rig.drive_head(head.data.shape_keys, props)
+    rest = np.array([v.co[:] for v in head.data.vertices])
+    top = int(np.argmax(rest[:, 2]))
+    _, rot = _live_link_csv(tmp_path / "take.csv", frames=10)
+    scene.frame_current = 1
+    bpy.ops.cafetalk.import_capture(filepath=str(tmp_path / "take.csv"))
+    moved = []
+    for f in (1, 6):
+        scene.frame_set(f)
+        dg = bpy.context.evaluated_depsgraph_get()
+        mesh = head.evaluated_get(dg).to_mesh()
+        moved.append(np.array([mesh.vertices[top].co[:]]))
+        head.evaluated_get(dg).to_mesh_clear()
+    assert np.linalg.norm(moved[0][0] - moved[1][0]) > 1e-3      # the skull moved with the take's head rotation
+    assert np.linalg.norm(moved[0][0] - rest[top]) > 1e-3
