@@ -50,6 +50,28 @@ class CapturedTake:
         return out
 
 
+def keep_outside_span(result: Curves, source: Curves, start_s: float, end_s: float) -> Curves:
+    """``result`` with every frame outside [start_s, end_s) taken from ``source`` bit for bit.
+
+    The server inpaints only inside the span (its crossfade lies within the span's borders) but
+    returns JSON with 6 decimals; a captured take keeps its exact values around the new span.
+    """
+    if result.fps != source.fps or result.num_frames != source.num_frames:
+        return result   # another rate or length: nothing lines up frame for frame
+    t = np.arange(result.num_frames) / result.fps
+    outside = (t < start_s - 1e-9) | (t >= end_s - 1e-9)
+    low = {n.lower(): i for i, n in enumerate(source.names)}
+    values = result.values.copy()
+    for c, name in enumerate(result.names):
+        if name.lower() in low:
+            values[outside, c] = source.values[outside, low[name.lower()]]
+    rotations = result.rotations
+    if rotations is not None and source.rotations is not None:
+        rotations = rotations.copy()
+        rotations[outside] = source.rotations[outside]
+    return Curves(result.fps, result.names, values, rotations)
+
+
 def run_convert(python: str, src: str, dst: str, fps: float | None = None, to_format: str | None = None) -> None:
     """``python -m cafetalk_core.cli convert src dst``; its one error line becomes a CafeTalkError."""
     if not python or not Path(python).exists():
