@@ -13,7 +13,6 @@ import argparse
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import soundfile as sf
+
+from cafetalk_core.server_process import ServerProcess, ServerStartError
 
 SENTENCE = ("The quick brown fox jumps over the lazy dog, and then it runs back home "
             "before the rain begins to fall on the quiet little town.")
@@ -61,27 +62,16 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    cmd = [sys.executable, "-m", "cafetalk_core.cli", "serve", "--port", str(port), "--device", args.device,
-           "--max-queue", str(max(8, args.clients))]
-    cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else ["--random-model"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start within 120 s")
+def start_server(args: argparse.Namespace) -> ServerProcess:
+    """``cafetalk serve`` on a free port, healthy (the core's one launcher)."""
+    extra = ["--device", args.device, "--max-queue", str(max(8, args.clients))]
+    extra += ["--checkpoint", args.checkpoint] if args.checkpoint else ["--random-model"]
+    server = ServerProcess(extra).start()
+    try:
+        server.wait_healthy(timeout_s=120)
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
+    return server
 
 
 def client_loop(url: str, headers: dict, clip: bytes, jobs: int, options: str, out: list, lock: threading.Lock) -> None:
@@ -131,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     clip = make_clip(args.clip_s)
-    proc, url = (None, args.url) if args.url else start_server(args)
+    server = None if args.url else start_server(args)
+    url = args.url or server.url
+    proc = server.proc if server else None
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     options = "{}" if args.steps is None else f'{{"steps": {args.steps}}}'
     try:
@@ -162,9 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         done.set()
         sampler.join(1)
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        if server:
+            server.stop()
 
     ok = [r for r in records if r["ok"]]
     lat = sorted(r["latency_s"] for r in ok)

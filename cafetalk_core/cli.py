@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from . import __version__
+from .train_options import add_train_arguments
 
 # command -> (module, function, help). The function takes the parsed argparse.Namespace.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -56,20 +57,6 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-upload-mb", type=float, default=50.0)
     p.add_argument("--job-ttl-s", type=float, default=3600.0, help="finished jobs are forgotten after this")
     p.add_argument("--random-model", action="store_true", help=argparse.SUPPRESS)  # tests/CI: untrained tiny model
-
-
-def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="corpus folder (synth-data output or wav+csv pairs)")
-    p.add_argument("--out", required=True, help="output checkpoint folder")
-    p.add_argument("--stage", choices=["1", "2", "both"], default="both")
-    p.add_argument("--config", default="small", help="model size: small | paper | a JSON file")
-    p.add_argument("--init", default=None, help="checkpoint to start from (stage 2 needs a stage-1 one)")
-    p.add_argument("--resume", action="store_true", help="resume from --out if it holds a checkpoint")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _add_synth(p: argparse.ArgumentParser) -> None:
@@ -136,7 +123,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 
 ARGUMENTS = {
-    "serve": _add_serve, "generate": _add_generate, "train": _add_train, "synth-data": _add_synth,
+    "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
     "convert": lambda p: importlib.import_module("cafetalk_core.formats").add_convert_arguments(p),
 }

@@ -17,120 +17,63 @@ import numpy as np
 import torch
 
 from . import rig
+from .audio import SAMPLE_RATE, build_front_end, load_audio
 from .controls import ACTIONS, EMOTIONS, ControlSet, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
 from .model.checkpoint import build_model, load_checkpoint
 from .model.config import preset as model_preset
+from .generation import GenerationCancelled
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
-from .model.diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, channel_scales, sample_ddim
+from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
+                              sample_ddim)
+from .model.runtime import configure_threads, resolve_device
+from .motion.stages import after_sampling
+
+__all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
-SAMPLE_RATE = 16000
 MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
 WINDOW_OVERLAP_S = 1.0       # overlap between sampling windows (crossfaded, inpainted)
 INPAINT_BLEND_S = 0.1        # crossfade inside an inpainted span's borders
-
-
-class GenerationCancelled(Exception):
-    """Raised from inside sampling when the ``cancel`` predicate returned True."""
-
-
-# ---------------------------------------------------------------------------------------------
-# audio front end: the audio package's, or a minimal log-mel until/unless it is importable
-class _FallbackLogMel:
-    """80-band log-mel pooled to the motion frame rate (used only if cafetalk_core.audio is absent)."""
-
-    id = "logmel-v1"
-    dim = 80
-
-    def features(self, wav: np.ndarray, num_frames: int, fps: float, phones: Any = None) -> np.ndarray:
-        n_fft, hop = 400, 160
-        wav = np.asarray(wav, np.float32)
-        pad = np.pad(wav, (n_fft // 2, n_fft // 2 + hop))
-        n = max(1, (len(pad) - n_fft) // hop + 1)
-        idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-        spec = np.abs(np.fft.rfft(pad[idx] * np.hanning(n_fft), axis=1)) ** 2        # (n, 201)
-        mel = np.log(spec @ _mel_fb(self.dim, n_fft) + 1e-6)                           # (n, 80)
-        t_src = np.arange(n) * hop / SAMPLE_RATE
-        t_dst = np.arange(num_frames) / fps
-        out = np.stack([np.interp(t_dst, t_src, mel[:, k]) for k in range(self.dim)], axis=1)
-        return ((out - out.mean()) / (out.std() + 1e-5)).astype(np.float32)
-
-
-def _mel_fb(n_mels: int, n_fft: int) -> np.ndarray:
-    hz = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
-    mels = np.linspace(0, 2595 * np.log10(1 + 8000 / 700), n_mels + 2)
-    bins = np.floor((n_fft + 1) * hz(mels) / SAMPLE_RATE).astype(int)
-    fb = np.zeros((n_fft // 2 + 1, n_mels), np.float32)
-    for m in range(1, n_mels + 1):
-        a, c, b = bins[m - 1], bins[m], bins[m + 1]
-        fb[a:c, m - 1] = (np.arange(a, c) - a) / max(c - a, 1)
-        fb[c:b, m - 1] = (b - np.arange(c, b)) / max(b - c, 1)
-    return fb
-
-
-def build_front_end(name: str) -> Any:
-    try:
-        from .audio import build_front_end as build
-    except ImportError:
-        if name != _FallbackLogMel.id:
-            raise ValueError(f"front end {name!r} needs cafetalk_core.audio, which is not importable") from None
-        return _FallbackLogMel()
-    return build(name)
-
-
-def load_audio(source: str | Path | bytes | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
-    """16 kHz mono float32 from a path, bytes or an array (``sample_rate`` for arrays; default 16 kHz)."""
-    try:
-        from .audio import load_audio as load
-    except ImportError:
-        load = None
-    if load is not None:
-        return load(source, sample_rate=sample_rate)
-    if isinstance(source, np.ndarray):
-        wav, rate = np.asarray(source, np.float32), sample_rate or SAMPLE_RATE
-        if wav.ndim == 2:
-            wav = wav.mean(axis=1)
-    else:
-        import soundfile as sf
-
-        data, rate = sf.read(str(source), dtype="float32", always_2d=True)
-        wav = data.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
-        g = math.gcd(int(rate), SAMPLE_RATE)
-        wav = resample_poly(wav, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
-    return wav
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # ---------------------------------------------------------------------------------------------
 class Generator:
     """A loaded model + its front end. Thread-compatible: one ``generate`` at a time per instance."""
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", *,
+                 threads: int | str | None = "auto", front_end_options: dict[str, Any] | None = None) -> None:
+        """Load ``checkpoint`` (default: the shipped model) onto ``device`` ('cpu', 'cuda', 'auto').
+
+        ``threads`` sets torch's CPU thread count for the process (``model.runtime.configure_threads``:
+        "auto" is the measured fast path, None leaves torch alone). The front end is rebuilt from
+        the checkpoint's ``front_end`` config; ``front_end_options`` override its entries (e.g.
+        ``{"model_path": ...}`` for a Wav2Vec2 folder that moved). A relative ``model_path`` is
+        taken relative to the checkpoint folder, so a checkpoint can carry its front end inside.
+        """
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         if checkpoint is None and not (path / "config.json").is_file():
             raise FileNotFoundError(f"no shipped checkpoint at {str(path)!r} (none is trained yet); "
                                     "pass a checkpoint folder with --checkpoint")
+        configure_threads(threads)
         dev = resolve_device(device)
         ck = load_checkpoint(path, dev)
         step = f"-step{ck.step}" if ck.step else ""
-        self._setup(ck.model, ck.front_end.get("id", ck.config.front_end), f"{path.name}{step}", dev)
+        fe_config = {"id": ck.config.front_end, **ck.front_end, **(front_end_options or {})}
+        if fe_config.get("model_path") and not Path(fe_config["model_path"]).is_absolute():
+            fe_config["model_path"] = str(path / fe_config["model_path"])
+        self._setup(ck.model, fe_config["id"], f"{path.name}{step}", dev, build_front_end(**fe_config))
         self.checkpoint_path = path
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
-               device: str = "cpu", stage: int = 2) -> "Generator":
+               device: str = "cpu", stage: int = 2, threads: int | str | None = "auto",
+               front_end_options: dict[str, Any] | None = None) -> "Generator":
         """A randomly initialised model (tests, servers before training exists). Outputs are noise-like
-        but shaped, seeded and reproducible; zero-initialised layers get small random values."""
-        fe = build_front_end(front_end)
+        but shaped, seeded and reproducible; zero-initialised layers get small random values.
+        ``front_end_options`` go to ``audio.build_front_end`` (``{"model_path": ...}`` for wav2vec2-v1)."""
+        configure_threads(threads)
+        fe = build_front_end(front_end, **(front_end_options or {}))
         torch.manual_seed(seed)
         model = build_model(model_preset(preset, audio_dim=int(fe.dim), front_end=fe.id), stage=stage)
         randomize_zero_init(model, std=0.05, seed=seed)
@@ -140,10 +83,11 @@ class Generator:
         return self
 
     @classmethod
-    def from_model(cls, model: Denoiser, device: str = "cpu", model_id: str = "in-memory") -> "Generator":
-        """Wrap a model being trained (evaluation during training)."""
+    def from_model(cls, model: Denoiser, device: str = "cpu", model_id: str = "in-memory",
+                   front_end: Any = None) -> "Generator":
+        """Wrap a model being trained (evaluation during training); threads are left as they are."""
         self = cls.__new__(cls)
-        self._setup(model, model.cfg.front_end, model_id, resolve_device(device))
+        self._setup(model, model.cfg.front_end, model_id, resolve_device(device), front_end)
         self.checkpoint_path = None
         return self
 
@@ -154,10 +98,19 @@ class Generator:
         self.device = device
         self.model_id = model_id
         self.front_end = front_end or build_front_end(front_end_id)
+        if self.front_end.id != front_end_id:
+            raise ValueError(f"front end {self.front_end.id!r} given for a model trained on {front_end_id!r}")
         if int(self.front_end.dim) != self.cfg.audio_dim:
             raise ValueError(f"front end {front_end_id!r} gives {self.front_end.dim}-d features, "
                              f"the model expects audio_dim={self.cfg.audio_dim}")
         self.max_audio_s = MAX_AUDIO_S
+
+    def save(self, directory: str | Path, **meta: Any) -> Path:
+        """Write the model as a checkpoint folder with its front end's full config (for wav2vec2-v1:
+        the ``model_path`` of the local Wav2Vec2 folder), so ``Generator(directory)`` rebuilds both."""
+        from .model.checkpoint import save_checkpoint
+
+        return save_checkpoint(directory, self.model, front_end=self.front_end.config(), **meta)
 
     # -- facts for the server / add-on ---------------------------------------------------------
     @property
@@ -187,8 +140,12 @@ class Generator:
 
         ``audio_scale`` is the audio guidance a on the lip-sync channels, ``face_scale`` on the
         others (default: the checkpoint's ``default_face_scale``, else the same as ``audio_scale``).
-        ``inpaint=(take, start_s, end_s)`` regenerates only that span of ``take``; frames outside
-        it are returned unchanged. Raises ControlError for bad controls, GenerationCancelled
+        ``inpaint=(take, start_s, end_s)`` regenerates only that span of ``take``: the result is at
+        ``fps`` (default: the take's own rate) and every frame outside the span is the take's,
+        bit for bit (the take resampled to ``fps`` first when ``fps`` differs from the take's);
+        inside, the new motion crossfades from the take over INPAINT_BLEND_S at each border. A
+        span reaching past the clip is clamped to it; one starting at or past the end is a
+        ValueError. Raises ControlError for bad controls, GenerationCancelled
         when ``cancel()`` turns True (checked before every denoising step).
         """
         cfg = self.cfg
@@ -221,29 +178,61 @@ class Generator:
 
         known_vals = np.zeros((n, rig.NUM_CHANNELS), np.float32)
         user_known = np.zeros(n, bool)
-        span = None
+        take = None
         if inpaint is not None:
             take, start_s, end_s = inpaint
-            if not 0 <= start_s < end_s:
-                raise ValueError(f"inpaint span must satisfy 0 <= start_s < end_s, got ({start_s}, {end_s})")
-            if start_s >= duration:
-                raise ValueError(f"inpaint start_s {start_s} s is past the end of the clip ({duration:.3f} s)")
+            start_s, end_s = _inpaint_span(float(start_s), float(end_s), duration)
             take = take.in_arkit_order()
-            take = take.resample(cfg.fps) if abs(take.fps - cfg.fps) > 1e-9 else take
-            m = min(n, take.num_frames)
-            known_vals[:m] = take.values[:m]
-            span = span_frames(start_s, end_s, cfg.fps, n)
+            # the take at the model's rate only conditions the sampler; the frames returned
+            # outside the span are the take's own (see _paste_take)
+            at_model_fps = take.resample(cfg.fps) if abs(take.fps - cfg.fps) > 1e-9 else take
+            m = min(n, at_model_fps.num_frames)
+            known_vals[:m] = at_model_fps.values[:m]
+            a, b = span_frames(start_s, end_s, cfg.fps, n)
             user_known[:m] = True
-            user_known[span[0]:span[1]] = False
+            user_known[a:b] = False
 
         out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
                                    scales, b_scale, seed, progress, cancel)
-        if span is not None:
-            out = _blend_span(out, known_vals, user_known, span, max(1, int(round(INPAINT_BLEND_S * cfg.fps))))
-        curves = BlendshapeCurves(np.clip(out, 0.0, 1.0), cfg.fps)
-        if fps is not None and abs(fps - cfg.fps) > 1e-9:
-            curves = curves.resample(fps)
+        out = self._after_sampling(out, feats, wav, controls, fine, emotion, b_scale, seed)
+        out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
+        out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
+        curves = BlendshapeCurves(out, cfg.fps)
+        if abs(out_fps - cfg.fps) > 1e-9:
+            curves = curves.resample(out_fps)
+        if take is not None:
+            curves = _paste_take(curves, take, start_s, end_s)
         return curves
+
+    def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
+        """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
+        slices = getattr(self.front_end, "slices", {})
+        if "vad" in slices:
+            return np.asarray(feats[:, slices["vad"]], np.float32)[:, 0]
+        from .audio.vad import voice_activity
+
+        return np.asarray(voice_activity(wav, feats.shape[0], self.cfg.fps), np.float32)
+
+    def _after_sampling(self, out: np.ndarray, feats: np.ndarray, wav: np.ndarray, controls: ControlSet,
+                        fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int) -> np.ndarray:
+        """Smoothing, the signature prior of the fine controls, blinks (motion/stages.py)."""
+        cfg = self.cfg
+        control = self.model.control
+        prior_module = control.prior if control is not None else None
+        if not (cfg.finish_motion or cfg.blink_stage or prior_module is not None):
+            return out
+        speech = self.speech_activity(feats, wav)
+
+        def prior(values: np.ndarray, grid: np.ndarray, act: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                base = torch.as_tensor(values, dtype=torch.float32)[None]
+                composed = prior_module(base, torch.as_tensor(grid)[None], torch.as_tensor(act)[None])[0]
+            return (values + b_scale * (composed.numpy() - values)).astype(np.float32)
+
+        labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
+        return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
+                              emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
+                              blinks=cfg.blink_stage, prior=prior if prior_module is not None else None)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""
@@ -294,8 +283,9 @@ class Generator:
                 if cancel is not None and info["i"] + 1 < steps and cancel():
                     raise GenerationCancelled(f"cancelled at step {_w * steps + info['i'] + 1} of {total}")
 
-            x0 = sample_ddim(denoiser, x, sched, callback=callback, known=known, known_mask=known_mask,
-                             generator=gen)
+            if known is not None:
+                denoiser = InpaintDenoiser(denoiser, sched, known, known_mask, generator=gen)
+            x0 = sample_ddim(denoiser, x, sched, callback=callback, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
             ov = max(0, done_until - s)                       # crossfade the overlap with the previous window
             if ov:
@@ -306,6 +296,35 @@ class Generator:
             if cancel is not None and w + 1 < len(windows) and cancel():
                 raise GenerationCancelled(f"cancelled after window {w + 1} of {len(windows)}")
         return out
+
+
+def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[float, float]:
+    """The span clamped to the clip; ValueError naming the bound when it cannot be used."""
+    if not (math.isfinite(start_s) and math.isfinite(end_s) and 0 <= start_s < end_s):
+        raise ValueError(f"inpaint span must satisfy 0 <= start_s < end_s, got ({start_s}, {end_s})")
+    if start_s >= duration_s:
+        raise ValueError(f"inpaint start_s {start_s} s is at or past the end of the clip ({duration_s:.3f} s)")
+    return start_s, min(end_s, duration_s)
+
+
+def _paste_take(generated: BlendshapeCurves, take: BlendshapeCurves, start_s: float, end_s: float) -> BlendshapeCurves:
+    """``generated`` with every frame outside [start_s, end_s) copied from ``take`` (at the output rate).
+
+    Frames the take does not have (it is shorter than the clip) stay generated.
+    """
+    fps = generated.fps
+    source = take if abs(take.fps - fps) <= 1e-9 else take.resample(fps)
+    n = generated.num_frames
+    m = min(n, source.num_frames)
+    values = generated.values.copy()
+    known = np.zeros(n, bool)
+    known[:m] = True
+    a, b = span_frames(start_s, end_s, fps, n)
+    known[a:b] = False
+    take_vals = np.zeros_like(values)
+    take_vals[:m] = source.values[:m]
+    values = _blend_span(values, take_vals, known, (a, b), max(1, int(round(INPAINT_BLEND_S * fps))))
+    return BlendshapeCurves(values, fps)
 
 
 def _blend_span(gen: np.ndarray, take: np.ndarray, known: np.ndarray, span: tuple[int, int], blend: int) -> np.ndarray:
@@ -334,10 +353,7 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
     if getattr(args, "text", None):
         import sys
 
-        try:
-            from .controls.text import text_to_controls
-        except ImportError:
-            raise SystemExit("--text needs cafetalk_core.controls.text, which is not available") from None
+        from .controls.text import text_to_controls
         tc = text_to_controls(args.text, duration_s=duration_s)
         for msg in tc.messages:
             print(f"--text: {msg}", file=sys.stderr)

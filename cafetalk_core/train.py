@@ -6,12 +6,16 @@ Single process (CPU or one GPU):
 Many GPUs (or CPU processes with gloo) with DDP:
     torchrun --standalone --nproc_per_node 4 -m cafetalk_core.train --data corpus --out runs/ddp
 
-Layout of ``--out`` (stage ``both``): ``OUT/stage1/`` is the stage-1 checkpoint, ``OUT/`` the
-final stage-2 one; each holds model.safetensors + config.json (+ optimizer.safetensors,
-train_config.json, log.jsonl). ``--resume`` continues from what is there.
+Both commands take the same options (cafetalk_core/train_options.py). Layout of ``--out`` (stage
+``both``): ``OUT/stage1/`` is the stage-1 checkpoint, ``OUT/`` the final stage-2 one; each holds
+model.safetensors + config.json (+ optimizer.safetensors, train_config.json, log.jsonl).
+``--resume`` continues from what is there.
 
-The loop is nanoGPT-shaped: DDP block, data, model, optimizer, then one loop with lr schedule,
-periodic validation + checkpoint, step, clip, log.
+Read top to bottom, in the manner of nanoGPT's train.py: ``run`` sets up DDP (one unit,
+``Distributed``) and plans the stages; ``train_stage`` builds one stage in named steps (model,
+seeds, front end, data, trainable parameters and optimiser, DDP wrapper, run record); ``train_loop``
+is the one loop (learning rate, step, clip, log, then validation + checkpoint). The helpers follow.
+The file is over 400 lines on purpose: the whole training run reads in one place, in that order.
 """
 from __future__ import annotations
 
@@ -33,15 +37,320 @@ from .model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, bu
                     load_checkpoint, preset, save_checkpoint)
 from .model.checkpoint import OPTIMIZER_FILE, load_optimizer
 from .model.config import ModelConfig
+from .train_options import add_train_arguments
 
 
-@dataclass
+# -- the run: DDP and the stages --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Distributed:
+    """Where this process sits in the run: nanoGPT's DDP block as one value (world 1 without torchrun)."""
+    ddp: bool
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def master(self) -> bool:
+        """Rank 0 validates, writes checkpoints and logs."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.ddp:
+            torch.distributed.barrier()
+
+
+def init_distributed(device: str) -> Distributed:
+    """DDP when launched by torchrun (RANK is set), else one process on ``device`` (auto | cpu | cuda)."""
+    if int(os.environ.get("RANK", -1)) == -1:
+        use_cuda = (device == "auto" and torch.cuda.is_available()) or device == "cuda"
+        return Distributed(False, 0, 1, torch.device("cuda" if use_cuda else "cpu"))
+    backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    here = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
+    if here.type == "cuda":
+        torch.cuda.set_device(here)
+    return Distributed(True, torch.distributed.get_rank(), torch.distributed.get_world_size(), here)
+
+
+@dataclass(frozen=True)
 class StageSettings:
+    """One stage of the plan: what to train, for how long, from where, into which folder."""
     stage: int
     steps: int
     lr: float
     out: Path
+    init: str | None    # checkpoint to start from (stage 2: the stage-1 one); None = a new model
 
+
+def plan_stages(args: argparse.Namespace) -> list[StageSettings]:
+    """``--stage 1 | 2 | both`` -> the stages to run, in order."""
+    stages = []
+    if args.stage in ("1", "both"):
+        s1_out = args.out / "stage1" if args.stage == "both" else args.out
+        stages.append(StageSettings(1, args.steps, args.lr, s1_out, args.init))
+    if args.stage in ("2", "both"):
+        if args.stage == "both":
+            init = str(args.out / "stage1")
+        elif args.init or (args.resume and (args.out / "config.json").is_file()):
+            init = args.init    # None when resuming: load_model resumes from OUT first
+        else:
+            raise SystemExit("stage 2 needs a stage-1 checkpoint: pass --init DIR")
+        steps = args.stage2_steps if args.stage2_steps is not None else max(1, args.steps // 2)
+        stages.append(StageSettings(2, steps, args.stage2_lr or args.lr, args.out, init))
+    return stages
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Both stages as asked; DDP when launched by torchrun."""
+    args.out = Path(args.out)
+    dist = init_distributed(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        for settings in plan_stages(args):
+            train_stage(args, settings, dist)
+    finally:
+        if dist.ddp:
+            torch.distributed.destroy_process_group()
+    return args.out
+
+
+# -- one stage, in named steps ----------------------------------------------------------------
+
+@dataclass
+class StageData:
+    train_set: Any
+    val_set: Any
+    sampler: Any
+    loader: DataLoader
+    val_loader: DataLoader
+
+
+@dataclass
+class StageRun:
+    """Everything one stage's loop needs, built by ``train_stage``."""
+    settings: StageSettings
+    model: Denoiser                 # the bare model: validation, checkpoints, statistics
+    loss_model: torch.nn.Module     # the model or its DDP wrapper (gradient all-reduce)
+    cfg: ModelConfig
+    params: list[torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: DDIMScheduler
+    data: StageData
+    start_step: int
+
+
+def train_stage(args: argparse.Namespace, settings: StageSettings, dist: Distributed) -> Path:
+    """One stage, start to end (or from where ``--resume`` finds it). Returns the checkpoint folder."""
+    seed_everything(args.seed + dist.rank)      # different noise/dropout per rank
+    model, cfg, start_step, resume_optimizer = load_model(args, settings, dist)
+    model.train()
+    if start_step:   # a resumed run must not replay the noise and dropout of its first steps
+        seed_everything(args.seed + dist.rank + 7919 * start_step)
+    front_end, uses_phones = load_front_end(cfg.front_end)
+    data = load_data(args, cfg, front_end, uses_phones, dist)
+    if settings.stage == 1 and start_step == 0 and not settings.init:
+        mean, std = data_stats(data.train_set)
+        model.set_data_stats(mean.to(dist.device), std.to(dist.device))
+    params = trainable_parameters(model, settings.stage)
+    optimizer = make_optimizer(params, settings.lr, resume_optimizer)
+    scheduler = DDIMScheduler(SchedulerConfig(cfg.num_train_timesteps, cfg.beta_schedule, prediction=cfg.prediction))
+    stage = StageRun(settings, model, wrap_ddp(model, dist), cfg, params, optimizer, scheduler, data, start_step)
+    if dist.master:
+        write_run_record(args, stage, dist)
+    train_loop(args, stage, dist)
+    return settings.out
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def load_model(args: argparse.Namespace, settings: StageSettings,
+               dist: Distributed) -> tuple[Denoiser, ModelConfig, int, Path | None]:
+    """Resume from OUT, start from ``settings.init``, or build a new model.
+
+    Returns (model, config, first step, optimizer state to restore or None).
+    """
+    out, device = settings.out, dist.device
+    if args.resume and (out / "config.json").is_file():
+        ck = load_checkpoint(out, device)
+        if dist.master:
+            print(f"[stage {settings.stage}] resuming {out} at step {ck.step}")
+        return ck.model, ck.config, ck.step, out / OPTIMIZER_FILE
+    if settings.init:
+        ck = load_checkpoint(settings.init, device)
+        if settings.stage == 2 and ck.model.control is None:
+            attach_control(ck.model)    # the stage-2 branch, zero-initialised
+        return ck.model, ck.config, 0, None
+    front_end = build_front_end(args.front_end)
+    cfg = model_config(args.config, front_end, args.fps)
+    return build_model(cfg, stage=1).to(device), cfg, 0, None
+
+
+def load_front_end(front_end_id: str) -> tuple[Any, bool]:
+    """The model's audio front end (cached acoustics when it uses phones), and whether it does."""
+    front_end = build_front_end(front_end_id)
+    uses_phones = bool(getattr(front_end, "uses_phones", False))
+    return (AcousticCache(front_end) if uses_phones else front_end), uses_phones
+
+
+def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_phones: bool,
+              dist: Distributed) -> StageData:
+    """Train and validation windows; the recogniser cache is filled once, by rank 0, first."""
+    from .data.dataset import CurvesDataset, precompute
+
+    window = args.window_frames or cfg.max_frames
+    if dist.master and uses_phones and args.precompute_workers > 0:
+        t0 = time.time()
+        n = precompute(args.data, front_end, workers=args.precompute_workers)
+        print(f"[data] recogniser output cached for {n} clips in {time.time() - t0:.0f} s")
+    dist.barrier()
+    train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
+                              fine_label_seed=args.seed, p_recog=args.p_recog if uses_phones else 0.0,
+                              seed=args.seed + dist.rank, recog_cached_only=args.precompute_workers == 0)
+    val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
+                            fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0)
+    if len(train_set) == 0:
+        raise SystemExit(f"no training clips under {args.data}")
+    sampler = (DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=args.seed)
+               if dist.ddp else RandomSampler(train_set))
+    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
+                        drop_last=len(train_set) >= args.batch_size * dist.world,
+                        persistent_workers=args.workers > 0)
+    val_loader = DataLoader(val_set if len(val_set) else train_set, batch_size=args.batch_size, shuffle=False)
+    return StageData(train_set, val_set, sampler, loader, val_loader)
+
+
+def trainable_parameters(model: Denoiser, stage: int) -> list[torch.nn.Parameter]:
+    """Stage 2 freezes the base: only the zero-initialised control branch learns (paper section 3.3)."""
+    if stage == 2:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("control."))
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def make_optimizer(params: list[torch.nn.Parameter], lr: float, resume_from: Path | None) -> torch.optim.Optimizer:
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    if resume_from is not None and resume_from.is_file():
+        load_optimizer(resume_from, optimizer)
+    return optimizer
+
+
+def wrap_ddp(model: Denoiser, dist: Distributed) -> torch.nn.Module:
+    """The module the loss calls: under DDP the wrapper (gradient sync; diffusion_loss reads attributes
+    from ``.module``), else the model itself."""
+    if not dist.ddp:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+
+
+def write_run_record(args: argparse.Namespace, stage: StageRun, dist: Distributed) -> None:
+    """OUT/train_config.json (every option, the model config, the clip counts) and a summary line."""
+    s, out = stage.settings, stage.settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    record = {**options, "init": s.init, "stage": s.stage, "world_size": dist.world,
+              "model_config": stage.cfg.to_dict(), "train_clips": len(stage.data.train_set.records),
+              "val_clips": len(stage.data.val_set.records)}
+    (out / "train_config.json").write_text(json.dumps(record, indent=2, default=str))
+    n_params = sum(p.numel() for p in stage.params)
+    print(f"[stage {s.stage}] {len(stage.data.train_set.records)} train clips, {len(stage.data.val_set.records)} "
+          f"val clips, {n_params / 1e6:.2f} M trainable parameters, device {dist.device}, world {dist.world}")
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+def train_loop(args: argparse.Namespace, stage: StageRun, dist: Distributed) -> None:
+    """Learning rate, one optimiser step, clip, log; every ``--eval-every`` steps validate + checkpoint."""
+    s = stage.settings
+    batches = infinite(stage.data.loader, stage.data.sampler)
+    log = StageLog(s, stage.start_step, args, enabled=dist.master)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dist.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    val_loss = float("nan")
+    for step in range(stage.start_step, s.steps):
+        lr = lr_at(step, s.steps, s.lr, args.warmup)
+        for group in stage.optimizer.param_groups:
+            group["lr"] = lr
+        batch = to_batch(next(batches), dist.device)
+        # Stage 2 alternates plain batches and swap-label batches (paper section 3.3).
+        p_swap = args.p_swap if (s.stage == 2 and step % 2 == 1) else 0.0
+        with amp:
+            loss, logs = diffusion_loss(stage.loss_model, stage.scheduler, batch, stage=s.stage,
+                                        p_swap=p_swap, p_drop_controls=args.p_drop_controls)
+        stage.optimizer.zero_grad(set_to_none=True)
+        loss.backward()            # under DDP the backward all-reduces (averages) the gradients
+        grad_norm = torch.nn.utils.clip_grad_norm_(stage.params, args.clip)
+        stage.optimizer.step()
+        log.step(step, lr, float(grad_norm), logs, val_loss)
+        if (step + 1) % args.eval_every == 0 or step == s.steps - 1:
+            if dist.master:
+                val_loss = validate(stage.model, stage.scheduler, stage.data.val_loader, s.stage, dist.device)
+                log.validation(step + 1, val_loss)
+                save_stage_checkpoint(args, stage, dist, step + 1, val_loss)
+            dist.barrier()
+    if dist.ddp:
+        check_ranks_in_sync(stage.model, s.out if dist.master else None, dist.world)
+    log.close()
+    if dist.master and stage.start_step >= s.steps:
+        print(f"[stage {s.stage}] already at step {stage.start_step} >= {s.steps}; nothing to do")
+
+
+class StageLog:
+    """Rank 0's record of a stage: a tqdm bar, OUT/log.jsonl, and JSON lines on stdout with ``--progress``."""
+
+    def __init__(self, settings: StageSettings, start_step: int, args: argparse.Namespace, enabled: bool) -> None:
+        self.enabled, self.every, self.echo = enabled, args.log_every, args.progress
+        self.last_step, self.stage = settings.steps - 1, settings.stage
+        self.path = settings.out / "log.jsonl"
+        self.t_last = time.time()
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=settings.steps, initial=start_step, desc=f"stage {settings.stage}",
+                            dynamic_ncols=True, disable=not sys.stderr.isatty() and not args.progress)
+
+    def step(self, step: int, lr: float, grad_norm: float, logs: dict[str, float], val_loss: float) -> None:
+        if not self.enabled:
+            return
+        self.bar.update(1)
+        if step % self.every == 0 or step == self.last_step:
+            now = time.time()
+            rec = {"step": step, "lr": lr, "grad_norm": grad_norm, "sec": round(now - self.t_last, 2), **logs}
+            self.t_last = now
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", val=f"{val_loss:.4f}")
+            self._write(rec)
+            if self.echo:
+                print(json.dumps(rec), flush=True)
+
+    def validation(self, step: int, val_loss: float) -> None:
+        self._write({"step": step, "val_loss": val_loss})
+        print(f"[stage {self.stage}] step {step}: val loss {val_loss:.4f}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+def save_stage_checkpoint(args: argparse.Namespace, stage: StageRun, dist: Distributed, step: int,
+                          val_loss: float) -> None:
+    """Weights, optimizer state and the fixed metadata keys (model/checkpoint.py) into OUT."""
+    s = stage.settings
+    save_checkpoint(s.out, stage.model, step=step, stage=s.stage, optimizer=stage.optimizer,
+                    front_end={"id": stage.cfg.front_end},
+                    train={"data": str(args.data), "val_loss": val_loss, "lr": s.lr,
+                           "batch_size": args.batch_size * dist.world, "seed": args.seed})
+
+
+# -- helpers ----------------------------------------------------------------------------------
 
 def build_front_end(name: str) -> Any:
     """The audio front end named in the model config (cafetalk_core.audio)."""
@@ -152,158 +461,6 @@ def validate(model: Denoiser, scheduler: DDIMScheduler, loader: DataLoader, stag
     return float(np.mean(losses)) if losses else float("nan")
 
 
-def train_stage(args: argparse.Namespace, settings: StageSettings, ddp: bool, rank: int, world: int,
-                device: torch.device) -> Path:
-    """One stage, start to end (or from where ``--resume`` finds it). Returns the checkpoint folder."""
-    from .data.dataset import CurvesDataset, precompute
-
-    master = rank == 0
-    stage, out = settings.stage, settings.out
-    torch.manual_seed(args.seed + rank)             # different noise/dropout per rank
-    np.random.seed(args.seed + rank)
-
-    # -- model -------------------------------------------------------------------------------
-    start_step, resume_opt = 0, None
-    if args.resume and (out / "config.json").is_file():
-        ck = load_checkpoint(out, device)
-        model, cfg, start_step = ck.model, ck.config, ck.step
-        resume_opt = out / OPTIMIZER_FILE
-        if master:
-            print(f"[stage {stage}] resuming {out} at step {start_step}")
-    elif stage == 1:
-        init = args.init
-        if init:
-            ck = load_checkpoint(init, device)
-            model, cfg = ck.model, ck.config
-        else:
-            front_end = build_front_end(args.front_end)
-            cfg = model_config(args.config, front_end, args.fps)
-            model = build_model(cfg, stage=1).to(device)
-    else:
-        init = args.init or (args.out / "stage1")
-        ck = load_checkpoint(init, device)
-        model, cfg = ck.model, ck.config
-        if model.control is None:
-            attach_control(model)
-    model.train()
-    if start_step:   # a resumed run must not replay the noise and dropout of its first steps
-        torch.manual_seed(args.seed + rank + 7919 * start_step)
-        np.random.seed((args.seed + rank + 7919 * start_step) % 2**32)
-    front_end = build_front_end(cfg.front_end)
-    uses_phones = bool(getattr(front_end, "uses_phones", False))
-    if uses_phones:
-        front_end = AcousticCache(front_end)
-    p_recog = args.p_recog if uses_phones else 0.0
-
-    # -- data --------------------------------------------------------------------------------
-    window = args.window_frames or cfg.max_frames
-    if master and uses_phones and args.precompute_workers > 0:
-        t0 = time.time()
-        n = precompute(args.data, front_end, workers=args.precompute_workers)
-        print(f"[data] recogniser output cached for {n} clips in {time.time() - t0:.0f} s")
-    if ddp:
-        torch.distributed.barrier()
-    train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
-                              fine_label_seed=args.seed, p_recog=p_recog, seed=args.seed + rank,
-                              recog_cached_only=args.precompute_workers == 0)
-    val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
-                            fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0)
-    if len(train_set) == 0:
-        raise SystemExit(f"no training clips under {args.data}")
-    sampler = (DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
-               if ddp else RandomSampler(train_set))
-    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
-                        drop_last=len(train_set) >= args.batch_size * world, persistent_workers=args.workers > 0)
-    val_loader = DataLoader(val_set if len(val_set) else train_set, batch_size=args.batch_size, shuffle=False)
-    if stage == 1 and start_step == 0 and not args.init:
-        mean, std = data_stats(train_set)
-        model.set_data_stats(mean.to(device), std.to(device))
-
-    # -- optimizer ---------------------------------------------------------------------------
-    if stage == 2:  # the base is frozen: only the zero-initialised branch learns
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith("control."))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, betas=(0.9, 0.99), weight_decay=0.01)
-    if resume_opt is not None and resume_opt.is_file():
-        load_optimizer(resume_opt, optimizer)
-    scheduler = DDIMScheduler(SchedulerConfig(cfg.num_train_timesteps, cfg.beta_schedule, prediction=cfg.prediction))
-    raw_model = model
-    if ddp:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    loss_model = model   # diffusion_loss calls the DDP wrapper (gradient sync) and reads attributes from .module
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        run_config = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                      "stage": stage, "world_size": world, "model_config": cfg.to_dict(),
-                      "train_clips": len(train_set.records), "val_clips": len(val_set.records)}
-        (out / "train_config.json").write_text(json.dumps(run_config, indent=2, default=str))
-        n_params = sum(p.numel() for p in params)
-        print(f"[stage {stage}] {len(train_set.records)} train clips, {len(val_set.records)} val clips, "
-              f"{n_params / 1e6:.2f} M trainable parameters, device {device}, world {world}")
-
-    def checkpoint(step: int, val_loss: float) -> None:
-        save_checkpoint(out, raw_model, step=step, stage=stage, optimizer=optimizer,
-                        front_end={"id": cfg.front_end},
-                        train={"data": str(args.data), "val_loss": val_loss, "lr": settings.lr,
-                               "batch_size": args.batch_size * world, "seed": args.seed})
-
-    # -- loop --------------------------------------------------------------------------------
-    batches = infinite(loader, sampler)
-    log_path = out / "log.jsonl"
-    t_last, val_loss = time.time(), float("nan")
-    progress = None
-    if master:
-        from tqdm import tqdm
-        progress = tqdm(total=settings.steps, initial=start_step, desc=f"stage {stage}", dynamic_ncols=True,
-                        disable=not sys.stderr.isatty() and not args.progress)
-    for step in range(start_step, settings.steps):
-        lr = lr_at(step, settings.steps, settings.lr, args.warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = to_batch(next(batches), device)
-        # Stage 2 alternates plain batches and swap-label batches (paper section 3.3).
-        p_swap = args.p_swap if (stage == 2 and step % 2 == 1) else 0.0
-        with amp:
-            loss, logs = diffusion_loss(loss_model, scheduler, batch, stage=stage,
-                                        p_swap=p_swap, p_drop_controls=args.p_drop_controls)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()            # under DDP the backward all-reduces (averages) the gradients
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip)
-        optimizer.step()
-        if master:
-            progress.update(1)
-            if step % args.log_every == 0 or step == settings.steps - 1:
-                dt = time.time() - t_last
-                t_last = time.time()
-                rec = {"step": step, "lr": lr, "grad_norm": float(grad_norm), "sec": round(dt, 2), **logs}
-                progress.set_postfix(loss=f"{logs['loss']:.4f}", val=f"{val_loss:.4f}")
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                if args.progress:
-                    print(json.dumps(rec), flush=True)
-        last = step == settings.steps - 1
-        if (step + 1) % args.eval_every == 0 or last:
-            if master:
-                val_loss = validate(raw_model, scheduler, val_loader, stage, device)
-                with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": step + 1, "val_loss": val_loss}) + "\n")
-                checkpoint(step + 1, val_loss)
-                print(f"[stage {stage}] step {step + 1}: val loss {val_loss:.4f}", flush=True)
-            if ddp:
-                torch.distributed.barrier()
-    if ddp:
-        check_ranks_in_sync(raw_model, out if master else None, world)
-    if master:
-        if progress is not None:
-            progress.close()
-        if start_step >= settings.steps:
-            print(f"[stage {stage}] already at step {start_step} >= {settings.steps}; nothing to do")
-    return out
-
-
 @torch.no_grad()
 def check_ranks_in_sync(model: torch.nn.Module, out: Path | None, world: int) -> list[list[float]]:
     """All-gather a fingerprint of every rank's weights and fail loudly if they differ.
@@ -327,75 +484,13 @@ def check_ranks_in_sync(model: torch.nn.Module, out: Path | None, world: int) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import _add_train
-
     p = argparse.ArgumentParser(prog="python -m cafetalk_core.train", description=__doc__.splitlines()[0])
-    _add_train(p)
-    add_training_options(p)
+    add_train_arguments(p)
     return p
 
 
-def add_training_options(p: argparse.ArgumentParser) -> None:
-    """Options beyond the CLI's basic ones (also used by ``cafetalk train``)."""
-    p.add_argument("--stage2-steps", type=int, default=None, help="stage-2 steps (default: steps / 2)")
-    p.add_argument("--stage2-lr", type=float, default=None, help="stage-2 learning rate (default: --lr)")
-    p.add_argument("--front-end", default="phonetic-viseme-mel-v1", help="audio front end id for a new model")
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--window-frames", type=int, default=None, help="training window (default: model max_frames)")
-    p.add_argument("--p-recog", type=float, default=0.5, help="share of samples using recogniser phones")
-    p.add_argument("--p-swap", type=float, default=0.5, help="swap-label share in stage-2 swap batches")
-    p.add_argument("--p-drop-controls", type=float, default=0.8, help="stage 2: drop each control span")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient clipping norm")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    p.add_argument("--precompute-workers", type=int, default=2, help="processes for the recogniser cache (0 = lazy)")
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--progress", action="store_true", help="print JSON log lines (for non-tty logs)")
-
-
-def run(args: argparse.Namespace) -> Path:
-    """Both stages as asked; DDP when launched by torchrun."""
-    args.out = Path(args.out)
-    ddp = int(os.environ.get("RANK", -1)) != -1
-    if ddp:
-        backend = "nccl" if torch.cuda.is_available() and args.device != "cpu" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        device = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    else:
-        rank, world = 0, 1
-        want = args.device
-        device = torch.device("cuda" if (want == "auto" and torch.cuda.is_available()) or want == "cuda" else "cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    stage2_steps = args.stage2_steps if args.stage2_steps is not None else max(1, args.steps // 2)
-    stage2_lr = args.stage2_lr or args.lr
-    try:
-        if args.stage in ("1", "both"):
-            s1_out = args.out / "stage1" if args.stage == "both" else args.out
-            train_stage(args, StageSettings(1, args.steps, args.lr, s1_out), ddp, rank, world, device)
-        if args.stage in ("2", "both"):
-            if args.stage == "both":
-                args.init = str(args.out / "stage1")
-            elif not args.init and not (args.resume and (args.out / "config.json").is_file()):
-                raise SystemExit("stage 2 needs a stage-1 checkpoint: pass --init DIR")
-            train_stage(args, StageSettings(2, stage2_steps, stage2_lr, args.out), ddp, rank, world, device)
-    finally:
-        if ddp:
-            torch.distributed.destroy_process_group()
-    return args.out
-
-
 def cli_train(args: argparse.Namespace) -> int:
-    defaults = build_parser().parse_args(["--data", "x", "--out", "x"])
-    for k, v in vars(defaults).items():   # `cafetalk train` lacks the extra options: fill defaults
-        if not hasattr(args, k):
-            setattr(args, k, v)
+    """``cafetalk train``: the parser is the same (train_options.py), so the namespace is complete."""
     run(args)
     return 0
 

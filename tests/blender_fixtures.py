@@ -11,15 +11,14 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import socket
 import struct
-import subprocess
 import sys
-import time
 import wave
 from pathlib import Path
 
 import pytest
+
+from cafetalk_core.server_process import ServerProcess, ServerStartError
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON_DIR = ROOT / "blender_addon"
@@ -98,12 +97,6 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_available() -> str | None:
     """``None`` when the real server can run here, else the reason to skip."""
     if not (ROOT / "cafetalk_core" / "server" / "app.py").exists():
@@ -121,31 +114,13 @@ def live_server(tmp_path_factory):
     reason = server_available()
     if reason:
         pytest.skip(reason)
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    with open(log, "w") as fh:
-        python = os.environ.get("CAFETALK_TEST_SERVER_PYTHON", sys.executable)
-        proc = subprocess.Popen([python, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1",
-                                 "--port", str(port), "--random-model", "--device", "cpu"],
-                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server not healthy after 90 s: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
+    python = os.environ.get("CAFETALK_TEST_SERVER_PYTHON", sys.executable)
+    server = ServerProcess(["--random-model", "--device", "cpu"], log, python=python, env=env, cwd=ROOT).start()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        server.wait_healthy(timeout_s=90)
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+    yield server.url
+    server.stop()

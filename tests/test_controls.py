@@ -22,7 +22,8 @@ def test_vocabulary_is_one_consistent_table():
     (FineControl("AU12", -0.5, 1), "fine[0].start_s", "must be >= 0"),
     (FineControl("AU12", 2, 1), "fine[0].end_s", "must be after start_s"),
     (FineControl("AU12", 1, 1), "fine[0].end_s", "must be after start_s"),
-    (FineControl("AU12", 1, 9), "fine[0].end_s", "past the end of the clip"),
+    (FineControl("AU12", 5, 9), "fine[0].start_s", "at or past the end of the clip"),
+    (FineControl("AU12", 7, 9), "fine[0].start_s", "at or past the end of the clip"),
     (FineControl("AU12", 1, 2, 1.5), "fine[0].intensity", r"must be in \[0, 1\]"),
     (FineControl("AU12", 1, 2, float("nan")), "fine[0].intensity", "must be finite"),
 ])
@@ -30,6 +31,20 @@ def test_invalid_fine_controls_name_the_field(control, field, message):
     with pytest.raises(ControlError, match=message) as info:
         validate_fine([control], duration_s=5.0)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("duration", [3.545, 1.0, 2.0 / 3.0])
+def test_spans_reaching_past_the_end_are_clamped_to_the_clip(duration):
+    """Issue 17.2: Blender rounds a strip up to whole frames; half a frame past the end used to be refused."""
+    from cafetalk_core.controls import ControlSet
+    from cafetalk_core.controls.coarse import CoarseCondition, EmotionSpan
+
+    half_frame_late = duration + 0.5 / 24
+    out = validate_fine([FineControl("AU12", 0.1, half_frame_late), FineControl("AU45", 0.2, duration + 60)],
+                        duration_s=duration)
+    assert [c.end_s for c in out] == [duration, duration]
+    cs = ControlSet(CoarseCondition("happy", 0.5, [EmotionSpan("sad", 0.3, half_frame_late, 0.5)])).validated(duration)
+    assert cs.coarse.spans[0].end_s == duration
 
 
 def test_overlapping_spans_of_one_action_are_merged():
@@ -57,8 +72,8 @@ def test_coarse_validation_and_time_varying_rasterisation():
     with pytest.raises(ControlError, match="unknown emotion 'bored'") as info:
         CoarseCondition("bored").validate()
     assert info.value.field == "emotion"
-    with pytest.raises(ControlError, match=r"emotion_spans\[0\].end_s"):
-        CoarseCondition("happy", 0.5, [EmotionSpan("sad", 1, 4)]).validate(3.0)
+    with pytest.raises(ControlError, match=r"emotion_spans\[0\].start_s"):
+        CoarseCondition("happy", 0.5, [EmotionSpan("sad", 3, 4)]).validate(3.0)
 
 
 def test_control_set_json_round_trip_and_errors():

@@ -13,7 +13,8 @@ import torch
 from cafetalk_core import rig
 from cafetalk_core.controls.vocabulary import NUM_ACTIONS
 from cafetalk_core.data import corpus
-from cafetalk_core.data.dataset import CurvesDataset, LogMelFrontEnd, collate, precompute, split_of_name
+from cafetalk_core.audio import LogMelFrontEnd
+from cafetalk_core.data.dataset import CurvesDataset, collate, precompute, split_of_name
 from cafetalk_core.phones import Phone
 
 torch.set_num_threads(1)
@@ -40,9 +41,9 @@ def _capture(folder, name, seconds=3.0, fps=60.0, sr=44100, smile=0.0):
 
 class CountingFrontEnd(LogMelFrontEnd):
     id = "counting"
+    uses_phones = True
 
     def __init__(self):
-        super().__init__(8)
         self.recognised = 0
         self.seen_phones = []
 

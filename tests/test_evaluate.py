@@ -150,8 +150,9 @@ def test_missing_corpus_names_the_folder(tmp_path):
 
 
 def test_random_tiny_model_end_to_end(corpus, tmp_path):
-    pipeline = pytest.importorskip("cafetalk_core.pipeline", reason="pipeline.py (the model helper's area) not there yet")
     import torch
+
+    from cafetalk_core import pipeline
 
     torch.set_num_threads(1)
     gen = pipeline.Generator.random(preset="tiny")
@@ -167,7 +168,8 @@ def test_random_tiny_model_end_to_end(corpus, tmp_path):
 
 def test_real_speech_section_uses_realspeech(monkeypatch, capsys):
     """--real: the model's curves go through realspeech.evaluate_real_speech next to its baselines."""
-    realspeech = pytest.importorskip("cafetalk_core.evaluation.real_speech", reason="realspeech.py not there yet")
+    from cafetalk_core.evaluation import real_speech as realspeech
+
     clips = realspeech.load_real_speech()[:2]
     monkeypatch.setattr(realspeech, "load_real_speech", lambda directory=None: clips)
 

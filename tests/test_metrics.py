@@ -11,7 +11,7 @@ from cafetalk_core.evaluation import metrics
 from cafetalk_core.controls.binarize import binarize
 from cafetalk_core.controls.fine import FineControl
 from cafetalk_core.curves import BlendshapeCurves
-from cafetalk_core.evaluation.emotion_classifier import EmotionClassifier, stratified_split
+from cafetalk_core.evaluation.emotion_classifier import EmotionClassifier, fit_logistic, stratified_split
 
 FPS = 30.0
 JAW, CLOSE = rig.channel_index("jawOpen"), rig.channel_index("mouthClose")
@@ -212,6 +212,26 @@ def test_classifier_learns_separable_emotions_and_round_trips(tmp_path):
 def test_classifier_rejects_unknown_labels():
     with pytest.raises(ValueError, match="outside classes"):
         EmotionClassifier.train([(np.zeros((30, 52)), FPS)], ["elated"])
+
+
+@pytest.mark.parametrize("present", [(0, 1, 3), (1, 3)])   # multinomial, and sklearn's binary form
+def test_fit_logistic_minimises_the_documented_objective(present):
+    """scikit-learn's fit, mapped back, is the optimum of mean cross-entropy + l2 |W|^2 / 2 over all
+    classes (the gradient vanishes; an absent class has probability 0), so l2 means what it says."""
+    rng = np.random.default_rng(0)
+    n, d, k, l2 = 300, 6, 4, 0.05
+    y = rng.choice(present, n)
+    x = rng.normal(size=(n, d)) + 0.8 * np.eye(k, d)[y]
+    w, b = fit_logistic(x, y, k, l2)
+    z = x @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = (p - np.eye(k)[y]) / n
+    cols = list(present)
+    np.testing.assert_allclose((x.T @ g + l2 * w)[:, cols], 0.0, atol=1e-4)
+    np.testing.assert_allclose(g.sum(0)[cols], 0.0, atol=1e-4)
+    absent = [c for c in range(k) if c not in present]
+    assert p[:, absent].max() < 1e-12 and (w[:, absent] == 0).all()
 
 
 def test_stratified_split_is_seeded():

@@ -14,6 +14,7 @@ from cafetalk_core.model import (CFGDenoiser, CheckpointError, Conditions, DDIMS
                                  save_checkpoint)
 from cafetalk_core.model.checkpoint import load_optimizer, save_optimizer
 from cafetalk_core.model.denoiser import randomize_zero_init
+from cafetalk_core.model.diffusion import InpaintDenoiser
 
 torch.set_num_threads(1)
 T = 40
@@ -212,8 +213,8 @@ def test_sample_ddim_callback_and_inpaint():
         inputs.append(x.clone())
         return target
 
-    out = sample_ddim(model_fn, torch.randn(1, 10, 52), s, callback=seen.append, known=known, known_mask=mask,
-                      generator=torch.Generator().manual_seed(0))
+    inpaint = InpaintDenoiser(model_fn, s, known, mask, generator=torch.Generator().manual_seed(0))
+    out = sample_ddim(inpaint, torch.randn(1, 10, 52), s, callback=seen.append)
     assert [d["i"] for d in seen] == list(range(5)) and set(seen[0]) == {"i", "x", "denoised", "t"}
     assert torch.equal(out, target)
     # the last model call saw the known frames noised only a little around -1
@@ -298,3 +299,15 @@ def test_checkpoint_refuses_bad_inputs(tmp_path, tiny):
     (d / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_checkpoint(d)
+
+
+@pytest.mark.parametrize("total", [1000, 50, 7])
+def test_set_timesteps_gives_exactly_n_strictly_decreasing_steps_for_every_n(total):
+    """Issue 17.1: a float arange gave n + 1 steps ending at t = -1 for n = 61, 103, 121, 122."""
+    s = DDIMScheduler(num_train_timesteps=total)
+    for n in range(1, total + 1):
+        s.set_timesteps(n)
+        ts = s.timesteps
+        assert len(ts) == n, n
+        assert int(ts[0]) == total - 1 and int(ts[-1]) >= 0, (n, ts[-1])
+        assert bool((ts[1:] < ts[:-1]).all()), n

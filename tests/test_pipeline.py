@@ -1,6 +1,8 @@
 """pipeline.Generator: determinism, windows, inpainting, cancel, controls, CLI."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -89,9 +91,13 @@ def test_progress_and_cancel(gen):
 
 
 def test_control_error_past_clip(gen):
-    cs = ControlSet(fine=[FineControl("AU12", 0.5, 3.0, 0.8)])
-    with pytest.raises(ControlError, match=r"fine\[0\]\.end_s"):
+    cs = ControlSet(fine=[FineControl("AU12", 1.5, 3.0, 0.8)])
+    with pytest.raises(ControlError, match=r"fine\[0\]\.start_s"):
         gen.generate(_speech_like(1.0), cs)
+    # a span reaching past the end is clamped: the same take as one ending at the clip's end
+    reach = gen.generate(_speech_like(1.0), ControlSet(fine=[FineControl("AU12", 0.5, 1.02, 0.8)]), steps=2)
+    exact = gen.generate(_speech_like(1.0), ControlSet(fine=[FineControl("AU12", 0.5, 1.0, 0.8)]), steps=2)
+    np.testing.assert_array_equal(reach.values, exact.values)
 
 
 def test_long_audio_windows_are_stitched_in_place(monkeypatch):
@@ -151,9 +157,20 @@ def test_inpaint_keeps_frames_outside_span(gen):
     assert d_first < d_mid
     with pytest.raises(ValueError, match="start_s"):
         gen.generate(wav, inpaint=(take, 5.0, 6.0))
-    # a take at another fps is resampled, and the kept frames still match the resampled take
-    out25 = gen.generate(wav, seed=9, inpaint=(take.resample(25.0), 1.0, 2.0))
-    np.testing.assert_allclose(out25.values[:30], take.resample(25.0).resample(30.0).values[:30], atol=1e-6)
+
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30000 / 1001, 50.0, 60.0])
+def test_inpaint_at_any_fps_keeps_frames_outside_span_bit_identical(gen, fps):
+    """Issue 17.3: a take at 24/25 fps used to come back resampled 30 -> fps, off by up to 0.159."""
+    wav = _speech_like(3.0)
+    take = gen.generate(wav, seed=0, fps=fps)
+    out = gen.generate(wav, seed=9, inpaint=(take, 1.0, 2.0))
+    assert out.fps == fps and out.num_frames == take.num_frames
+    a, b = int(np.ceil(1.0 * fps - 1e-6)), int(np.ceil(2.0 * fps - 1e-6))
+    np.testing.assert_array_equal(out.values[:a], take.values[:a])
+    np.testing.assert_array_equal(out.values[b:], take.values[b:])
+    assert not np.allclose(out.values[a + 5:b - 5], take.values[a + 5:b - 5])
 
 
 def test_checkpoint_generator_and_missing_default(tmp_path, gen):
@@ -190,5 +207,42 @@ def test_cli_generate(tmp_path, gen):
         back = BlendshapeCurves.load(out)
         assert back.num_frames == 45
     bad = build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "x.csv"), "--checkpoint",
-                                     str(tmp_path / "ck"), "--control", "AU12:1.0-9.0"])
+                                     str(tmp_path / "ck"), "--control", "AU12:2.0-9.0"])
     assert cli_generate(bad) == 2
+
+
+def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path):
+    """Issue 17.9: checkpoints kept only the front end's id, so a Wav2Vec2 model could not be loaded."""
+    import shutil
+
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                      conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    transformers.Wav2Vec2Model(cfg).save_pretrained(tmp_path / "w2v")
+    gen = Generator.random("tiny", front_end="wav2vec2-v1", front_end_options={"model_path": str(tmp_path / "w2v")},
+                           threads=None)
+    wav = _speech_like(1.0)
+    want = gen.generate(wav, steps=2).values
+    gen.save(tmp_path / "ck")
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["front_end"]["model_path"] == str(tmp_path / "w2v")
+    np.testing.assert_array_equal(Generator(tmp_path / "ck", threads=None).generate(wav, steps=2).values, want)
+    # a checkpoint that carries its front end inside names it relative to itself; a moved one is overridden
+    shutil.move(str(tmp_path / "w2v"), str(tmp_path / "ck" / "w2v"))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        Generator(tmp_path / "ck", threads=None)
+    moved = Generator(tmp_path / "ck", threads=None, front_end_options={"model_path": "w2v"})
+    np.testing.assert_array_equal(moved.generate(wav, steps=2).values, want)
+
+
+def test_a_broken_audio_package_fails_loudly():
+    """Issue 17.10: pipeline.py fell back to a second log-mel (same id, other normalisation)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['cafetalk_core.audio'] = None\n"
+            "from cafetalk_core.pipeline import Generator\n"
+            "Generator.random('tiny', threads=None)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "import of cafetalk_core.audio halted" in run.stderr, run.stderr[-500:]

@@ -215,13 +215,25 @@ def test_audio_file_over_limit_but_body_allowed(client):
     assert r.status_code == 413 and r.json()["field"] == "audio"
 
 
+def test_deeply_nested_json_is_a_422_naming_the_field(client):
+    """Issue 17.5: 100 000 nested brackets used to be a 500 (RecursionError)."""
+    for depth in (40, 2000, 100_000):
+        for name in ("controls", "options"):
+            r = submit(client, **{name: "[" * depth + "]" * depth})
+            assert r.status_code == 422, (name, depth, r.status_code)
+            assert r.json()["field"] == name and "nested" in r.json()["detail"]
+        r = submit(client, controls='{"emotion": ' + "[" * 900 + "]" * 900 + "}")
+        assert r.status_code == 422 and r.json()["field"] == "controls"
+    assert client.get("/health").json()["ok"]
+
+
 @pytest.mark.parametrize("controls, field", [
     ({"emotion": "ecstatic"}, "emotion"),
     ({"intensity": 3}, "intensity"),
     ({"fine": [{"action": "AU99", "start_s": 0.1, "end_s": 0.5}]}, "fine[0].action"),
-    ({"fine": [{"action": "AU12", "start_s": 0.1, "end_s": 9.0}]}, "fine[0].end_s"),
+    ({"fine": [{"action": "AU12", "start_s": 9.0, "end_s": 10.0}]}, "fine[0].start_s"),
     ({"fine": [{"action": "AU12", "start_s": 0.5, "end_s": 0.2}]}, "fine[0].end_s"),
-    ({"emotion_spans": [{"emotion": "sad", "start_s": 0.0, "end_s": 5.0}]}, "emotion_spans[0].end_s"),
+    ({"emotion_spans": [{"emotion": "sad", "start_s": 5.0, "end_s": 6.0}]}, "emotion_spans[0].start_s"),
     ({"emotoin": "happy"}, "controls"),
     ([1, 2], "controls"),
     ('{"emotion": "happy"', "controls"),
@@ -242,7 +254,7 @@ def test_bad_controls(client, controls, field):
     ({"seed": -5}, "options.seed"),
     ({"sampler": "euler"}, "options.sampler"),
     ({"inpaint": {"curves": {"format": "nope"}, "start_s": 0, "end_s": 0.5}}, "options.inpaint.curves"),
-    ({"inpaint": {"curves": BlendshapeCurves.neutral(30).to_dict(), "start_s": 0.5, "end_s": 3.0}}, "options.inpaint.end_s"),
+    ({"inpaint": {"curves": BlendshapeCurves.neutral(30).to_dict(), "start_s": 3.0, "end_s": 4.0}}, "options.inpaint.start_s"),
 ])
 def test_bad_options(client, options, field):
     r = submit(client, options=options)
@@ -381,36 +393,17 @@ def test_end_to_end_with_random_tiny_model():
 def test_cafetalk_serve_subprocess_random_model(tmp_path):
     """`cafetalk serve --random-model` on a free port, then an upload like the curl example."""
     import os
-    import subprocess
-    import sys
-    from server_fixtures import free_socket
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+
+    from cafetalk_core.server_process import ServerProcess
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CAFETALK_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "cafetalk_core.cli", "serve", "--random-model", "--port", str(port),
-                             "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.2)
+    with ServerProcess(["--random-model", "--device", "cpu"], tmp_path / "server.log", env=env) as server:
+        url = server.url
         with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             job = c.post("/v1/jobs", files={"audio": ("a.wav", wav_bytes(1.0))},
                          data={"controls": '{"emotion": "happy"}', "options": '{"steps": 2}'}).json()
             assert wait_for(c, job["job_id"])["state"] == "done"
             assert c.get(f"/v1/jobs/{job['job_id']}/result").json()["frames"] == 30
             assert httpx.get(f"{url}/v1/info").status_code == 401  # CAFETALK_TOKEN was honoured
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_model_errors_fail_the_job_not_the_server():
@@ -431,7 +424,13 @@ def test_model_errors_fail_the_job_not_the_server():
 def test_pipeline_cancellation_is_recognised():
     from cafetalk_core.pipeline import GenerationCancelled
     from cafetalk_core.server.jobs import _is_cancellation
+
+    class GenerationCancelledLookalike(Exception):
+        pass
+
+    GenerationCancelledLookalike.__name__ = "GenerationCancelled"
     assert _is_cancellation(GenerationCancelled()) and not _is_cancellation(RuntimeError())
+    assert not _is_cancellation(GenerationCancelledLookalike()), "cancellation is matched by type, not by name"
 
 
 def test_warmup_runs_once_before_jobs():
@@ -448,3 +447,20 @@ def test_cli_reports_a_missing_checkpoint(capsys, tmp_path):
     args = build_parser().parse_args(["serve", "--checkpoint", str(tmp_path / "none"), "--device", "cpu"])
     assert cli_serve(args) == 2
     assert "cannot load the model" in capsys.readouterr().err
+
+
+def test_generators_satisfy_the_server_protocol():
+    """Issue 18: the server's generator is a CurveGenerator; the fake has the real signature (face_scale)."""
+    import inspect
+
+    from cafetalk_core.generation import CurveGenerator
+    from cafetalk_core.pipeline import Generator
+
+    real = Generator.random("tiny", threads=None)
+    for gen in (FakeGenerator(), real):
+        assert isinstance(gen, CurveGenerator)
+        params = list(inspect.signature(type(gen).generate).parameters)
+        assert params == list(inspect.signature(CurveGenerator.generate).parameters), type(gen).__name__
+    assert {"model_id", "fps", "arkit_names", "default_face_scale"} <= set(FakeGenerator().info)
+    with pytest.raises(TypeError, match="CurveGenerator"):
+        create_app(object(), ServerSettings())

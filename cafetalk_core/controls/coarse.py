@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ControlError
-from .fine import _number, span_frames
+from .fine import _number, clamp_span_end, span_frames
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt")
 NUM_EMOTIONS = len(EMOTIONS)
@@ -63,8 +63,7 @@ class CoarseCondition:
                 raise ControlError(f"{f}.start_s", f"must be >= 0, got {a}")
             if b <= a:
                 raise ControlError(f"{f}.end_s", f"must be after start_s ({a}), got {b}")
-            if duration_s is not None and b > duration_s + 1e-3:
-                raise ControlError(f"{f}.end_s", f"{b} s is past the end of the clip ({duration_s:.3f} s)")
+            b = clamp_span_end(a, b, duration_s, f)
             if not 0 <= k <= 1:
                 raise ControlError(f"{f}.intensity", f"must be in [0, 1], got {k}")
             spans.append(EmotionSpan(e, a, b, k))

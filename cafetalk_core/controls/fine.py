@@ -3,6 +3,10 @@
 Overlap policy (documented in the README): two spans of the *same* action that overlap or
 touch are merged into one span covering both, with the larger intensity. Different actions
 may overlap freely (a smile during a brow raise).
+
+End policy: a span that reaches past the end of the clip is clamped to the clip (Blender
+rounds a sound strip up to whole frames, so a strip that ends with the clip often ends up to
+a frame after it); a span that *starts* at or after the end is refused.
 """
 from __future__ import annotations
 
@@ -56,12 +60,21 @@ def fine_from_dict(data: Any, field: str = "fine") -> FineControl:
     )
 
 
-def validate_fine(controls: Iterable[FineControl], duration_s: float | None = None,
-                  tolerance_s: float = 1e-3) -> list[FineControl]:
+def clamp_span_end(start_s: float, end_s: float, duration_s: float | None, field: str) -> float:
+    """``end_s`` clamped to the clip; ControlError on ``{field}.start_s`` if the span starts at or past its end."""
+    if duration_s is None:
+        return end_s
+    if start_s >= duration_s:
+        raise ControlError(f"{field}.start_s", f"{start_s} s is at or past the end of the clip ({duration_s:.3f} s)")
+    return min(end_s, duration_s)
+
+
+def validate_fine(controls: Iterable[FineControl], duration_s: float | None = None) -> list[FineControl]:
     """Check every control and return them canonical (action ids) and merged per action.
 
     Raises :class:`ControlError` naming ``fine[i].<field>`` for: unknown action, negative
-    start, end not after start, span past the clip (``duration_s``), intensity outside [0, 1].
+    start, end not after start, a start at or past the end of the clip (``duration_s``),
+    intensity outside [0, 1]. An end past the clip is clamped to it.
     """
     checked: list[FineControl] = []
     for i, c in enumerate(controls):
@@ -76,11 +89,10 @@ def validate_fine(controls: Iterable[FineControl], duration_s: float | None = No
             raise ControlError(f"{f}.start_s", f"must be >= 0, got {start}")
         if end <= start:
             raise ControlError(f"{f}.end_s", f"must be after start_s ({start}), got {end}")
-        if duration_s is not None and end > duration_s + tolerance_s:
-            raise ControlError(f"{f}.end_s", f"{end} s is past the end of the clip ({duration_s:.3f} s)")
+        end = clamp_span_end(start, end, duration_s, f)
         if not 0.0 <= inten <= 1.0:
             raise ControlError(f"{f}.intensity", f"must be in [0, 1], got {inten}")
-        checked.append(FineControl(action, start, min(end, duration_s) if duration_s else end, inten))
+        checked.append(FineControl(action, start, end, inten))
     return merge_overlapping(checked)
 
 

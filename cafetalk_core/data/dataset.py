@@ -5,7 +5,7 @@ A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`
 + ``<name>.csv`` pairs straight from the Live Link Face app (any fps, any sample rate).
 
 - Curves are resampled to the model fps (``BlendshapeCurves.resample``), audio to 16 kHz
-  (``scipy.signal.resample_poly``).
+  mono by ``audio.load_audio`` (the project's one loader).
 - Split: the JSON's ``split`` for synth clips; for user files a hash of the file name (70/15/15).
 - Windows of ``window_frames``: a random crop per item for train, a fixed tiling for val/test;
   shorter clips are padded with the rest pose and ``mask`` = 0 on the padding.
@@ -14,8 +14,9 @@ A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`
 - Audio features come from a *front end* (``id``, ``dim``, ``features(wav, n, fps, phones)``,
   ``recognise(wav)``). With probability ``p_recog`` a sample uses the recogniser's phones
   (cached once per clip as ``<id>.recog.json``), else the true phones, perturbed by
-  ``cafetalk_core.audio.perturb_phones`` when that exists, so the model learns to trust
-  recognised phones only as far as they deserve.
+  ``audio.perturb_phones``, so the model learns to trust recognised phones only as far as
+  they deserve. A front end that does not ``use_phones`` (``logmel-v1``, the default) gets
+  the audio alone.
 - Bad files (unreadable wav, malformed CSV, length mismatch) are logged by name and skipped;
   an epoch never crashes on one.
 """
@@ -32,10 +33,11 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 from torch.utils.data import Dataset, default_collate
 
 from .. import rig
+from ..audio import AudioError, LogMelFrontEnd, load_audio, perturb_phones
+from ..audio import FrontEnd as AudioFrontEnd
 from ..controls.binarize import binarize, labels_to_controls
 from ..controls.coarse import emotion_index
 from ..controls.fine import FineControl, rasterize_fine
@@ -43,63 +45,14 @@ from ..curves import BlendshapeCurves
 from ..phones import Phone
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE = 16000
+
 MAX_MISMATCH_S = 0.5  # wav vs CSV length tolerance before a pair counts as broken
 
 
-class FrontEnd(Protocol):
-    id: str
-    dim: int
-
-    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
-                 phones: list[Phone] | None = None) -> np.ndarray: ...
+class FrontEnd(AudioFrontEnd, Protocol):
+    """An audio front end (``audio.FrontEnd``); one that ``uses_phones`` also has a recogniser."""
 
     def recognise(self, wav16k: np.ndarray) -> list[Phone]: ...
-
-
-class LogMelFrontEnd:
-    """Stand-in front end: 40 log-mel bands + loudness, no recogniser (tests, fallbacks)."""
-
-    id = "logmel-standin"
-
-    def __init__(self, n_mels: int = 40) -> None:
-        self.n_mels = n_mels
-        self.dim = n_mels + 1
-        n_fft = 512
-        mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
-        imel = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
-        edges = imel(np.linspace(mel(60), mel(7600), n_mels + 2))
-        bins = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
-        fb = np.zeros((n_mels, len(bins)))
-        for i in range(n_mels):
-            lo, c, hi = edges[i], edges[i + 1], edges[i + 2]
-            fb[i] = np.clip(np.minimum((bins - lo) / (c - lo), (hi - bins) / (hi - c)), 0, None)
-        self._fb, self._n_fft = fb, n_fft
-
-    def features(self, wav16k: np.ndarray, num_frames: int, fps: float,
-                 phones: list[Phone] | None = None) -> np.ndarray:
-        hop = SAMPLE_RATE / fps
-        out = np.zeros((num_frames, self.dim), np.float32)
-        win = np.hanning(self._n_fft)
-        x = np.pad(np.asarray(wav16k, np.float64), (self._n_fft // 2, self._n_fft))
-        for i in range(num_frames):
-            a = int(i * hop)
-            seg = x[a:a + self._n_fft] * win
-            p = np.abs(np.fft.rfft(seg)) ** 2
-            out[i, :-1] = np.log10(self._fb @ p + 1e-8)
-            out[i, -1] = np.log10(np.mean(seg ** 2) + 1e-10)
-        return out
-
-    def recognise(self, wav16k: np.ndarray) -> list[Phone]:
-        return []
-
-
-def _perturb_fn():
-    try:
-        from ..audio import perturb_phones  # written by the audio front-end area
-    except Exception:  # module not there yet, or it fails to import
-        return None
-    return perturb_phones
 
 
 def split_of_name(name: str) -> str:
@@ -159,17 +112,11 @@ def scan(roots: str | Path | list[str | Path]) -> list[ClipRecord]:
 
 
 def load_audio_16k(path: Path) -> np.ndarray:
+    """``audio.load_audio`` (the one loader); an unusable file is a :class:`BadClip` naming it."""
     try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise BadClip(f"{path}: unreadable wav ({exc})") from None
-    audio = audio.mean(axis=1)
-    if sr != SAMPLE_RATE:
-        g = np.gcd(int(sr), SAMPLE_RATE)
-        audio = resample_poly(audio, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
-    if not np.all(np.isfinite(audio)):
-        raise BadClip(f"{path}: wav has NaN or infinite samples")
-    return audio
+        return load_audio(path)
+    except AudioError as exc:
+        raise BadClip(f"{path}: {exc}") from None
 
 
 def load_curves(rec: ClipRecord, fps: float) -> np.ndarray:
@@ -272,7 +219,6 @@ class CurvesDataset(Dataset):
         # Training may start before the recogniser has run over the whole corpus: then only
         # clips whose recogniser output is already cached use it; the rest use perturbed truth.
         self.recog_cached_only = recog_cached_only
-        self._perturb = _perturb_fn()
         self._epoch = 0
         if split == "train":
             self.index = [(i, -1) for i in range(len(self.records))]
@@ -320,6 +266,8 @@ class CurvesDataset(Dataset):
     def _features(self, rec: ClipRecord, clip: dict, rng: np.random.Generator) -> np.ndarray:
         n = clip["curves"].shape[0]
         fe = self.front_end
+        if not fe.uses_phones:   # acoustic features only: no recogniser, no phones
+            return np.asarray(fe.features(clip["audio"], n, self.fps), np.float32)
         phones = clip["phones"]
         use_recog = phones is None or rng.random() < self.p_recog
         if use_recog and phones is not None and self.recog_cached_only and ("feat", fe.id) not in clip \
@@ -331,11 +279,7 @@ class CurvesDataset(Dataset):
                 recog = recognised_phones(rec, fe, clip["audio"])
                 clip[key] = np.asarray(fe.features(clip["audio"], n, self.fps, phones=recog or None), np.float32)
             return clip[key]
-        if self._perturb is not None:
-            try:
-                phones = self._perturb(phones, rng)
-            except Exception as exc:  # a bug there must not stop training
-                log.warning("perturb_phones failed on %s: %s", rec.id, exc)
+        phones = perturb_phones(phones, rng)
         return np.asarray(fe.features(clip["audio"], n, self.fps, phones=phones), np.float32)
 
     def _item(self, k: int) -> dict[str, Any]:

@@ -19,12 +19,11 @@ recorded in ``augment``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
 from .. import rig
+from ..audio.augment import augment_audio, speed_perturb
 from ..controls.coarse import EMOTIONS
 from ..controls.fine import FineControl
 from ..controls.vocabulary import ACTIONS, get_action
@@ -226,85 +225,7 @@ def add_fine_events(values: np.ndarray, fps: float, duration: float, rng: np.ran
 # ---------------------------------------------------------------------------------------------
 
 
-def speed_perturb(audio: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
-    """Play ``factor`` x faster (tempo and pitch, like Kaldi's speed perturbation).
-
-    Returns the audio and the exact time scale (new time = old time x scale).
-    """
-    up = 200
-    down = int(round(up * factor))
-    if down == up:
-        return audio, 1.0
-    return resample_poly(audio, up, down).astype(np.float32), up / down
-
-
-def room_tone(n: int, rng: np.random.Generator, level_db: float) -> np.ndarray:
-    """Coloured noise (white/pink/brown) with an optional mains hum, at ``level_db`` dBFS RMS."""
-    white = rng.standard_normal(n)
-    colour = str(rng.choice(["white", "pink", "brown"]))
-    if colour == "pink":
-        spec = np.fft.rfft(white)
-        f = np.arange(len(spec)) + 1.0
-        x = np.fft.irfft(spec / np.sqrt(f), n)
-    elif colour == "brown":
-        x = np.cumsum(white)
-        x -= np.convolve(x, np.ones(801) / 801, mode="same")  # keep it from drifting
-    else:
-        x = white
-    if rng.random() < 0.2:
-        x = x / (np.std(x) + 1e-9) + 0.5 * np.sin(2 * np.pi * rng.choice([50.0, 60.0]) * np.arange(n) / SAMPLE_RATE)
-    x = x / (np.sqrt(np.mean(x ** 2)) + 1e-12)
-    return (x * 10 ** (level_db / 20)).astype(np.float32)
-
-
-def reverb_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
-    """A synthetic room impulse response: direct path + sparse early reflections + a diffuse
-    exponentially decaying tail (60 dB down after ``rt60`` s)."""
-    n = int(rt60 * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
-    tail[: int(0.005 * SAMPLE_RATE)] = 0.0
-    ir = 0.3 * tail / (np.abs(tail).max() + 1e-9)
-    ir[0] = 1.0
-    for _ in range(6):
-        k = int(rng.uniform(0.003, 0.04) * SAMPLE_RATE)
-        if k < n:
-            ir[k] += rng.uniform(0.2, 0.6) * rng.choice([-1, 1])
-    return (ir / np.sqrt(np.sum(ir ** 2))).astype(np.float32)
-
-
-def augment_audio(audio: np.ndarray, rng: np.random.Generator, phones_speech_rms: float) -> tuple[np.ndarray, dict]:
-    """Reverb, band limit, noise at a random SNR, loudness. Returns audio and what was done."""
-    info: dict[str, Any] = {}
-    x = audio.astype(np.float64)
-    if rng.random() < 0.35:
-        rt60 = float(rng.uniform(0.15, 0.8))
-        wet = float(rng.uniform(0.2, 0.7))
-        y = fftconvolve(x, reverb_ir(rng, rt60))[: len(x)]
-        x = (1 - wet) * x + wet * y * (np.std(x) / (np.std(y) + 1e-12))
-        info["reverb"] = {"rt60_s": round(rt60, 3), "wet": round(wet, 3)}
-    r = rng.random()
-    if r < 0.15:
-        x = sosfilt(butter(6, [300, 3400], btype="band", fs=SAMPLE_RATE, output="sos"), x)
-        info["band"] = "telephone_300_3400"
-    elif r < 0.35:
-        cut = float(rng.uniform(3500, 7500))
-        x = sosfilt(butter(6, cut, btype="low", fs=SAMPLE_RATE, output="sos"), x)
-        info["band"] = f"lowpass_{int(cut)}"
-    # noise: always some room tone (so silence is never digital zero), often a lot
-    speech_rms = max(phones_speech_rms, 1e-4)
-    if rng.random() < 0.75:
-        snr = float(rng.uniform(5.0, 40.0))
-    else:
-        snr = float(rng.uniform(45.0, 70.0))
-    level_db = 20 * np.log10(speech_rms) - snr
-    x = x + room_tone(len(x), rng, level_db)
-    info["snr_db"] = round(snr, 1)
-    gain_db = float(rng.uniform(-30.0, -1.0))
-    peak = np.abs(x).max() + 1e-9
-    x = x / peak * 10 ** (gain_db / 20)
-    info["peak_dbfs"] = round(gain_db, 1)
-    return x.astype(np.float32), info
+# One augmentation for the whole project: audio/augment.py (speed_perturb, augment_audio).
 
 
 # ---------------------------------------------------------------------------------------------

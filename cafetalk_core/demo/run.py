@@ -12,7 +12,7 @@ Steps, each by the project's own code:
    ``pipeline.Generator`` in process; the shipped checkpoint, else a random untrained model
    with a loud warning; ``--text`` becomes fine controls through ``/v1/controls/from-text``
    (or ``controls.text`` in process);
-3. Blender: ``cafetalk_core/demo/scene.py`` runs in a subprocess with ``bpy`` (``cafetalk_core``
+3. Blender: ``cafetalk_core.demo.scene`` runs in a subprocess with ``bpy`` (``cafetalk_core``
    never imports it), builds the head, writes the take with the add-on's ``takes`` /
    ``keyframes`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
 4. the MP4 (ffmpeg, or Blender's encoder when ffmpeg is missing), ``curves.png`` and
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -37,9 +36,11 @@ import numpy as np
 
 from ..curves import BlendshapeCurves
 from ..phones import BILABIALS, OPEN_VOWELS, Phone
+from ..server_process import ServerProcess, ServerStartError
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENE_SCRIPT = Path(__file__).resolve().with_name("scene.py")
+# The folder holding cafetalk_core (a source checkout, or site-packages for a wheel). Subprocesses
+# (the server, the Blender scene) start there with ``-m``, so they import this same core.
+CORE_HOME = Path(__file__).resolve().parents[2]
 SAMPLE_SENTENCE = "Papa bought a map, and Bob may move more boxes."
 BLENDER_TIMEOUT_S = 1800.0
 RANDOM_WARNING = ("\n" + "!" * 78 + "\n!! cafetalk demo: NO TRAINED CHECKPOINT FOUND - using a RANDOM, UNTRAINED model.\n"
@@ -130,12 +131,6 @@ def scene_frame(t_s: float, fps: float, start_frame: int = 1) -> int:
 
 
 # --- the model ---------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get_json(url: str, timeout: float = 2.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -156,40 +151,16 @@ def has_shipped_checkpoint() -> bool:
     return (DEFAULT_CHECKPOINT / "config.json").is_file()
 
 
-class ServerProcess:
-    """``cafetalk serve`` on a free loopback port, stopped on exit (the add-on's way of running the model)."""
-
-    def __init__(self, checkpoint: str | None, random_model: bool, log_path: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--device", "cpu"]
-        if checkpoint:
-            cmd += ["--checkpoint", str(checkpoint)]
-        if random_model:
-            cmd += ["--random-model"]
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-
-    def wait(self, timeout_s: float = 180.0) -> dict:
-        t0 = time.time()
-        while time.time() - t0 < timeout_s:
-            if self.proc.poll() is not None:
-                raise DemoError(f"server: exited with code {self.proc.returncode}; see {self._log.name}")
-            try:
-                return _get_json(self.url + "/health")
-            except (OSError, ValueError):
-                time.sleep(0.3)
-        raise DemoError(f"server: not healthy after {timeout_s:.0f} s; see {self._log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+def start_server(checkpoint: str | None, random_model: bool, log_path: Path) -> ServerProcess:
+    """``cafetalk serve`` on a free loopback port, healthy (the add-on's way of running the model)."""
+    args = ["--device", "cpu"] + (["--checkpoint", str(checkpoint)] if checkpoint else []) + \
+        (["--random-model"] if random_model else [])
+    server = ServerProcess(args, log_path, cwd=CORE_HOME).start()
+    try:
+        server.wait_healthy()
+    except ServerStartError as exc:
+        raise DemoError(f"server: {exc}") from None
+    return server
 
 
 def text_controls_in_process(text: str, duration_s: float) -> dict[str, Any]:
@@ -232,7 +203,7 @@ def generate_in_process(audio_path: Path, controls: dict[str, Any], checkpoint: 
 
 # --- Blender and video -------------------------------------------------------------------------
 def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_TIMEOUT_S) -> dict[str, Any]:
-    """Run ``demo_scene.py`` with this interpreter (which has ``bpy``); return its result.json."""
+    """Run ``demo/scene.py`` with this interpreter (which has ``bpy``); return its result.json."""
     job_path = out_dir / "demo_job.json"
     job_path.write_text(json.dumps(job, indent=1))
     log_path = out_dir / "blender.log"
@@ -240,8 +211,8 @@ def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_T
     env.setdefault("PYTHONUNBUFFERED", "1")
     with open(log_path, "w") as log:
         try:
-            proc = subprocess.run([sys.executable, str(SCENE_SCRIPT), str(job_path)], stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env, cwd=str(ROOT))
+            proc = subprocess.run([sys.executable, "-m", "cafetalk_core.demo.scene", str(job_path)], stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env, cwd=str(CORE_HOME))
         except subprocess.TimeoutExpired:
             raise DemoError(f"blender: no result after {timeout_s:.0f} s; see {log_path}") from None
     text = log_path.read_text(errors="replace")
@@ -322,54 +293,24 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
     result = DemoResult(out)
     # 1. speech
     t0 = time.time()
-    if audio is None:
-        audio_path = out / "speech.wav"
-        result.phones = make_sample_clip(audio_path, sentence)
-        log(f"speech: espeak-ng said {sentence!r} -> {audio_path}")
-    else:
-        audio_path = Path(audio).resolve()
-        if not audio_path.is_file():
-            raise DemoError(f"--audio: no such file {str(audio_path)!r}")
-        result.phones = recognise_phones(audio_path)
+    audio_path = prepare_speech(out, audio, sentence, result, log)
     duration = audio_duration(audio_path)
-    (out / "phones.json").write_text(json.dumps([[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in result.phones]))
     result.seconds["speech"] = round(time.time() - t0, 2)
-    # 2. the model
-    if random_model is None:
-        random_model = checkpoint is None and not has_shipped_checkpoint()
-    if random_model:
-        print(RANDOM_WARNING, file=sys.stderr, flush=True)
-    result.random_model = bool(random_model)
+    # 2. the model: in process, or the server (kept running while Blender's add-on talks to it)
+    result.random_model = choose_random_model(checkpoint, random_model)
     controls: dict[str, Any] = {"emotion": emotion, "intensity": float(intensity), "fine": [], "emotion_spans": []}
-    contact = pick_contact_phones(result.phones, contact_max) if result.phones else []
-    contact_times = ([0.5 * (p.start_s + p.end_s) for p in contact] if contact
-                     else list(np.linspace(0.1, max(0.1, duration - 0.1), min(contact_max, 8))))
+    contact, contact_times = contact_frames(result.phones, duration, contact_max)
+    render = {"resolution": res, "frames": frames, "extra_times_s": contact_times, "engine": engine}
     t0 = time.time()
     server = None
     try:
         if in_process:
-            if text:
-                controls = merge_text_controls(controls, text_controls_in_process(text, duration))
-            curves, result.model = generate_in_process(audio_path, controls, checkpoint, bool(random_model), seed, steps)
-            result.seconds["generate"] = round(time.time() - t0, 2)
-            log(f"model: {result.model} in process, {curves.num_frames} frames in {result.seconds['generate']:.1f} s")
-            curves_path = out / "model_curves.json"
-            curves_path.write_text(curves.to_json())
-            job = _job(out, audio_path, controls, res, frames, contact_times, curves.fps, engine, True,
-                       curves_path=str(curves_path), seed=seed)
+            controls, job = take_in_process(out, audio_path, duration, controls, text, checkpoint, seed, steps,
+                                            render, result, log)
         else:
-            server = ServerProcess(checkpoint, bool(random_model), out / "server.log")
-            health = server.wait()
-            info = _get_json(server.url + "/v1/info", 10.0)
-            result.model = str(info.get("model_id", health))
-            log(f"server: {server.url} ({result.model})")
-            if text:
-                found = _post_json(server.url + "/v1/controls/from-text", {"text": text, "duration_s": duration})
-                for m in found.get("messages", []):
-                    log(f"text: {m}")
-                controls = merge_text_controls(controls, found)
-            job = _job(out, audio_path, controls, res, frames, contact_times, float(info.get("fps", 30)), engine, True,
-                       server_url=server.url, seed=seed)
+            server = start_server(checkpoint, result.random_model, out / "server.log")
+            controls, job = take_through_server(server, out, audio_path, duration, controls, text, seed, render,
+                                                result, log)
         if text:
             log(f"controls from text: {json.dumps(controls['fine'] + controls['emotion_spans'])}")
         (out / "controls.json").write_text(json.dumps(controls, indent=1))
@@ -383,22 +324,99 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
     result.seconds["per_frame"] = blend["seconds"]["per_frame"]
     for w in blend.get("warnings", []):
         log(f"add-on: {w}")
-    take = BlendshapeCurves.from_json((out / "take_curves.json").read_text())
-    fps = float(blend["fps"])
-    pattern = blend["frame_pattern"]
-    seq = blend["sequence"]
     # 4. video and pictures
     t0 = time.time()
-    mp4 = Path(blend["mp4"]) if blend.get("mp4") else encode_mp4(pattern, seq[0], len(seq), fps, audio_path, out / "demo.mp4")
-    from .plots import contact_sheet, plot_curves
     title = (f"{audio_path.name}: {emotion} {intensity:g}" + (f", text: {text!r}" if text else "")
-             + f"  [{result.model}{' - RANDOM UNTRAINED' if random_model else ''}]")
+             + f"  [{result.model}{' - RANDOM UNTRAINED' if result.random_model else ''}]")
+    make_pictures(blend, audio_path, controls, contact, contact_times, title, result, log)
+    result.seconds["pictures"] = round(time.time() - t0, 2)
+    result.seconds["total"] = round(time.time() - t_all, 2)
+    return result
+
+
+def prepare_speech(out: Path, audio: str | Path | None, sentence: str, result: DemoResult, log) -> Path:
+    """The clip to animate and its phones (``result.phones``, also ``phones.json``)."""
+    if audio is None:
+        audio_path = out / "speech.wav"
+        result.phones = make_sample_clip(audio_path, sentence)
+        log(f"speech: espeak-ng said {sentence!r} -> {audio_path}")
+    else:
+        audio_path = Path(audio).resolve()
+        if not audio_path.is_file():
+            raise DemoError(f"--audio: no such file {str(audio_path)!r}")
+        result.phones = recognise_phones(audio_path)
+    (out / "phones.json").write_text(json.dumps([[p.phone, round(p.start_s, 4), round(p.end_s, 4)]
+                                                 for p in result.phones]))
+    return audio_path
+
+
+def choose_random_model(checkpoint: str | None, random_model: bool | None) -> bool:
+    """``None``: random only when no checkpoint is given or shipped, and then say so loudly."""
+    if random_model is None:
+        random_model = checkpoint is None and not has_shipped_checkpoint()
+    if random_model:
+        print(RANDOM_WARNING, file=sys.stderr, flush=True)
+    return bool(random_model)
+
+
+def contact_frames(phones: Sequence[Phone], duration: float, contact_max: int) -> tuple[list[Phone], list[float]]:
+    """The contact sheet's phones and times (phone centres; evenly spaced when no phones are known)."""
+    contact = pick_contact_phones(phones, contact_max) if phones else []
+    times = ([0.5 * (p.start_s + p.end_s) for p in contact] if contact
+             else list(np.linspace(0.1, max(0.1, duration - 0.1), min(contact_max, 8))))
+    return contact, times
+
+
+def take_in_process(out: Path, audio_path: Path, duration: float, controls: dict[str, Any], text: str | None,
+                    checkpoint: str | None, seed: int, steps: int | None, render: dict[str, Any],
+                    result: DemoResult, log) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Controls (with the text's) and the Blender job, the curves made here by ``pipeline.Generator``."""
+    if text:
+        controls = merge_text_controls(controls, text_controls_in_process(text, duration))
+    t0 = time.time()
+    curves, result.model = generate_in_process(audio_path, controls, checkpoint, result.random_model, seed, steps)
+    result.seconds["generate"] = round(time.time() - t0, 2)
+    log(f"model: {result.model} in process, {curves.num_frames} frames in {result.seconds['generate']:.1f} s")
+    curves_path = out / "model_curves.json"
+    curves_path.write_text(curves.to_json())
+    job = _job(out, audio_path, controls, render["resolution"], render["frames"], render["extra_times_s"],
+               curves.fps, render["engine"], True, curves_path=str(curves_path), seed=seed)
+    return controls, job
+
+
+def take_through_server(server: ServerProcess, out: Path, audio_path: Path, duration: float,
+                        controls: dict[str, Any], text: str | None, seed: int, render: dict[str, Any],
+                        result: DemoResult, log) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Controls (the text's through ``/v1/controls/from-text``) and the Blender job that asks the server."""
+    info = _get_json(server.url + "/v1/info", 10.0)
+    result.model = str(info.get("model_id", "?"))
+    log(f"server: {server.url} ({result.model})")
+    if text:
+        found = _post_json(server.url + "/v1/controls/from-text", {"text": text, "duration_s": duration})
+        for m in found.get("messages", []):
+            log(f"text: {m}")
+        controls = merge_text_controls(controls, found)
+    job = _job(out, audio_path, controls, render["resolution"], render["frames"], render["extra_times_s"],
+               float(info.get("fps", 30)), render["engine"], True, server_url=server.url, seed=seed)
+    return controls, job
+
+
+def make_pictures(blend: dict[str, Any], audio_path: Path, controls: dict[str, Any], contact: list[Phone],
+                  contact_times: list[float], title: str, result: DemoResult, log) -> None:
+    """demo.mp4, curves.png and contact_sheet.png from what Blender keyed and rendered; fills ``result.files``."""
+    from .plots import contact_sheet, plot_curves
+
+    out = result.out_dir
+    take = BlendshapeCurves.from_json((out / "take_curves.json").read_text())
+    fps, pattern, seq = float(blend["fps"]), blend["frame_pattern"], blend["sequence"]
+    mp4 = Path(blend["mp4"]) if blend.get("mp4") else encode_mp4(pattern, seq[0], len(seq), fps, audio_path,
+                                                                 out / "demo.mp4")
     plot_curves(take, out / "curves.png", controls["fine"], controls["emotion_spans"], result.phones, title)
+    labels = ([(p.phone, 0.5 * (p.start_s + p.end_s)) for p in contact] if contact
+              else [(f"{t:.2f}s", t) for t in contact_times])
     items = []
-    labels = [(p.phone, 0.5 * (p.start_s + p.end_s)) for p in contact] if contact else [(f"{t:.2f}s", t) for t in contact_times]
     for label, t in labels:
-        f = scene_frame(t, fps)
-        png = Path(pattern % f)
+        png = Path(pattern % scene_frame(t, fps))
         if png.is_file():
             colour = "#1f77b4" if label in BILABIALS else "#d62728" if label in OPEN_VOWELS else "black"
             items.append((png, f"{label} @ {t:.2f}s", colour))
@@ -406,15 +424,12 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
         contact_sheet(items, out / "contact_sheet.png", cols=6,
                       title="frames at phone centres: lips should close on P/B/M (blue), open on vowels (red)")
         result.files["contact_sheet"] = out / "contact_sheet.png"
-    result.seconds["pictures"] = round(time.time() - t0, 2)
-    result.seconds["total"] = round(time.time() - t_all, 2)
-    result.files.update({"blend": Path(blend["blend"]), "curves_plot": out / "curves.png", "frames": Path(pattern).parent,
-                         "take_curves": out / "take_curves.json", "audio": audio_path})
+    result.files.update({"blend": Path(blend["blend"]), "curves_plot": out / "curves.png",
+                         "frames": Path(pattern).parent, "take_curves": out / "take_curves.json", "audio": audio_path})
     if mp4 is not None:
         result.files["mp4"] = Path(mp4)
     else:
         log("mp4: skipped (no ffmpeg and Blender's encoder was not asked)")
-    return result
 
 
 def cli_demo(args: Any) -> int:

@@ -1,9 +1,11 @@
 """The Blender half of ``cafetalk demo``: run with a Python that has ``bpy`` (never imported by the add-on).
 
-    python cafetalk_core/demo/scene.py JOB.json
+    python -m cafetalk_core.demo.scene JOB.json
 
-``cafetalk_core.demo.run`` writes JOB.json and runs this file in a subprocess, because ``bpy`` can
-be imported once per process and ``cafetalk_core`` never imports it. The take goes through
+``cafetalk_core.demo.run`` writes JOB.json and runs this module in a subprocess, because ``bpy`` can
+be imported once per process and ``cafetalk_core`` never imports it. The add-on is the one beside
+this ``cafetalk_core`` (:func:`addon_dir`): ``blender_addon/`` in a source checkout, the
+``cafetalk_blender`` package that the wheel installs next to ``cafetalk_core`` otherwise. The take goes through
 the add-on's own code, exactly as the panel's Generate does: the add-on is registered, its
 scene properties are filled (target, audio, emotion), fine controls become NLA strips
 (``nla_controls.write_controls``), the request is read back from the scene
@@ -26,16 +28,28 @@ import sys
 import time
 from pathlib import Path
 
-ADDON_DIR = Path(__file__).resolve().parents[2] / "blender_addon"
+CORE_HOME = Path(__file__).resolve().parents[2]    # the folder holding cafetalk_core: a checkout or site-packages
 PACKAGE = "cafetalk_blender"
+ADDON_FOLDERS = ("blender_addon", PACKAGE)          # its name in a source checkout, in an installed wheel
+
+
+def addon_dir(core_home: Path = CORE_HOME) -> Path:
+    """The add-on that belongs to this ``cafetalk_core``: the folder beside it, under its source name
+    (a checkout, an editable install) or its package name (a wheel: pyproject maps it to ``cafetalk_blender``)."""
+    for name in ADDON_FOLDERS:
+        if (core_home / name / "__init__.py").is_file():
+            return core_home / name
+    raise FileNotFoundError(f"the Blender add-on is not beside cafetalk_core: none of "
+                            f"{[str(core_home / n) for n in ADDON_FOLDERS]} exists (a broken install?)")
 
 
 def load_addon():
-    """Import this folder as the package ``cafetalk_blender`` (the name batch scripts use) and register it."""
+    """Import the add-on as the package ``cafetalk_blender`` (the name batch scripts use) and register it."""
     if PACKAGE in sys.modules:
         return sys.modules[PACKAGE]
-    spec = importlib.util.spec_from_file_location(PACKAGE, ADDON_DIR / "__init__.py",
-                                                  submodule_search_locations=[str(ADDON_DIR)])
+    folder = addon_dir()
+    spec = importlib.util.spec_from_file_location(PACKAGE, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACKAGE] = module
     spec.loader.exec_module(module)
@@ -155,7 +169,7 @@ def run(job: dict) -> dict:
     if job.get("blender_mp4") and seq:
         mp4 = render_mp4_with_blender(scene, seq[0], seq[-1], str(out / "demo.mp4"))
         scene.frame_start, scene.frame_end = first, last
-    result = {"action": action.name, "warnings": warnings, "frame_start": first, "frame_end": last,
+    result = {"addon": str(Path(addon.__file__).parent), "action": action.name, "warnings": warnings, "frame_start": first, "frame_end": last,
               "fps": scene.render.fps / scene.render.fps_base, "sequence": seq, "extra_frames": extra,
               "frame_pattern": str(frames_dir / "frame_%04d.png"), "blend": str(out / "demo.blend"),
               "mp4": mp4, "shape_keys": len(head.data.shape_keys.key_blocks) - 1,
@@ -167,7 +181,7 @@ def run(job: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python cafetalk_core/demo/scene.py JOB.json", file=sys.stderr)
+        print("usage: python -m cafetalk_core.demo.scene JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text())
     os.environ.setdefault("CAFETALK_DEMO", "1")

@@ -8,9 +8,17 @@ ground-truth test clips next to its accuracy on the model's curves for the same 
 Features: the clip is cut into windows (2 s, hop 1 s; a shorter clip is one window); per
 window and per channel of the upper face and mouth corners (where emotion shows, and not the
 lip-sync channels that follow the words): mean, std, 10th/50th/90th percentiles.
-Model: multinomial logistic regression on standardised features, L2 strength chosen on the
-validation clips (accuracy, ties broken by log-loss); fitted with L-BFGS (scipy). A clip's label is the argmax of its windows'
-mean probability. Stored as safetensors (arrays) + JSON (everything else), never pickle.
+Model: scikit-learn's ``StandardScaler`` + multinomial ``LogisticRegression`` (L-BFGS), the L2
+strength chosen on the validation clips (accuracy, ties broken by log-loss). ``l2`` is the
+weight of ``l2 * |W|^2 / 2`` next to the *mean* window cross-entropy, i.e. sklearn's
+``C = 1 / (l2 * windows)``, so the strength does not depend on how many windows there are.
+A clip's label is the argmax of its windows' mean probability. The fitted numbers are kept as
+arrays (scaler mean/scale, weight, bias) in safetensors + JSON, never a pickle, so a stored
+classifier loads without scikit-learn's version.
+
+The clip split (:func:`stratified_split`) stays our own: per label, seeded, and every label
+with >= 3 clips gets at least one clip in each part, which scikit-learn's stratified splitters
+do not promise for small classes (they fail when a part is smaller than the number of labels).
 """
 from __future__ import annotations
 
@@ -20,7 +28,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .. import rig
 from ..controls.coarse import EMOTIONS
@@ -67,23 +74,34 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+#: Bias of a class absent from the training windows: its probability is 0 to float precision.
+ABSENT_BIAS = -1e4
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
-                 max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression, mean cross-entropy + l2 * |W|^2 / 2; returns (W, b)."""
-    n, d = x.shape
-    onehot = np.eye(num_classes)[y]
+                 max_iter: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression minimising mean cross-entropy + ``l2 * |W|^2 / 2``; (W, b).
 
-    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta[: d * num_classes].reshape(d, num_classes)
-        b = theta[d * num_classes:]
-        p = _softmax(x @ w + b)
-        loss = -np.mean(np.log(p[np.arange(n), y] + 1e-12)) + 0.5 * l2 * np.sum(w * w)
-        g = (p - onehot) / n
-        return float(loss), np.concatenate([(x.T @ g + l2 * w).ravel(), g.sum(0)])
+    W is (features, num_classes) over all classes; classes with no window in ``y`` get weight 0
+    and :data:`ABSENT_BIAS`. sklearn fits two classes as one logit difference v; the softmax
+    optimum of the same objective is (-v/2, +v/2), whose penalty is half of |v|^2, hence C doubles.
+    """
+    from sklearn.linear_model import LogisticRegression
 
-    res = minimize(loss_grad, np.zeros(d * num_classes + num_classes), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter})
-    return res.x[: d * num_classes].reshape(d, num_classes), res.x[d * num_classes:]
+    present = np.unique(y)
+    w = np.zeros((x.shape[1], num_classes))
+    b = np.full(num_classes, ABSENT_BIAS)
+    if len(present) == 1:      # one label: nothing to separate
+        b[present[0]] = 0.0
+        return w, b
+    binary = len(present) == 2
+    fit = LogisticRegression(C=(2.0 if binary else 1.0) / (l2 * len(x)), max_iter=max_iter).fit(x, y)
+    if binary:
+        v, c = fit.coef_[0] / 2, fit.intercept_[0] / 2
+        w[:, present[0]], w[:, present[1]], b[present[0]], b[present[1]] = -v, v, -c, c
+    else:
+        w[:, present], b[present] = fit.coef_.T, fit.intercept_
+    return w, b
 
 
 @dataclass
@@ -130,6 +148,8 @@ class EmotionClassifier:
 
         Without validation clips the middle of :data:`L2_GRID` is used.
         """
+        from sklearn.preprocessing import StandardScaler
+
         classes = tuple(classes)
         unknown = sorted(set(train_labels) - set(classes))
         if unknown:
@@ -143,8 +163,9 @@ class EmotionClassifier:
             feats.append(f)
             ys.append(np.full(len(f), classes.index(lab)))
         x, y = np.concatenate(feats), np.concatenate(ys)
-        mean, std = x.mean(0), x.std(0) + 1e-6
-        xs = (x - mean) / std
+        scaler = StandardScaler().fit(x)       # a constant feature gets scale 1
+        mean, std = scaler.mean_, scaler.scale_
+        xs = scaler.transform(x)
         grid = L2_GRID if val else (L2_GRID[len(L2_GRID) // 2],)
         best: tuple[tuple[float, float], float, EmotionClassifier] | None = None
         for l2 in grid:

@@ -20,7 +20,7 @@ semantics only (rules shared with :mod:`cafetalk_core.evaluation.metrics`):
 
 Every report carries audio-only baselines computed in the same run: (a) loudness-following
 (jawOpen = the clip's RMS envelope) and (b) recogniser -> procedural visemes (pocketsphinx
-phone loop -> ``data.visemes.phones_to_curves``), plus (c) the aligned phones -> procedural
+phone loop -> ``visemes.phones_to_curves``), plus (c) the aligned phones -> procedural
 visemes as a reference that is NOT audio-only (it reads the alignment).
 """
 from __future__ import annotations
@@ -176,14 +176,6 @@ def loudness_baseline(wav16k: np.ndarray, num_frames: int, fps: float) -> np.nda
     return out
 
 
-def _visemes():
-    try:
-        from ..visemes import phones_to_curves
-    except ImportError as exc:  # written by another part of the project; may be missing
-        return None, str(exc)
-    return phones_to_curves, ""
-
-
 def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: float = 30.0,
                          clips: list[RealClip] | None = None, name: str = "model",
                          oracle: bool = True, degrade: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -200,24 +192,21 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     {name: {clip id: metrics}}, "notes": [...]}``.
     """
     from ..audio.phonetic import recognise_phones
+    from ..visemes import phones_to_curves
 
     clips = load_real_speech() if clips is None else clips
     if degrade is not None:
         clips = [RealClip(c.id, _degraded(degrade, c.wav), c.phones, c.text, c.speaker, c.alignment) for c in clips]
-    phones_to_curves, why = _visemes()
     notes: list[str] = []
     systems: dict[str, Callable[[RealClip, int], np.ndarray]] = {}
     if generate_fn is not None:
         systems[name] = lambda c, n: _as_values(generate_fn(c.wav), n, fps)
     systems["baseline: loudness -> jawOpen"] = lambda c, n: loudness_baseline(c.wav, n, fps)
-    if phones_to_curves is None:
-        notes.append(f"baseline 'recogniser -> visemes' skipped: data.visemes unavailable ({why})")
-    else:
-        label = "baseline: recogniser -> visemes" + ("" if recogniser == "phone-loop" else f" ({recogniser})")
-        systems[label] = lambda c, n: phones_to_curves(recognise_phones(c.wav, recogniser), n, fps)
-        if oracle:
-            systems["reference: aligned phones -> visemes (not audio-only)"] = \
-                lambda c, n: phones_to_curves(c.phones, n, fps)
+    label = "baseline: recogniser -> visemes" + ("" if recogniser == "phone-loop" else f" ({recogniser})")
+    systems[label] = lambda c, n: phones_to_curves(recognise_phones(c.wav, recogniser), n, fps)
+    if oracle:
+        systems["reference: aligned phones -> visemes (not audio-only)"] = \
+            lambda c, n: phones_to_curves(c.phones, n, fps)
     audio_s = sum(c.duration_s for c in clips)
     report: dict[str, Any] = {"fps": fps, "clips": len(clips), "audio_s": round(audio_s, 3),
                               "speakers": len({c.speaker for c in clips}), "systems": {}, "per_clip": {}, "notes": notes}

@@ -4,12 +4,12 @@ from .checkpoint import Checkpoint, CheckpointError, build_model, load_checkpoin
 from .config import PRESETS, ModelConfig, preset
 from .control_branch import ControlBranch, attach_control
 from .denoiser import Conditions, Denoiser, alignment_mask
-from .diffusion import (CFGDenoiser, DDIMScheduler, DDIMStepOutput, SchedulerConfig, cfg_combine,
-                        diffusion_loss, drop_controls, sample_ddim)
+from .diffusion import (CFGDenoiser, DDIMScheduler, DDIMStepOutput, InpaintDenoiser, SchedulerConfig,
+                        cfg_combine, diffusion_loss, drop_controls, sample_ddim)
 
 __all__ = [
     "Checkpoint", "CheckpointError", "build_model", "load_checkpoint", "save_checkpoint", "PRESETS",
     "ModelConfig", "preset", "ControlBranch", "attach_control", "Conditions", "Denoiser", "alignment_mask",
-    "CFGDenoiser", "DDIMScheduler", "DDIMStepOutput", "SchedulerConfig", "cfg_combine", "diffusion_loss",
+    "CFGDenoiser", "InpaintDenoiser", "DDIMScheduler", "DDIMStepOutput", "SchedulerConfig", "cfg_combine", "diffusion_loss",
     "drop_controls", "sample_ddim",
 ]

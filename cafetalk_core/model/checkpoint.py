@@ -109,7 +109,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     except Exception as exc:  # safetensors raises its own error types for a pickle / garbage
         raise CheckpointError(f"{weights}: not a safetensors file ({exc})") from None
     stage = int(meta.get("stage", 1))
-    has_control = any(k.startswith("control.") for k in state)
+    # stage 2 when the adapter's weights are there, or when the stage is the signature prior alone
+    has_control = any(k.startswith("control.") for k in state) or (stage >= 2 and cfg.control_prior)
     model = build_model(cfg, stage=2 if has_control else 1)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -48,6 +48,12 @@ class ModelConfig:
     default_face_scale: float | None = None
     default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
+    control_prior: bool = False            # stage 2 starts from each action's ARKit signature (control_prior.py)
+    control_adapter: bool = True           # the learned adapter; False = signature prior alone (no third CFG branch)
+    control_ramp_s: float = 0.1            # the prior's ramp at span edges (half height at the edges)
+    vad_column: int = -1                   # audio-feature column of voice activity (-1: none); the prior's speech gate
+    finish_motion: bool = False            # closure-aware smoothing after sampling (motion/finish.py)
+    blink_stage: bool = False              # spontaneous blinks with human timing (motion/blinks.py)
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -63,6 +69,10 @@ class ModelConfig:
         for name in ("width", "depth", "heads", "ff_mult", "max_frames", "audio_dim", "control_width"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.control_adapter and not self.control_prior:
+            raise ValueError("control_adapter=False needs control_prior=True (stage 2 would do nothing)")
+        if not self.control_ramp_s >= 0:
+            raise ValueError(f"control_ramp_s must be >= 0, got {self.control_ramp_s}")
         if self.attn_window < 0:
             raise ValueError(f"attn_window must be >= 0, got {self.attn_window}")
 

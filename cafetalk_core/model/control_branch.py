@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .control_prior import ControlPrior
 from .denoiser import MLP, Attention, modulate, sinusoidal
 
 
@@ -45,13 +46,17 @@ class AdapterBlock(nn.Module):
 
 
 class ControlBranch(nn.Module):
+    """Stage 2: the signature prior (``cfg.control_prior``) and/or the learned adapter (``cfg.control_adapter``)."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         wc = cfg.control_width
         heads = max(1, min(cfg.heads, wc // 32)) if wc >= 32 else 1
-        self.num_blocks = cfg.num_control_blocks
-        self.inp = nn.Sequential(nn.Linear(cfg.num_actions, wc), nn.SiLU(), nn.Linear(wc, wc))
+        self.has_adapter = bool(cfg.control_adapter)
+        self.num_blocks = cfg.num_control_blocks if self.has_adapter else 0
+        self.inp = nn.Sequential(nn.Linear(cfg.num_actions, wc), nn.SiLU(), nn.Linear(wc, wc)) if self.has_adapter else None
         self.blocks = nn.ModuleList(AdapterBlock(cfg.width, wc, heads) for _ in range(self.num_blocks))
+        self.prior = ControlPrior(cfg.control_ramp_s, cfg.fps, cfg.vad_column) if cfg.control_prior else None
         self.width = wc
         self.reset_parameters()
 

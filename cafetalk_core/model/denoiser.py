@@ -291,12 +291,13 @@ class Denoiser(nn.Module):
         pos = sinusoidal(torch.arange(n, device=x.device), self.cfg.width)           # (T, W)
         h = self.inp(x) + pos
         use_control = self.control is not None and enc.fine is not None
+        adapter = use_control and self.control.has_adapter
         rows = enc.fine_rows if enc.fine_rows is not None else slice(None)
-        if use_control:
+        if adapter:
             h_ctrl = self.control.start(enc.fine)
         for k, blk in enumerate(self.blocks):
             h = blk(h, mod, enc.audio_kv[k], enc.cross_mask, enc.self_mask)
-            if use_control and k < self.control.num_blocks:
+            if adapter and k < self.control.num_blocks:
                 h_ctrl, delta = self.control.blocks[k](h_ctrl, h[rows], c[rows])
                 if enc.fine_rows is None:
                     h = h + delta

@@ -81,8 +81,10 @@ class DDIMScheduler:
         n, total = int(num_inference_steps), self.config.num_train_timesteps
         if not 1 <= n <= total:
             raise ValueError(f"num_inference_steps must be in [1, {total}], got {num_inference_steps}")
-        # trailing spacing: T-1, ..., down to ~T/n - 1
-        self.timesteps = torch.round(torch.arange(total, 0, -total / n)).long() - 1
+        # trailing spacing: t_i = round(T (n - i) / n) - 1 for i = 0..n-1, in integers so there are
+        # exactly n of them, from T-1 down to round(T/n) - 1 >= 0 (strictly decreasing, as T/n >= 1)
+        i = torch.arange(n, dtype=torch.long)
+        self.timesteps = (2 * total * (n - i) + n) // (2 * n) - 1
         self._index = 0
 
     def _prev_t(self) -> int:
@@ -128,30 +130,46 @@ class DDIMScheduler:
 # sampler
 def sample_ddim(model_fn: Callable[..., torch.Tensor], x: torch.Tensor, scheduler: DDIMScheduler,
                 extra_args: dict | None = None, callback: Callable[[dict], None] | None = None,
-                known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Run the scheduler's timesteps from noise ``x``; returns the final x0 estimate.
 
-    ``model_fn(x, t, **extra_args)`` returns the prediction. ``callback`` receives
-    ``{"i", "x", "denoised", "t"}`` after every step (progress, cancel). With ``known`` and
-    ``known_mask`` (broadcastable to x, True = keep), the known region is replaced by the
-    known values noised to the current level before every model call (RePaint-lite
-    inpainting, Lugmayr et al. 2022 without resampling), so the new frames are generated
-    consistent with it.
+    k-diffusion's one sampler contract: ``model_fn(x, t, **extra_args)`` returns the
+    prediction; ``callback`` receives ``{"i", "x", "denoised", "t"}`` after every step
+    (progress, cancel). Guidance and inpainting are wrappers around ``model_fn``
+    (:class:`CFGDenoiser`, :class:`InpaintDenoiser`), never options of the sampler.
+    ``generator`` feeds the scheduler's noise when eta > 0.
     """
     extra_args = extra_args or {}
     if scheduler.timesteps is None:
         raise ValueError("call scheduler.set_timesteps(n) before sample_ddim")
     denoised = x
     for i, t in enumerate(scheduler.timesteps.tolist()):
-        if known is not None:
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
-            x = torch.where(known_mask, scheduler.add_noise(known, noise, t), x)
         denoised = model_fn(x, t, **extra_args)
         x = scheduler.step(denoised, t, x, generator=generator).prev_sample
         if callback is not None:
             callback({"i": i, "x": x, "denoised": denoised, "t": t})
     return denoised
+
+
+class InpaintDenoiser:
+    """Inpainting as a denoiser wrapper: the known frames, noised to the current level, replace
+    those of ``x`` before every call of the wrapped denoiser (RePaint-lite, Lugmayr et al. 2022
+    without resampling), so the new frames are generated consistent with them.
+
+    ``known`` is broadcastable to x; ``known_mask`` True = keep. Outside the mask the
+    prediction depends only on the new frames' own trajectory, as in the sampler-side version
+    this replaces. ``generator`` draws the forward noise (CPU, so CPU and CUDA agree).
+    """
+
+    def __init__(self, inner: Callable[..., torch.Tensor], scheduler: DDIMScheduler, known: torch.Tensor,
+                 known_mask: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        self.inner, self.scheduler, self.known, self.known_mask = inner, scheduler, known, known_mask
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor, t: int, **extra_args: Any) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device="cpu").to(x.device)
+        x = torch.where(self.known_mask, self.scheduler.add_noise(self.known, noise, t), x)
+        return self.inner(x, t, **extra_args)
 
 
 def cfg_combine(g_none: torch.Tensor | None, g_ac: torch.Tensor, g_acf: torch.Tensor | None,
@@ -212,7 +230,10 @@ class CFGDenoiser:
         use_fine = cond.fine is not None and model.control is not None and bool((cond.fine > 0).any())
         self.z = (cond.fine > 0).any(dim=-1, keepdim=True).to(cond.audio.dtype) if use_fine else None
         self.use_none = not (_is_one(audio_scale) and (not use_fine or fine_reference == "audio_coarse"))
-        self.use_fine = use_fine
+        # Without a learned adapter the fine controls act only through the signature prior, which
+        # the sampler's caller applies to the final sample (control_prior.py): no third branch.
+        self.use_fine = use_fine and model.control.has_adapter
+        use_fine = self.use_fine
         kinds = (["none"] if self.use_none else []) + ["ac"] + (["acf"] if use_fine else [])
         null_emotion = torch.full_like(cond.emotion, model.cfg.num_emotions)
         keep = torch.ones(b, dtype=torch.bool, device=cond.audio.device)

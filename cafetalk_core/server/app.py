@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__, rig
 from ..controls import ACTIONS, EMOTIONS, ControlError, ControlSet
 from ..curves import BlendshapeCurves
+from ..generation import CurveGenerator
 from .auth import BearerTokenMiddleware, BodyLimitMiddleware, OPEN_PATHS, check_bind
 from .jobs import JobManager, JobNotFound, QueueFull
 from .schemas import (
@@ -58,31 +59,24 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _first(info: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if info.get(key) is not None:
-            return info[key]
-    return None
-
-
-def build_info(generator: Any, settings: ServerSettings) -> dict[str, Any]:
+def build_info(generator: CurveGenerator, settings: ServerSettings) -> dict[str, Any]:
     """The /v1/info body: the model's own facts, the control vocabulary, and this server's limits."""
-    info = dict(getattr(generator, "info", {}) or {})
+    info = dict(generator.info)
     return {
-        "model_id": str(_first(info, "model_id", "id", "name") or "unknown"),
+        "model_id": str(info["model_id"]),
         "version": __version__,
         "device": settings.device,
-        "fps": float(_first(info, "fps") or 30.0),
+        "fps": float(info["fps"]),
         "sample_rate": 16000,
-        "names": list(_first(info, "names", "arkit_names") or rig.ARKIT_NAMES),
+        "names": list(info.get("arkit_names") or rig.ARKIT_NAMES),
         "emotions": list(EMOTIONS),
         "actions": [{"id": a.id, "label": a.label, "region": a.region,
                      "channels": [c for c, _ in a.channels], "aliases": list(a.aliases)} for a in ACTIONS],
-        "default_steps": _first(info, "default_steps", "steps"),
-        "default_audio_scale": _first(info, "default_audio_scale", "audio_scale"),
-        "default_control_scale": _first(info, "default_control_scale", "control_scale"),
-        "default_face_scale": _first(info, "default_face_scale"),
-        "front_end": _first(info, "front_end"),
+        "default_steps": info.get("default_steps"),
+        "default_audio_scale": info.get("default_audio_scale"),
+        "default_control_scale": info.get("default_control_scale"),
+        "default_face_scale": info.get("default_face_scale"),
+        "front_end": info.get("front_end"),
         "limits": {"max_queue": settings.max_queue, "max_audio_s": settings.max_audio_s,
                    "max_upload_mb": settings.max_upload_mb, "job_ttl_s": settings.job_ttl_s,
                    "max_steps": MAX_STEPS, "max_text_chars": settings.max_text_chars},
@@ -91,11 +85,34 @@ def build_info(generator: Any, settings: ServerSettings) -> dict[str, Any]:
 
 
 # -- request parsing -----------------------------------------------------------------------------
+MAX_JSON_DEPTH = 32   # a ControlSet is 4 levels deep, options with an inpaint take 5
+
+
+def _json_depth_over(value: Any, limit: int) -> bool:
+    """True if ``value`` nests deeper than ``limit`` (iterative, so no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _parse_json_field(text: str, field: str) -> Any:
+    """JSON of a form field, or ApiError(422) naming ``field``: malformed, or nested too deeply."""
+    too_deep = ApiError(422, field, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(text) if text and text.strip() else {}
+        value = json.loads(text) if text and text.strip() else {}
     except json.JSONDecodeError as exc:
         raise ApiError(422, field, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _json_depth_over(value, MAX_JSON_DEPTH):
+        raise too_deep
+    return value
 
 
 def _pydantic_field(exc: ValidationError, prefix: str) -> tuple[str, str]:
@@ -127,9 +144,11 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
             raise ApiError(422, "options.inpaint.curves", f"not a cafetalk.curves take: {exc}") from None
         if ip.end_s <= ip.start_s:
             raise ApiError(422, "options.inpaint.end_s", f"must be after start_s ({ip.start_s}), got {ip.end_s}")
-        if ip.end_s > duration_s + 1e-3:
-            raise ApiError(422, "options.inpaint.end_s", f"{ip.end_s} s is past the end of the clip ({duration_s:.3f} s)")
-        kwargs["inpaint"] = (curves, ip.start_s, ip.end_s)
+        if ip.start_s >= duration_s:
+            raise ApiError(422, "options.inpaint.start_s",
+                           f"{ip.start_s} s is at or past the end of the clip ({duration_s:.3f} s)")
+        # a span reaching past the end is clamped to the clip (Blender rounds strips to whole frames)
+        kwargs["inpaint"] = (curves, ip.start_s, min(ip.end_s, duration_s))
     return kwargs
 
 
@@ -142,16 +161,19 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 
 # -- the app -------------------------------------------------------------------------------------
-def create_app(generator: Any, settings: ServerSettings | None = None,
+def create_app(generator: CurveGenerator, settings: ServerSettings | None = None,
                text_to_controls: Callable[..., Any] | None = None) -> FastAPI:
-    """An app serving ``generator`` (anything with ``.info`` and ``.generate`` like pipeline.Generator).
+    """An app serving ``generator`` (a :class:`~cafetalk_core.generation.CurveGenerator`, e.g. pipeline.Generator).
 
     ``text_to_controls`` defaults to ``cafetalk_core.controls.text.text_to_controls``, imported
     on first use (the text model is large and optional); tests may pass a stand-in.
     """
+    if not isinstance(generator, CurveGenerator):
+        raise TypeError(f"generator must satisfy cafetalk_core.generation.CurveGenerator (info, max_audio_s, "
+                        f"generate), got {type(generator).__name__}")
     settings = settings or ServerSettings()
-    model_limit = getattr(generator, "max_audio_s", None)
-    if isinstance(model_limit, (int, float)) and 0 < model_limit < settings.max_audio_s:
+    model_limit = generator.max_audio_s
+    if 0 < model_limit < settings.max_audio_s:
         settings = replace(settings, max_audio_s=float(model_limit))  # refuse at submit, not fail later
     manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s)
 
@@ -218,7 +240,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, None, f"internal server error ({type(exc).__name__}); details are in the server log")
 
 
-def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, manager: JobManager,
+def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSettings, manager: JobManager,
                     text_fn: Callable[..., Any] | None) -> None:
     info_body = InfoResponse.model_validate(build_info(generator, settings))
 
@@ -293,11 +315,8 @@ def _install_routes(app: FastAPI, generator: Any, settings: ServerSettings, mana
                 if not (math.isfinite(a) and math.isfinite(b) and 0 <= a <= b):
                     raise ApiError(422, f"transcript[{i}]", f"word times must satisfy 0 <= start <= end, got {a}, {b}")
         text_to_controls = text_fn
-        if text_to_controls is None:
-            try:
-                from ..controls.text import text_to_controls
-            except ImportError as exc:
-                raise ApiError(503, None, f"free-text controls are not available on this server ({exc})") from None
+        if text_to_controls is None:  # imported on first use: the text model is large
+            from ..controls.text import text_to_controls
         try:
             res = text_to_controls(body.text, body.duration_s, transcript=body.transcript)
         except ControlError:
@@ -337,17 +356,7 @@ def _document_bearer_auth(app: FastAPI) -> None:
 
 
 # -- cafetalk serve ------------------------------------------------------------------------------
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' without one is an error."""
-    import torch
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA GPU is visible to torch (use --device cpu or auto)")
-    return device
-
-
-def load_generator(checkpoint: str | None, device: str, random_model: bool) -> Any:
+def load_generator(checkpoint: str | None, device: str, random_model: bool) -> CurveGenerator:
     from ..pipeline import Generator
     if random_model:
         return Generator.random(preset="tiny", seed=0, device=device)
@@ -359,7 +368,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("CAFETALK_TOKEN") or None
     try:
         check_bind(args.host, token)
-        device = resolve_device(args.device)
+        from ..model.runtime import resolve_device
+        device = str(resolve_device(args.device))
         settings = ServerSettings(host=args.host, port=args.port, token=token, device=device,
                                   max_queue=args.max_queue, max_audio_s=args.max_audio_s,
                                   max_upload_mb=args.max_upload_mb,

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..controls import ControlSet
 from ..curves import BlendshapeCurves
+from ..generation import CurveGenerator, GenerationCancelled
 from .schemas import FINISHED_STATES
 
 log = logging.getLogger("cafetalk.server")
@@ -61,17 +62,14 @@ class Job:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    """True for pipeline.GenerationCancelled, matched by class name so a stand-in model works too.
-
-    Never imports the pipeline here: that would load torch in the middle of a request.
-    """
-    return any(cls.__name__ == "GenerationCancelled" for cls in type(exc).__mro__)
+    """True for :class:`GenerationCancelled` (the generation contract's one cancellation type)."""
+    return isinstance(exc, GenerationCancelled)
 
 
 class JobManager:
     """Holds every job, feeds the queue to one worker thread, expires finished jobs."""
 
-    def __init__(self, generator: Any, max_queue: int = 8, ttl_s: float = 3600.0,
+    def __init__(self, generator: CurveGenerator, max_queue: int = 8, ttl_s: float = 3600.0,
                  max_finished: int = 512, clock: Callable[[], float] = time.time) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")

@@ -10,7 +10,8 @@ import io
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio.io import SAMPLE_RATE, AudioError, load_audio
+
 MIN_AUDIO_S = 0.1
 
 
@@ -35,29 +36,11 @@ def _header_duration(data: bytes) -> float | None:
 
 
 def _load(data: bytes) -> np.ndarray:
-    """The project's loader; a soundfile + resample fallback while audio.py is not there."""
-    try:
-        from ..audio import AudioError, load_audio
-    except ImportError:
-        return _fallback_load(data)
+    """``audio.load_audio`` (the project's one loader); its AudioError becomes a 422."""
     try:
         return np.asarray(load_audio(data), dtype=np.float32)
     except AudioError as exc:
         raise UploadError(422, str(exc)) from None
-
-
-def _fallback_load(data: bytes) -> np.ndarray:
-    import soundfile as sf
-    from scipy.signal import resample_poly
-    try:
-        wav, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
-        raise UploadError(422, f"not a readable audio file (wav, flac, ogg): {exc}") from None
-    mono = wav.mean(axis=1)
-    if rate != SAMPLE_RATE and mono.size:
-        g = np.gcd(int(rate), SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
-    return mono
 
 
 def decode_upload(data: bytes, max_audio_s: float) -> tuple[np.ndarray, float]:

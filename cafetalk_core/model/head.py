@@ -1,0 +1,120 @@
+"""The head stage: head yaw / pitch / roll from the voice, a small diffusion model of its own.
+
+Why a second stage rather than 3 more channels of stage 1 (DiffPoseTalk's way): the shipped
+stage 1 reached its real-speech lip closure after a long CPU run, and retraining it with extra
+outputs risks exactly that; head motion depends on prosody (loudness accents, pauses) and
+emotion, not on visemes, so it needs none of stage 1's phonetic input. The stage is the same
+DiT (``Denoiser``) sized for 3 channels, fed log-mel + loudness + voice activity (82 columns)
+and the coarse condition, and sampled with DDIM like stage 1; it learns the corpus's head
+truth (motion/head_rules.py). Head motion is one-to-many (the same sentence is said with many
+head paths), which is why it is sampled, not regressed: a regressor averages to a still head.
+
+Checkpoint: the folder ``head/`` inside a stage-1/2 checkpoint (same safetensors + JSON format).
+``head_motion`` (0 = still head, 1 = as learned, up to 2) scales the sampled angles.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio.mel import N_MELS, log_mel, loudness
+from ..audio.vad import voice_activity
+from .config import ModelConfig
+from .denoiser import Conditions, Denoiser
+from .diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, sample_ddim
+
+HEAD_NAMES = ("HeadYaw", "HeadPitch", "HeadRoll")
+HEAD_FEATURES = "head-mel-loudness-vad-v1"
+HEAD_AUDIO_DIM = N_MELS + 2
+HEAD_DIR = "head"
+MAX_HEAD_MOTION = 2.0
+WINDOW_OVERLAP_S = 1.0
+
+
+def head_model_config(fps: float = 30.0) -> ModelConfig:
+    """The shipped head stage's size: ~0.1 M parameters, a few ms per step on CPU."""
+    return ModelConfig(num_channels=len(HEAD_NAMES), audio_dim=HEAD_AUDIO_DIM, width=64, depth=2, heads=2,
+                       ff_mult=2, attn_window=8, max_frames=240, fps=fps, front_end=HEAD_FEATURES,
+                       control_width=16, default_steps=8, default_audio_scale=1.0)
+
+
+def head_features(wav16k: np.ndarray, num_frames: int, fps: float, vad: np.ndarray | None = None) -> np.ndarray:
+    """(frames, 82): log-mel, loudness, voice activity, computed by the project's one audio front end code."""
+    wav = np.asarray(wav16k, np.float32)
+    n = int(num_frames)
+    act = voice_activity(wav, n, fps) if vad is None else np.asarray(vad, np.float32)
+    return np.concatenate([log_mel(wav, n, fps), loudness(wav, n, fps)[:, None], act[:n, None]], axis=1).astype(np.float32)
+
+
+def head_features_from(front_end: object, feats: np.ndarray) -> np.ndarray | None:
+    """The same 82 columns cut from a phonetic front end's features (no second log-mel), else None."""
+    slices = getattr(front_end, "slices", {})
+    if not all(k in slices for k in ("mel", "loudness", "vad")):
+        return None
+    return np.concatenate([feats[:, slices["mel"]], feats[:, slices["loudness"]], feats[:, slices["vad"]]],
+                          axis=1).astype(np.float32)
+
+
+def windows(n: int, length: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) windows of ``length`` covering n frames, consecutive ones overlapping >= ``overlap``."""
+    if n <= length:
+        return [(0, n)]
+    overlap = min(overlap, length // 2)
+    starts = [0]
+    while starts[-1] + length < n:
+        starts.append(min(starts[-1] + length - overlap, n - length))
+    return [(s, s + length) for s in starts]
+
+
+class HeadStage:
+    """A loaded head model: ``sample(features, emotion, intensity)`` -> (frames, 3) radians."""
+
+    def __init__(self, model: Denoiser) -> None:
+        if model.cfg.num_channels != len(HEAD_NAMES) or model.cfg.audio_dim != HEAD_AUDIO_DIM:
+            raise ValueError(f"a head model has {len(HEAD_NAMES)} channels and {HEAD_AUDIO_DIM}-d input, "
+                             f"got {model.cfg.num_channels} and {model.cfg.audio_dim}")
+        self.model = model.eval()
+        self.cfg = model.cfg
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "HeadStage":
+        from .checkpoint import load_checkpoint
+
+        return cls(load_checkpoint(directory, device).model)
+
+    @torch.inference_mode()
+    def sample(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, *, seed: int = 0,
+               steps: int | None = None) -> np.ndarray:
+        """(frames, 82) features + per-frame emotion ids / intensities -> (frames, 3) radians."""
+        model, cfg = self.model, self.cfg
+        dev = next(model.parameters()).device
+        n = feats.shape[0]
+        steps = int(steps or cfg.default_steps)
+        gen = torch.Generator().manual_seed((int(seed) * 7919 + 3) & 0x7FFFFFFF)
+        out = np.zeros((n, len(HEAD_NAMES)), np.float32)
+        done = 0
+        t = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype, device=dev)[None]  # noqa: E731
+        for s, e in windows(n, cfg.max_frames, int(round(WINDOW_OVERLAP_S * cfg.fps))):
+            cond = Conditions(t(feats[s:e]), t(emotion[s:e], torch.long), t(intensity[s:e]))
+            sched = DDIMScheduler(SchedulerConfig(cfg.num_train_timesteps, cfg.beta_schedule, prediction=cfg.prediction))
+            sched.set_timesteps(steps)
+            x = torch.randn((1, e - s, len(HEAD_NAMES)), generator=gen).to(dev)
+            x0 = sample_ddim(CFGDenoiser(model, cond, cfg.default_audio_scale, 1.0), x, sched, generator=gen)
+            res = model.denormalize(x0)[0].float().cpu().numpy()
+            ov = max(0, done - s)
+            if ov:
+                ramp = ((np.arange(ov) + 1) / (ov + 1)).astype(np.float32)[:, None]
+                out[s:s + ov] = (1 - ramp) * out[s:s + ov] + ramp * res[:ov]
+            out[s + ov:e] = res[ov:]
+            done = e
+        return out
+
+
+def check_head_motion(amount: float) -> float:
+    """``head_motion`` validated: a finite number in [0, MAX_HEAD_MOTION]."""
+    value = float(amount)
+    if not (np.isfinite(value) and 0.0 <= value <= MAX_HEAD_MOTION):
+        raise ValueError(f"head_motion must be a number in [0, {MAX_HEAD_MOTION:g}] (0 = still head), got {amount!r}")
+    return value

@@ -1,0 +1,33 @@
+"""The stages after sampling, in order: smoothing, the controls' signature prior, blinks.
+
+Order matters: smoothing first (it would soften the requested levels if it came after the
+prior), then the prior (so a requested smile peaks at exactly its intensity x signature), then
+the blink stage (which must know the AU45 spans so requested blinks win). Each stage is on or off
+per checkpoint (``ModelConfig.finish_motion``, ``blink_stage``, ``control_prior``), so an old
+checkpoint samples exactly as before.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..controls.fine import FineControl
+from .blinks import add_spontaneous_blinks
+from .finish import finish_lips_and_face
+
+
+def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: np.ndarray,
+                   fine_controls: Sequence[FineControl], emotion_labels: Sequence[str], seed: int,
+                   finish: bool, blinks: bool,
+                   prior: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """(frames, 52) sampled curves -> the take's curves (still unclipped)."""
+    out = np.asarray(values, np.float32)
+    if finish:
+        out = finish_lips_and_face(out, fps)
+    if prior is not None and np.any(fine > 0):
+        out = prior(out, fine, speech)
+    if blinks:
+        requested = [(c.start_s, c.end_s) for c in fine_controls if c.action == "AU45"]
+        out = add_spontaneous_blinks(out, fps, speech, seed=seed, emotion=list(emotion_labels), requested=requested)
+    return out
