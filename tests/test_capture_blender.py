@@ -270,3 +270,14 @@ def test_demo_head_turns_on_its_neck_and_eyes_turn(bpy_mod, addon, scene, tmp_pa
         head.evaluated_get(dg).to_mesh_clear()
     assert np.linalg.norm(moved[0][0] - moved[1][0]) > 1e-3      # the skull moved with the take's head rotation
     assert np.linalg.norm(moved[0][0] - rest[top]) > 1e-3
+
+
+def test_the_addons_copies_match_the_core(addon):
+    from cafetalk_core import rig
+    assert addon.formats.ROTATION_NAMES == rig.ROTATION_NAMES == LL_ROTATIONS
+    assert addon.capture_io.detect_bones(["root", "mixamorig:Head", "mixamorig:LeftEye", "mixamorig:RightEye"]) == \
+        ("mixamorig:Head", "mixamorig:LeftEye", "mixamorig:RightEye")
+    assert addon.capture_io.detect_bones(["Head", "eye_L", "eye_R"]) == ("Head", "eye_L", "eye_R")
+    assert addon.capture_io.detect_bones(["CC_Base_Head", "CC_Base_L_Eye", "CC_Base_R_Eye"]) == \
+        ("CC_Base_Head", "CC_Base_L_Eye", "CC_Base_R_Eye")
+    assert addon.capture_io.detect_bones(["spine", "headlamp"]) == ("", "", "")
