@@ -1,0 +1,42 @@
+"""``cafetalk convert IN OUT [--fps F]``: take files between formats, without Blender.
+
+Kept apart from :mod:`cafetalk_core.formats` so building the ``cafetalk`` parser imports nothing
+heavy; the formats (and numpy) load only when the command runs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+READ_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json", "audio2face-csv", "rhubarb-tsv", "rhubarb-json")
+WRITE_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("input", help="take file: Live Link CSV, cafetalk JSON, .npz, Audio2Face JSON/CSV, Rhubarb TSV/JSON")
+    p.add_argument("output", help="output file: .csv (Live Link Face), .json (cafetalk), .npz; --to audio2face-json")
+    p.add_argument("--fps", type=float, default=None,
+                   help="input frame rate where the file cannot state it (Live Link takes shorter than a second, "
+                        "29.97 fps, Rhubarb cues; default: inferred, Rhubarb 30)")
+    p.add_argument("--from", dest="from_format", choices=READ_FORMATS, default=None, help="input format (default: detected)")
+    p.add_argument("--to", dest="to_format", choices=WRITE_FORMATS, default=None, help="output format (default: from the extension)")
+
+
+def cli_convert(args) -> int:
+    """Exit 0 on success (one JSON line on stdout), 2 with one line on stderr for a bad file or option."""
+    from . import formats
+    from .rig import TakeFormatError
+    if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
+        print(f"cafetalk convert: error: --fps must be positive, got {args.fps}", file=sys.stderr)
+        return 2
+    try:
+        curves = formats.read_take(args.input, fps=args.fps, format=args.from_format)
+        used = formats.write_take(curves, args.output, args.to_format)
+    except (TakeFormatError, ValueError, OSError) as exc:
+        print(f"cafetalk convert: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"input": str(args.input), "output": str(args.output), "format": used,
+                      "frames": curves.num_frames, "fps": curves.fps, "rotations": curves.rotations is not None,
+                      "start_s": curves.start_s}))
+    return 0
