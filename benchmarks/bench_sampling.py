@@ -4,8 +4,11 @@ Target (issue 5): <= 1 s in total on this 2-core CPU, front end included (the pa
 14.71 s for 5 s of audio on a 2080Ti). Prints front end / model split, with and without fine
 controls (fine controls add the third CFG branch), as the median of several runs.
 
-    python benchmarks/bench_sampling.py [--preset small] [--threads 2] [--runs 5] [--steps N]
-    python benchmarks/bench_sampling.py --checkpoint cafetalk_core/weights/default --real-clip --threads 1
+    python benchmarks/bench_sampling.py [--preset small] [--threads auto|N] [--runs 5] [--steps N]
+    python benchmarks/bench_sampling.py --checkpoint cafetalk_core/weights/default --real-clip
+
+``--threads auto`` (the default) is what ``pipeline.Generator`` picks by itself
+(``model.runtime.configure_threads``), so the figure is what a Python API user gets.
 
 ``--real-clip`` times a recorded voice (the first seconds of the real-speech test clip
 librivox_0890) instead of a synthetic tone: the recogniser's time depends on the speech.
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+
+import os
 
 import numpy as np
 import torch
@@ -35,16 +40,17 @@ def main() -> None:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--checkpoint", default=None, help="time a trained checkpoint instead of a random preset")
     ap.add_argument("--front-end", default="logmel-v1")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="auto", help="torch CPU threads: 'auto' (the library's choice) or N")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--real-clip", action="store_true", help="time a real recording instead of a synthetic tone")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    gen = Generator(args.checkpoint, args.device) if args.checkpoint else \
-        Generator.random(args.preset, front_end=args.front_end, device=args.device)
+    threads = args.threads if args.threads == "auto" else int(args.threads)
+    gen = Generator(args.checkpoint, args.device, threads=threads) if args.checkpoint else \
+        Generator.random(args.preset, front_end=args.front_end, device=args.device, threads=threads)
+    args.threads = f"{torch.get_num_threads()} ({args.threads})"
     cfg = gen.cfg
     n_base = sum(p.numel() for n, p in gen.model.named_parameters() if not n.startswith("control."))
     n_ctrl = sum(p.numel() for n, p in gen.model.named_parameters() if n.startswith("control."))
@@ -60,7 +66,8 @@ def main() -> None:
     n = int(round(args.seconds * cfg.fps))
     print(f"model {gen.model_id}: width {cfg.width} x depth {cfg.depth}, {n_base / 1e6:.2f} M base + "
           f"{n_ctrl / 1e6:.2f} M control params; front end {gen.front_end.id}; {args.threads} threads; "
-          f"{args.seconds:g} s audio = {n} frames; {steps} DDIM steps; device {gen.device}")
+          f"{args.seconds:g} s audio = {n} frames; {steps} DDIM steps; device {gen.device}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     plain = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7})
     fine = ControlSet.from_dict({"emotion": "happy", "intensity": 0.7, "fine": [
         {"action": "AU12", "start_s": 1.0, "end_s": 2.5, "intensity": 0.8}]})

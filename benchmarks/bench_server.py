@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 import soundfile as sf
 
+from cafetalk_core.audio import load_audio
 from cafetalk_core.server_process import ServerProcess, ServerStartError
 
 SENTENCE = ("The quick brown fox jumps over the lazy dog, and then it runs back home "
@@ -38,10 +39,7 @@ def make_clip(seconds: float) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "s.wav"
             subprocess.run(["espeak-ng", "-w", str(out), SENTENCE], check=True, capture_output=True)
-            data, rate = sf.read(out, dtype="float32")
-            from scipy.signal import resample_poly
-            g = np.gcd(rate, 16000)
-            wav = resample_poly(data, 16000 // g, rate // g).astype(np.float32)
+            wav = load_audio(out)
     n = int(seconds * 16000)
     if wav is None:
         t = np.arange(n) / 16000

@@ -2,12 +2,10 @@
 
 register/unregister only. The add-on never imports torch or cafetalk_core: the model runs in
 the CafeTalk server (a subprocess it can start, or a remote URL) reached over HTTP. Installed
-as an extension the package is ``bl_ext.<repo>.cafetalk``; :func:`register` also makes it
-importable as ``cafetalk_blender`` so batch scripts have one stable name.
+as an extension the package is ``bl_ext.<repo>.cafetalk`` (``bl_ext.user_default.cafetalk``
+when installed from disk): batch scripts import it under that name (see ``batch.py``).
 """
 from __future__ import annotations
-
-import sys
 
 import bpy
 
@@ -15,10 +13,6 @@ from . import (batch, capture, capture_io, capture_operators, capture_panels, cl
                jobs, mapping, nla_controls, nla_layout, operators, panels, preferences, properties, server_process, take_store,
                takes, vocabulary)
 
-ALIAS = "cafetalk_blender"
-_SUBMODULES = (batch, capture, capture_io, capture_operators, capture_panels, client, errors, fcurves, formats, head_rig,
-               jobs, mapping, nla_controls, nla_layout, operators, panels, preferences, properties, server_process, take_store,
-               takes, vocabulary)
 classes = (*preferences.classes, *operators.classes, *capture_operators.classes, *panels.classes,
            *capture_panels.classes)
 
@@ -28,7 +22,7 @@ def _reset_runtime_state(_dummy=None) -> None:
     """A file saved mid-generation must not open with the Generate button disabled."""
     for scene in bpy.data.scenes:
         props = getattr(scene, "cafetalk", None)
-        if props is not None and props.running and operators._ACTIVE.get("runner") is None:
+        if props is not None and props.running and operators._ACTIVE.get("generation") is None:
             props.running = False
 
 
@@ -37,10 +31,6 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.app.handlers.load_post.append(_reset_runtime_state)
-    if __name__ != ALIAS:
-        sys.modules.setdefault(ALIAS, sys.modules[__name__])
-        for mod in _SUBMODULES:
-            sys.modules.setdefault(f"{ALIAS}.{mod.__name__.rsplit('.', 1)[1]}", mod)
 
 
 def unregister() -> None:
@@ -51,6 +41,3 @@ def unregister() -> None:
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
     properties.unregister()
-    if __name__ != ALIAS and sys.modules.get(ALIAS) is sys.modules.get(__name__):
-        for name in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
-            del sys.modules[name]

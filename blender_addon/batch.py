@@ -1,8 +1,9 @@
 """Generate takes without a UI: many (audio, mesh) pairs against a server, then save.
 
-From a shell (the extension enabled in Blender; it makes ``cafetalk_blender`` importable)::
+From a shell, with the extension installed from disk and enabled (its package is then
+``bl_ext.user_default.cafetalk``; another repository gives ``bl_ext.<repo>.cafetalk``)::
 
-    blender -b scene.blend --python-expr "import cafetalk_blender.batch as b; b.main()" -- \\
+    blender -b scene.blend --python-expr "import bl_ext.user_default.cafetalk.batch as b; b.main()" -- \\
         --server http://127.0.0.1:8765 --pair hello.wav Face --pair bye.wav Face --emotion happy
 
 or from Python inside Blender: ``b.run([("hello.wav", "Face")], server_url=...)``.

@@ -5,6 +5,7 @@ from typing import Any
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
 from . import capture, head_rig, preferences, takes
+from .vocabulary import numbered
 from .operators import ReportingOperator, _NeedsTarget
 
 
@@ -25,8 +26,8 @@ class CAFETALK_OT_import_capture(_NeedsTarget, ReportingOperator):
                        description="Frame rate of the file (0: from the file; Live Link timecodes, Audio2Face exportFps; "
                                    "Rhubarb has none and gets 30)")
     placement: EnumProperty(name="Place at", default="CURRENT", description="Where the take starts in the scene",
-                            items=(("CURRENT", "Current frame", "The take starts at the current frame"),
-                                   ("TIMECODE", "Timecode", "The take starts at its first timecode (Live Link)")))
+                            items=numbered((("CURRENT", "Current frame", "The take starts at the current frame"),
+                                            ("TIMECODE", "Timecode", "The take starts at its first timecode (Live Link)"))))
 
     def invoke(self, context: Any, event: Any) -> set[str]:
         context.window_manager.fileselect_add(self)
@@ -52,10 +53,10 @@ class CAFETALK_OT_export_capture(_NeedsTarget, ReportingOperator):
     bl_description = "Write the active take, or what plays over the scene's frame range, to a file"
 
     filepath: StringProperty(name="File", subtype="FILE_PATH", description="Output file")
-    format: EnumProperty(name="Format", items=FORMATS, default="live-link-csv", description="File format")
+    format: EnumProperty(name="Format", items=numbered(FORMATS), default="live-link-csv", description="File format")
     source: EnumProperty(name="Source", default="TAKE", description="What is exported",
-                         items=(("TAKE", "Active take", "The playing take's exact curves"),
-                                ("MIX", "Evaluated mix", "Every track as it plays (influence, Fixes), scene frame range")))
+                         items=numbered((("TAKE", "Active take", "The playing take's exact curves"),
+                                         ("MIX", "Evaluated mix", "Every track as it plays (influence, Fixes), scene frame range"))))
 
     def invoke(self, context: Any, event: Any) -> set[str]:
         if not self.filepath:

@@ -9,7 +9,7 @@ of a second, where a ``keyframe_insert`` per key takes tens of seconds: see
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -49,17 +49,46 @@ def action_fcurves(action: Any) -> list[Any]:
 
 def write_fcurve(fcurves: Any, data_path: str, frames: np.ndarray, values: np.ndarray,
                  interpolation: str = "LINEAR") -> Any:
-    """One F-curve with ``len(frames)`` keys, written in bulk."""
+    """One F-curve with ``len(frames)`` keys (strictly increasing frames), written in bulk."""
+    return write_fcurves(fcurves, [(data_path, frames, values)], interpolation)[0]
+
+
+def write_fcurves(fcurves: Any, channels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                  interpolation: str = "LINEAR") -> list[Any]:
+    """One F-curve per ``(data_path, frames, values)``, keys written in bulk; frames strictly increasing.
+
+    Per curve: ``keyframe_points.add(n)`` and one ``foreach_set``. BEZIER keys (what ``add``
+    makes) get ``co`` and then ``handles_recalc()``: Blender's own auto-clamped handles (the
+    keys are already sorted and unique, so ``FCurve.update()``'s sort is not needed). LINEAR
+    and CONSTANT keys get ``co_ui``, which costs the same as ``co`` and also moves both
+    handles onto the key (from (0, 0), where ``add`` leaves them), plus one ``foreach_set`` of
+    the interpolation: their handles are never used to evaluate, so recomputing them (as long
+    as the floor itself) would only slow the take writer; Blender's editing tools recompute
+    handles when a key is moved or turned Bezier. Buffers are shared between curves.
+    """
     if interpolation not in INTERPOLATION:
         raise CafeTalkError(f"interpolation must be one of {sorted(INTERPOLATION)}, got {interpolation!r}")
-    fc = fcurves.new(data_path, index=0)
-    n = len(frames)
-    points = fc.keyframe_points
-    points.add(n)
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2] = frames
-    co[1::2] = values
-    points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(n, INTERPOLATION[interpolation], dtype=np.int32))
-    fc.update()  # sorts and computes Bezier handles
-    return fc
+    out = []
+    co = ipo = None
+    last_frames = None
+    for data_path, frames, values in channels:
+        n = len(frames)
+        if co is None or len(co) != 2 * n:
+            co = np.empty(2 * n, dtype=np.float32)
+            ipo = np.full(n, INTERPOLATION[interpolation], dtype=np.int32)
+            last_frames = None
+        if last_frames is not frames:
+            co[0::2] = frames
+            last_frames = frames
+        co[1::2] = values
+        fc = fcurves.new(data_path, index=0)
+        points = fc.keyframe_points
+        points.add(n)
+        if interpolation == "BEZIER":
+            points.foreach_set("co", co)
+            points.handles_recalc()
+        else:
+            points.foreach_set("co_ui", co)
+            points.foreach_set("interpolation", ipo)
+        out.append(fc)
+    return out

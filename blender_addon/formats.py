@@ -2,8 +2,8 @@
 
 This is the add-on's counterpart of glTF-Blender-IO's ``io/`` layer: everything that can be
 computed without Blender lives here, so it is tested on plain numpy (Blender ships numpy).
-The add-on cannot import ``cafetalk_core``; the key reduction below is its only copy in the
-add-on (same greedy criterion as ``BlendshapeCurves.reduce_keys``).
+The add-on cannot import ``cafetalk_core``; the key reduction below is a deliberate copy of
+the core's, pinned to it by a test.
 """
 from __future__ import annotations
 
@@ -98,40 +98,56 @@ def _rotations(data: dict, frames: int) -> np.ndarray | None:
 
 
 def reduce_keys(y: np.ndarray, tolerance: float) -> np.ndarray:
-    """Indices of the fewest keys whose linear interpolation stays within ``tolerance`` of ``y``.
+    """Indices of the keys whose linear interpolation stays within ``tolerance`` of ``y``.
 
-    Greedy forward scan: from a key, the segment grows while the straight line to the
-    candidate end stays within ``tolerance`` of every sample between. First and last frames
-    are always keys; ``tolerance <= 0`` keeps every frame. The growth is tested by doubling
-    then bisecting, so long flat stretches cost O(log n) line checks instead of O(n).
+    The add-on's copy of ``cafetalk_core.curves.reduce_channel_keys`` (the extension cannot
+    import the core), pinned to it by ``tests/test_addon_copies.py``: the same keys for the
+    same input. The algorithm: from a key, the segment grows one frame at a time while the
+    straight line (``np.linspace``) to the candidate end stays within ``tolerance`` of every
+    sample between; the first candidate that does not fit ends it. First and last frames are
+    keys; ``tolerance <= 0`` keeps every frame. Only the evaluation differs: candidates are
+    tested a block at a time (one 2-D numpy expression per block, bit-identical to
+    ``linspace``), so long flat stretches do not cost a Python iteration per frame.
     """
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
     if n <= 2 or tolerance <= 0:
         return np.arange(n)
-
-    def fits(a: int, b: int) -> bool:
-        t = np.arange(b - a + 1, dtype=np.float64) / (b - a)
-        return float(np.max(np.abs(y[a:b + 1] - (y[a] + (y[b] - y[a]) * t)))) <= tolerance
-
     keys = [0]
     start = 0
     while start < n - 1:
-        good, step = start + 1, 1
-        while good + step < n and fits(start, good + step):  # gallop
-            good += step
-            step *= 2
-        lo, hi = good, min(n - 1, good + step)               # good fits, hi may not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if fits(start, mid):
-                lo = mid
-            else:
-                hi = mid
-        end = hi if hi != lo and fits(start, hi) else lo
+        end = _segment_end(y, start, tolerance)
         keys.append(end)
         start = end
     return np.asarray(keys, dtype=np.int64)
+
+
+def _segment_end(y: np.ndarray, start: int, tolerance: float) -> int:
+    """The last frame ``end`` such that every segment ``start..c`` for ``c <= end`` fits.
+
+    Candidates that surely fit are skipped first: the line's error at any sample is at most
+    ``|y[k] - y[start]| + |y[c] - y[start]|``, so while twice the running maximum of
+    ``|y - y[start]|`` (plus a rounding margin) is under the tolerance, the segment fits
+    (flat stretches, the long ones, cost O(n)). From there candidates are tested exactly.
+    """
+    n = len(y)
+    dev = np.abs(y[start:] - y[start])
+    sure = 2.0 * np.maximum.accumulate(dev) * (1 + 1e-9) + 1e-9 * (1.0 + abs(y[start])) < tolerance
+    first_unsure = start + (int(np.argmin(sure)) if not sure.all() else n - start)
+    c0, block = max(start + 2, first_unsure), 8    # start + 1 always fits (a two-key segment is exact)
+    while c0 < n:
+        c1 = min(n, c0 + block)
+        cands = np.arange(c0, c1)
+        ks = np.arange(start, c1)
+        steps = (y[cands] - y[start]) / (cands - start)                   # linspace's step
+        lines = (ks - start)[None, :] * steps[:, None] + y[start]         # (cands, ks), as linspace
+        err = np.abs(y[ks][None, :] - lines)
+        err[ks[None, :] >= cands[:, None]] = 0.0                          # beyond each end; its end is exact
+        bad = np.flatnonzero(err.max(axis=1) > tolerance)
+        if len(bad):
+            return int(cands[bad[0]]) - 1
+        c0, block = c1, min(block * 2, 512)
+    return n - 1
 
 
 def detect_actions(curves: Curves, min_frames: int = 3,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import CafeTalkError
+from .nla_layout import ensure_base, set_animated_influence
 from .vocabulary import action_id_of, emotion_of
 
 CONTROLS_TRACK = "CafeTalk Controls"
@@ -48,6 +49,7 @@ def add_strip(key: Any, kind: str, label: str, start_frame: float, end_frame: fl
         raise CafeTalkError(f"control {label}: intensity must be in [0, 1], got {intensity:g}")
     base = CONTROLS_TRACK if kind == "fine" else EMOTIONS_TRACK
     anim = key.animation_data or key.animation_data_create()
+    ensure_base(key)  # on an empty NLA, keep the bottom for the rest strip and kept actions
     action = placeholder_action(kind, label)
     tracks = _tracks(anim, base)
     strip = None
@@ -67,21 +69,9 @@ def add_strip(key: Any, kind: str, label: str, start_frame: float, end_frame: fl
 
 
 def set_intensity(strip: Any, intensity: float) -> None:
-    """Store intensity as the strip's influence, kept in the strip's own F-curve.
-
-    Animated influence is the only influence Blender saves and lets the artist edit in the
-    NLA sidebar; the key it inserts does not follow ``strip.influence``, so set it directly.
-    """
-    strip.use_animated_influence = True
-    strip.influence = intensity
-    for fc in strip.fcurves:
-        if fc.data_path == "influence":
-            if not len(fc.keyframe_points):
-                fc.keyframe_points.insert(strip.frame_start, intensity)
-            for k in fc.keyframe_points:
-                k.co[1] = intensity
-                k.handle_left[1] = k.handle_right[1] = intensity
-            fc.update()
+    """Store intensity as the strip's (animated) influence: the one value Blender saves and the
+    artist edits in the NLA sidebar."""
+    set_animated_influence(strip, intensity)
 
 
 def _try_place(track: Any, label: str, start: float, end: float, action: Any) -> Any | None:

@@ -5,11 +5,12 @@ work and returns the line to report; a :class:`~.errors.CafeTalkError` raised an
 becomes one ``ERROR`` report (and the panel's status line) and ``{'CANCELLED'}``, in
 :func:`report_failure`, the one place that does so.
 
-Generate is a modal timer operator (Blender's ``operator_modal_timer.py`` template): the HTTP
-calls run in a :class:`~.jobs.JobRunner` thread, ``modal`` reads its progress on each TIMER
-event and returns ``PASS_THROUGH`` otherwise, Esc (or the Cancel button) cancels the job on the
-server. Called from a script or in background mode (no window), ``execute`` runs the same
-steps synchronously.
+Generate is a modal timer operator (Blender's ``operator_modal_timer.py`` template): ``execute``
+reads the scene, starts the HTTP job in a worker thread (:class:`~.takes.Generation`), adds the
+timer and the modal handler and returns ``RUNNING_MODAL`` at once, from a button or a script
+alike; ``modal`` handles Esc first, polls on TIMER and returns ``PASS_THROUGH`` otherwise; the
+take is written (one undo step) when the job is over; ``cancel`` always removes the timer. Never
+a blocking network call on Blender's main thread: scripts that want to wait use ``batch.py``.
 """
 
 import sys
@@ -22,14 +23,13 @@ from bpy.types import Operator
 
 from . import formats, mapping, nla_controls, nla_layout, preferences, take_store, takes, vocabulary
 from .errors import CafeTalkError
-from .jobs import JobRunner
 from .server_process import INSTALLER, SERVER
 
 MODES = (("NEW", "Generate", "New take from the panel's audio and emotion and the control strips"),
          ("REGENERATE", "Regenerate", "New take of the active take's audio with the edited control strips"),
          ("SPAN", "Regenerate span", "Regenerate only inside the selected control strip's span (inpainting)"))
 
-_ACTIVE: dict[str, Any] = {"runner": None}
+_ACTIVE: dict[str, Any] = {"generation": None}  # the running Generate, for the Cancel button
 
 
 def _redraw(context: Any = None) -> None:
@@ -67,17 +67,43 @@ class ReportingOperator(Operator):
         return {"FINISHED"}
 
 
+def poll_generation(context: Any, generation: takes.Generation) -> str:
+    """What the modal operator does on each TIMER event: poll the job, show its progress; return its state.
+
+    When the job is over the take is written (by :meth:`takes.Generation.poll`) and the
+    panel leaves its running state.
+    """
+    props = context.scene.cafetalk
+    state = generation.poll(context.scene)
+    props.progress = generation.progress
+    props.status = f"{generation.job_state} {generation.progress * 100:.0f}%"
+    if state != "running":
+        props.running = False
+        props.status = {"done": f"take {getattr(generation.action, 'name', '')} written",
+                        "cancelled": "cancelled"}.get(state, generation.error or state)
+        if _ACTIVE.get("generation") is generation:
+            _ACTIVE["generation"] = None
+    _redraw(context)
+    return state
+
+
 class CAFETALK_OT_generate(Operator):
+    """Modal timer operator: ``execute`` starts the job and returns at once; the take is written in ``modal``.
+
+    ``UNDO`` without ``REGISTER``: the one undo step is pushed when ``modal`` returns
+    ``FINISHED``, i.e. when the take is written; not registered, so Adjust Last Operation and
+    Repeat Last cannot re-run an hour-long job behind the artist's back.
+    """
+
     bl_idname = "cafetalk.generate"
     bl_label = "Generate"
     bl_description = "Generate a new take of shape-key animation from the audio and the controls"
-    bl_options = {"REGISTER", "UNDO"}   # the written take is one undo step
+    bl_options = {"UNDO"}
 
-    mode: EnumProperty(name="Mode", items=MODES, default="NEW")
+    mode: EnumProperty(name="Mode", items=MODES, default="NEW", description="What to generate")
 
-    _timer = None
-    _runner: JobRunner | None = None
-    _request: takes.Request | None = None
+    _timer: Any = None
+    _generation: takes.Generation | None = None
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -88,83 +114,59 @@ class CAFETALK_OT_generate(Operator):
         return dict((m[0], m[2]) for m in MODES)[properties.mode]
 
     def execute(self, context: Any) -> set[str]:
-        props = context.scene.cafetalk
         try:
-            action, warnings = takes.generate_blocking(context.scene, takes.client_for(context), self.mode)
+            self._generation = takes.Generation.start(context.scene, takes.client_for(context), self.mode)
         except CafeTalkError as exc:
             return report_failure(self, context, exc)
-        return self._done(props, action, warnings)
-
-    def _done(self, props: Any, action: Any, warnings: list[str]) -> set[str]:
-        for w in warnings:
-            self.report({"WARNING"}, w)
-        props.status = f"take {action.name} written"
-        self.report({"INFO"}, props.status)
-        return {"FINISHED"}
-
-    def invoke(self, context: Any, event: Any) -> set[str]:
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
+        _ACTIVE["generation"] = self._generation
         props = context.scene.cafetalk
-        try:
-            self._request = takes.build_request(context.scene, self.mode)
-            client = takes.client_for(context)
-        except CafeTalkError as exc:
-            return report_failure(self, context, exc)
-        r = self._request
-        self._runner = JobRunner(client, r.audio_path, r.controls, r.options)
-        self._runner.start()
-        _ACTIVE["runner"] = self._runner
         props.running, props.progress, props.status = True, 0.0, "submitting"
         wm = context.window_manager
-        wm.progress_begin(0, 100)
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context: Any, event: Any) -> set[str]:
-        runner = self._runner
-        assert runner is not None
-        props = context.scene.cafetalk
+        generation = self._generation
+        if generation is None:
+            return {"CANCELLED"}
         if event.type == "ESC" and event.value == "PRESS":
-            runner.cancel()
-            props.status = "cancelling"
+            generation.cancel()  # the worker tells the server; the next TIMER sees "cancelled"
+            context.scene.cafetalk.status = "cancelling"
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        props.progress = runner.progress
-        props.status = f"{runner.state} {runner.progress * 100:.0f}%"
-        context.window_manager.progress_update(int(runner.progress * 100))
-        _redraw(context)
-        if not runner.finished.is_set():
+        try:
+            state = poll_generation(context, generation)
+        except Exception:  # a bug below: end cleanly (timer, Generate button), then let Blender show it
+            self.cancel(context)
+            raise
+        if state == "running":
             return {"PASS_THROUGH"}
-        self._cleanup(context)
-        if runner.error:
-            return report_failure(self, context, CafeTalkError(runner.error))
-        if runner.curves is None:
-            props.status = "cancelled"
+        self._remove_timer(context)
+        if state == "failed":
+            return report_failure(self, context, CafeTalkError(generation.error or "generation failed"))
+        if state == "cancelled":
             self.report({"WARNING"}, "generation cancelled")
             return {"CANCELLED"}
-        try:
-            action, warnings = takes.apply_result(context.scene, self._request, runner.curves)
-        except CafeTalkError as exc:
-            return report_failure(self, context, exc)
-        return self._done(props, action, warnings)
+        for w in generation.warnings:
+            self.report({"WARNING"}, w)
+        self.report({"INFO"}, context.scene.cafetalk.status)
+        return {"FINISHED"}
 
     def cancel(self, context: Any) -> None:
-        if self._runner is not None and not self._runner.finished.is_set():
-            self._runner.cancel()
-        self._cleanup(context)
+        """Blender ends the operator (file load, window closed): stop the job, always remove the timer."""
+        if self._generation is not None:
+            self._generation.cancel()
+        self._remove_timer(context)
+        if context.scene is not None and hasattr(context.scene, "cafetalk"):
+            context.scene.cafetalk.running = False
+        _ACTIVE["generation"] = None
 
-    def _cleanup(self, context: Any) -> None:
-        wm = context.window_manager
+    def _remove_timer(self, context: Any) -> None:
         if self._timer is not None:
-            wm.event_timer_remove(self._timer)
+            context.window_manager.event_timer_remove(self._timer)
             self._timer = None
-        wm.progress_end()
-        context.scene.cafetalk.running = False
-        _ACTIVE["runner"] = None
-        _redraw(context)
 
 
 class CAFETALK_OT_cancel(Operator):
@@ -173,11 +175,11 @@ class CAFETALK_OT_cancel(Operator):
     bl_description = "Cancel the running generation (also: Esc)"
 
     def execute(self, context: Any) -> set[str]:
-        runner = _ACTIVE.get("runner")
-        if runner is None:
+        generation = _ACTIVE.get("generation")
+        if generation is None:
             context.scene.cafetalk.running = False  # stale flag from a crashed session
             return {"CANCELLED"}
-        runner.cancel()
+        generation.cancel()
         context.scene.cafetalk.status = "cancelling"
         return {"FINISHED"}
 

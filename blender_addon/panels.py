@@ -160,8 +160,11 @@ class CAFETALK_PT_takes(_CafeTalkPanel, Panel):
             row = layout.row(align=True)
             row.prop(track, "mute", text="", invert_checkbox=True, icon="CHECKBOX_HLT" if not track.mute else "CHECKBOX_DEHLT")
             row.label(text=track.name[len(nla_layout.TAKE_TRACK_PREFIX):])
-            if track.strips:
-                row.prop(track.strips[0], "influence", text="")
+            key_point = nla_layout.influence_key(track.strips[0]) if track.strips else None
+            if key_point is not None:  # the influence Blender evaluates is this key's value
+                row.prop(key_point, "co_ui", index=1, text="Influence", slider=True)
+            elif track.strips:
+                row.label(text="influence animated (NLA sidebar)")
 
 
 class CAFETALK_PT_mapping(_CafeTalkPanel, Panel):

@@ -15,6 +15,8 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
 
+from . import vocabulary
+
 ADDON_ID = __package__ or "cafetalk_blender"
 
 
@@ -38,8 +40,9 @@ class CAFETALK_Preferences(AddonPreferences):
 
     server_mode: EnumProperty(
         name="Server", default="BUNDLED", description="Which CafeTalk server the add-on talks to",
-        items=(("BUNDLED", "Start locally", "Start the bundled server with a Python that has torch + cafetalk"),
-               ("REMOTE", "Remote URL", "Use a server already running somewhere (URL + token)")))
+        items=vocabulary.numbered((
+            ("BUNDLED", "Start locally", "Start the bundled server with a Python that has torch + cafetalk"),
+            ("REMOTE", "Remote URL", "Use a server already running somewhere (URL + token)"))))
     python_path: StringProperty(
         name="Python interpreter", subtype="FILE_PATH",
         description="Python with torch and cafetalk installed (empty: the environment made by 'Install server environment')")

@@ -18,12 +18,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import CafeTalkError
-from .fcurves import new_action_for, write_fcurve
+from .fcurves import new_action_for, write_fcurves
 from .formats import Curves, reduce_keys
 from .mapping import Row, targets
 
 TAKE_PROP = "cafetalk_take"          # on a take's action: JSON of how it was made
-CURVES_PROP = "cafetalk_curves"      # on a take's action: the exact curves (zlib + base64)
+CURVES_PROP = "cafetalk_curves"      # on a take's action: the exact curves (JSON text, float32 in base64)
 
 
 def shape_key_values(curves: Curves, rows: Sequence[Row]) -> dict[str, np.ndarray]:
@@ -54,9 +54,15 @@ def write_take(key: Any, curves: Curves, rows: Sequence[Row], start_frame: float
         raise CafeTalkError(f"no ARKit channel maps to a shape key of {key.user.name!r}: fill the mapping table")
     action, slot, fcurves = new_action_for(key, name)
     frames_all = start_frame + np.arange(curves.num_frames, dtype=np.float64) * (scene_fps / curves.fps)
+    channels = []
     for key_name, values in per_key.items():
-        idx = reduce_keys(values, tolerance) if tolerance > 0 else np.arange(len(values))
-        write_fcurve(fcurves, f'key_blocks["{_escape(key_name)}"].value', frames_all[idx], values[idx], interpolation)
+        path = f'key_blocks["{_escape(key_name)}"].value'
+        if tolerance > 0:
+            idx = reduce_keys(values, tolerance)
+            channels.append((path, frames_all[idx], values[idx]))
+        else:
+            channels.append((path, frames_all, values))  # one frames array: written once for every curve
+    write_fcurves(fcurves, channels, interpolation)
     action[TAKE_PROP] = json.dumps({**(meta or {}), "start_frame": start_frame, "fps": curves.fps})
     if store_curves:
         action[CURVES_PROP] = pack_curves(curves)
@@ -68,15 +74,24 @@ def _escape(name: str) -> str:
 
 
 def pack_curves(curves: Curves) -> str:
-    """The exact curves as a compact string (kept on the action for regenerating a span)."""
-    blob = zlib.compress(np.ascontiguousarray(curves.values, dtype="<f4").tobytes(), 1)
-    return json.dumps({"fps": curves.fps, "names": list(curves.names), "frames": curves.num_frames,
-                       "data": base64.b64encode(blob).decode("ascii")})
+    """The exact curves as JSON text (kept on the action for regenerating a span).
+
+    The values are the float32 bytes (little-endian, frame-major) in base64: exact, and
+    ~1 ms for 52 x 9,000 values where decimal text would take ~0.3 s and compression ~0.15 s
+    (the take writer's budget is a small multiple of the bare key writing).
+    """
+    data = base64.b64encode(np.ascontiguousarray(curves.values, dtype="<f4").tobytes()).decode("ascii")
+    head = json.dumps({"format": "cafetalk.packed_curves", "version": 2, "fps": curves.fps,
+                       "names": list(curves.names), "frames": curves.num_frames})
+    return f'{head[:-1]}, "float32_le_base64": "{data}"}}'  # base64 needs no JSON escaping: no scan of 2.5 MB
 
 
 def unpack_curves(text: str) -> Curves:
+    """Inverse of :func:`pack_curves` (also reads version 1: zlib-compressed ``data``)."""
     d = json.loads(text)
-    values = np.frombuffer(zlib.decompress(base64.b64decode(d["data"])), dtype="<f4")
+    raw = (base64.b64decode(d["float32_le_base64"]) if "float32_le_base64" in d
+           else zlib.decompress(base64.b64decode(d["data"])))
+    values = np.frombuffer(raw, dtype="<f4")
     return Curves(float(d["fps"]), tuple(d["names"]), values.reshape(int(d["frames"]), len(d["names"])).copy())
 
 

@@ -1,8 +1,9 @@
 """From a scene to a request, and from a result back to a take: the steps between UI and server.
 
-Operators (modal or not) and ``batch.py`` share these functions, so the background path is
-the same code as the interactive one: :func:`build_request` reads the scene, the job runs
-(thread or blocking), :func:`apply_result` writes the take on the main thread.
+The Generate operator and ``batch.py`` share these functions, so the background path is the
+same code as the interactive one: :func:`build_request` reads the scene, the job runs (a
+thread polled by :class:`Generation` for the modal operator, or blocking in
+:func:`generate_blocking` for batch), :func:`apply_result` writes the take on the main thread.
 """
 from __future__ import annotations
 
@@ -168,7 +169,11 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
         head_rig.key_rotations(key, action, slot, curves.rotations, request.start_frame, request.fps, curves.fps,
                                props.interpolation)
     last = request.start_frame + max(0, round((curves.num_frames - 1) * request.fps / curves.fps))
-    nla_layout.push_take(key, action, slot, request.start_frame, last)
+    try:
+        nla_layout.push_take(key, action, slot, request.start_frame, last)
+    except CafeTalkError:
+        bpy.data.actions.remove(action)  # nothing half-written
+        raise
     scene.frame_start, scene.frame_end = request.start_frame, max(request.start_frame, last)
     return action, warnings
 
@@ -176,6 +181,57 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
 def client_for(context: Any = None) -> Client:
     prefs = preferences.get(context)
     return Client(preferences.server_url(prefs), prefs.token)
+
+
+class Generation:
+    """One Generate click: the request read on the main thread, the job in a worker thread, the take
+    written by :meth:`poll` on the main thread once the job is over.
+
+    The modal operator calls :meth:`poll` on each TIMER event; tests call it in a loop (the bpy
+    module has no event loop to drive a modal operator). Nothing here blocks.
+    """
+
+    def __init__(self, request: Request, client: Client) -> None:
+        self.request = request
+        self.runner = JobRunner(client, request.audio_path, request.controls, request.options)
+        self.state = "running"           # then exactly one of: done, failed, cancelled
+        self.error: str | None = None
+        self.action: Any = None
+        self.warnings: list[str] = []
+
+    @classmethod
+    def start(cls, scene: Any, client: Client, mode: str = "NEW") -> "Generation":
+        """Read the scene (raises :class:`CafeTalkError` on bad input) and start the job thread."""
+        generation = cls(build_request(scene, mode), client)
+        generation.runner.start()
+        return generation
+
+    @property
+    def progress(self) -> float:
+        return self.runner.progress
+
+    @property
+    def job_state(self) -> str:
+        return self.runner.state
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+    def poll(self, scene: Any) -> str:
+        """``running`` while the job runs; then writes the take (once) and returns the final state."""
+        if self.state != "running" or not self.runner.finished.is_set():
+            return self.state
+        if self.runner.error:
+            self.state, self.error = "failed", self.runner.error
+        elif self.runner.curves is None:
+            self.state = "cancelled"
+        else:
+            try:
+                self.action, self.warnings = apply_result(scene, self.request, self.runner.curves)
+                self.state = "done"
+            except CafeTalkError as exc:
+                self.state, self.error = "failed", str(exc)
+        return self.state
 
 
 def generate_blocking(scene: Any, client: Client, mode: str = "NEW") -> tuple[Any, list[str]]:

@@ -7,6 +7,7 @@ reports, so a newer server with more actions shows them in the panel without an 
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 ARKIT_NAMES: tuple[str, ...] = (
@@ -112,16 +113,39 @@ def emotion_of(name: str) -> str | None:
 
 
 # Blender keeps only pointers to enum item strings: hold the tuples here so they live.
-_enum_cache: dict[str, list[tuple[str, str, str]]] = {}
+_enum_cache: dict[str, list[tuple[str, str, str, int]]] = {}
 
 
-def emotion_enum_items(_self: Any = None, _context: Any = None) -> list[tuple[str, str, str]]:
-    items = [(e, e.capitalize(), f"Emotion '{e}'") for e in emotions()]
+def enum_number(identifier: str) -> int:
+    """A number fixed by the identifier alone (Blender wants one per dynamic enum item).
+
+    Never stored: the scene keeps the identifier (see ``properties.py``), so a server that
+    lists its emotions or actions in another order cannot change what a saved choice means.
+    """
+    return zlib.crc32(identifier.encode("utf-8")) & 0x7FFFFFFF
+
+
+def numbered(items: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, str, str, int], ...]:
+    """Static enum items with the number of their identifier: what a .blend stores for an enum is
+    that number, so a later add-on that reorders or extends the items reads old files the same."""
+    return tuple((ident, name, desc, enum_number(ident)) for ident, name, desc in items)
+
+
+def _with_kept(items: list[tuple[str, str, str, int]], kept: str, what: str) -> list[tuple[str, str, str, int]]:
+    if kept and all(i[0] != kept for i in items):  # a saved choice this server does not list: keep it, say so
+        items.append((kept, f"{kept} (unknown here)", f"{what} {kept!r}, saved with the scene; this server does not list it",
+                      enum_number(kept)))
+    return items
+
+
+def emotion_enum_items(kept: str = "") -> list[tuple[str, str, str, int]]:
+    items = _with_kept([(e, e.capitalize(), f"Emotion '{e}'", enum_number(e)) for e in emotions()], kept, "emotion")
     _enum_cache["emotions"] = items
     return items
 
 
-def action_enum_items(_self: Any = None, _context: Any = None) -> list[tuple[str, str, str]]:
-    items = [(aid, f"{aid} {label}", f"Action {aid}: {label}") for aid, label in action_ids_labels()]
+def action_enum_items(kept: str = "") -> list[tuple[str, str, str, int]]:
+    items = _with_kept([(aid, f"{aid} {label}", f"Action {aid}: {label}", enum_number(aid))
+                        for aid, label in action_ids_labels()], kept, "action")
     _enum_cache["actions"] = items
     return items

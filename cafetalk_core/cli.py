@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("cafetalk_core.server.app", "cli_serve", "run the HTTP inference server"),
     "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
     "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
+    "train-head": ("cafetalk_core.train_head", "cli_train_head",
+                   "train the head stage (head yaw/pitch/roll) on a corpus's head truth"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
     "tune": ("cafetalk_core.evaluation.tuning", "cli_tune",
@@ -43,6 +45,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-scale", type=float, default=None, help="CFG scale b for fine controls")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the model's)")
+    p.add_argument("--head-motion", type=float, default=1.0,
+                   help="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 
@@ -77,6 +81,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")
     p.add_argument("--out", default=None, help="write the report JSON here")
     p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--no-actions", action="store_true", help="skip the per-action fine-control tables")
+    p.add_argument("--action-clips", type=int, default=4, help="corpus clips per action in the per-action table")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the checkpoint's)")
     p.add_argument("--degrade", default=None, choices=("pink-10db", "white-20db", "reverb-0.6s", "telephone"),
@@ -126,6 +132,7 @@ ARGUMENTS = {
     "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
     "convert": lambda p: importlib.import_module("cafetalk_core.convert").add_arguments(p),
+    "train-head": lambda p: importlib.import_module("cafetalk_core.train_head").add_arguments(p),
 }
 
 

@@ -99,14 +99,20 @@ class BlendshapeCurves:
         rot = None if self.rotations is None else self.rotations[a:b].copy()
         return self._with(self.values[a:b].copy(), rot, start_s=self.start_s + a / self.fps)
 
-    def resample(self, fps: float) -> "BlendshapeCurves":
-        """Linear resampling to another frame rate, keeping the duration (frames at i / fps)."""
+    def resample(self, fps: float, num_frames: int | None = None) -> "BlendshapeCurves":
+        """Linear resampling to another frame rate, keeping the duration (frames at i / fps).
+
+        ``num_frames`` fixes the output length (e.g. round(audio duration x fps), which the
+        rounded source length does not always give); frames past the source hold its last one.
+        """
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if self.num_frames == 0 or fps == self.fps:
+        if num_frames is not None and num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if self.num_frames == 0 or (fps == self.fps and num_frames in (None, self.num_frames)):
             rot = None if self.rotations is None else self.rotations.copy()
             return self._with(self.values.copy(), rot, fps=fps)
-        n_out = max(1, int(round(self.duration_s * fps)))
+        n_out = num_frames if num_frames is not None else max(1, int(round(self.duration_s * fps)))
         t_out = np.arange(n_out) / fps * self.fps  # positions in source frames
         t_out = np.clip(t_out, 0, self.num_frames - 1)
         lo = np.floor(t_out).astype(int)

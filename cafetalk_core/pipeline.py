@@ -5,11 +5,17 @@ The server, the CLI (``cafetalk generate``), the evaluation and the add-on tests
 against the clip -> front-end features at the model's frame rate -> windowed DDIM sampling
 with mask-based CFG (any length; windows overlap by 1 s, each window's start is inpainted from
 the previous window and the overlap is crossfaded) -> optional inpainting of a time span of an
-existing take -> clamp to [0, 1] -> resample to the requested fps.
+existing take -> the after-sampling stages (motion/: smoothing, the controls' signature prior,
+blinks) -> clamp to [0, 1] -> head and eye rotations (the head stage) -> resample to the
+requested fps -> the take's own frames pasted outside an inpainted span. Over 400 lines
+because it is that one path end to end, with the validation of every argument a caller can
+pass; the stages themselves live in their own modules (``model/windows.py``,
+``model/diffusion.py``, ``model/runtime.py``, ``motion/``).
 """
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,13 +26,16 @@ from . import rig
 from .audio import SAMPLE_RATE, build_front_end, load_audio
 from .controls import ACTIONS, EMOTIONS, ControlSet, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
+from .generation import GenerationCancelled
 from .model.checkpoint import build_model, load_checkpoint
 from .model.config import preset as model_preset
-from .generation import GenerationCancelled
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
+from .model.head import HEAD_DIR, HeadStage, check_head_motion, head_features, head_features_from
 from .model.runtime import configure_threads, resolve_device
+from .model.windows import crossfade_into, windows
+from .motion.eyes import eye_rotations
 from .motion.stages import after_sampling
 
 __all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
@@ -35,6 +44,7 @@ DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
 MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
 WINDOW_OVERLAP_S = 1.0       # overlap between sampling windows (crossfaded, inpainted)
 INPAINT_BLEND_S = 0.1        # crossfade inside an inpainted span's borders
+WAV2VEC2_PATH_ENV = "CAFETALK_WAV2VEC2_PATH"   # the Wav2Vec2 folder for checkpoints that name none
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,7 +59,9 @@ class Generator:
         "auto" is the measured fast path, None leaves torch alone). The front end is rebuilt from
         the checkpoint's ``front_end`` config; ``front_end_options`` override its entries (e.g.
         ``{"model_path": ...}`` for a Wav2Vec2 folder that moved). A relative ``model_path`` is
-        taken relative to the checkpoint folder, so a checkpoint can carry its front end inside.
+        taken relative to the checkpoint folder, so a checkpoint can carry its front end inside;
+        a wav2vec2-v1 checkpoint that names none (older ones kept only the id) takes the folder
+        from the ``CAFETALK_WAV2VEC2_PATH`` environment variable, or is a ValueError saying so.
         """
         path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         if checkpoint is None and not (path / "config.json").is_file():
@@ -60,10 +72,17 @@ class Generator:
         ck = load_checkpoint(path, dev)
         step = f"-step{ck.step}" if ck.step else ""
         fe_config = {"id": ck.config.front_end, **ck.front_end, **(front_end_options or {})}
+        if fe_config["id"] == "wav2vec2-v1" and not fe_config.get("model_path"):
+            if not os.environ.get(WAV2VEC2_PATH_ENV):
+                raise ValueError(f"checkpoint {str(path)!r} uses the wav2vec2-v1 front end but names no model_path: "
+                                 f"pass front_end_options={{'model_path': DIR}} or set {WAV2VEC2_PATH_ENV}=DIR")
+            fe_config["model_path"] = os.environ[WAV2VEC2_PATH_ENV]
         if fe_config.get("model_path") and not Path(fe_config["model_path"]).is_absolute():
             fe_config["model_path"] = str(path / fe_config["model_path"])
         self._setup(ck.model, fe_config["id"], f"{path.name}{step}", dev, build_front_end(**fe_config))
         self.checkpoint_path = path
+        head_dir = path / HEAD_DIR
+        self.head = HeadStage.load(head_dir, dev) if (head_dir / "config.json").is_file() else None
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
@@ -93,6 +112,7 @@ class Generator:
 
     def _setup(self, model: Denoiser, front_end_id: str, model_id: str, device: torch.device,
                front_end: Any = None) -> None:
+        self.head: HeadStage | None = None   # the head stage, when the checkpoint has one
         self.model = model.to(device).eval()
         self.cfg = model.cfg
         self.device = device
@@ -125,6 +145,7 @@ class Generator:
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
+            "head_motion": self.head is not None,
             "window_s": c.max_frames / c.fps, "device": str(self.device),
         }
 
@@ -134,9 +155,14 @@ class Generator:
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
+                 head_motion: float = 1.0,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
+
+        With a head stage in the checkpoint (``head/``), the curves carry head and eye rotations
+        (``rotations``, Live Link's 9 columns); ``head_motion`` scales the head's (0 = still head,
+        1 = as learned, up to 2); the eyes' rotations follow the gaze channels.
 
         ``audio_scale`` is the audio guidance a on the lip-sync channels, ``face_scale`` on the
         others (default: the checkpoint's ``default_face_scale``, else the same as ``audio_scale``).
@@ -161,6 +187,7 @@ class Generator:
         b_scale = float(cfg.default_control_scale if control_scale is None else control_scale)
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
+        head_motion = check_head_motion(head_motion)
         wav = load_audio(audio, sample_rate)
         duration = len(wav) / SAMPLE_RATE
         if duration <= 0:
@@ -196,13 +223,28 @@ class Generator:
                                    scales, b_scale, seed, progress, cancel)
         out = self._after_sampling(out, feats, wav, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
+        rotations = self._rotations(out, feats, wav, emotion, intensity, head_motion, seed)
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
-        curves = BlendshapeCurves(out, cfg.fps)
-        if abs(out_fps - cfg.fps) > 1e-9:
-            curves = curves.resample(out_fps)
+        curves = BlendshapeCurves(out, cfg.fps, rotations=rotations)
+        if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
+            curves = curves.resample(out_fps, num_frames=max(1, int(round(duration * out_fps))))
         if take is not None:
             curves = _paste_take(curves, take, start_s, end_s)
         return curves
+
+    def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, emotion: np.ndarray,
+                   intensity: np.ndarray, head_motion: float, seed: int) -> np.ndarray | None:
+        """(frames, 9) head (the head stage x ``head_motion``) + eyes (from gaze); None without a head stage."""
+        if self.head is None:
+            return None
+        n = values.shape[0]
+        head = np.zeros((n, 3), np.float32)
+        if head_motion > 0:
+            hf = head_features_from(self.front_end, feats)
+            if hf is None:
+                hf = head_features(wav, n, self.cfg.fps, vad=self.speech_activity(feats, wav))
+            head = self.head.sample(hf, emotion, intensity, seed=seed) * head_motion
+        return np.concatenate([head, eye_rotations(values)], axis=1).astype(np.float32)
 
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
@@ -236,14 +278,7 @@ class Generator:
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""
-        length = self.cfg.max_frames
-        if n <= length:
-            return [(0, n)]
-        overlap = min(int(round(WINDOW_OVERLAP_S * self.cfg.fps)), length // 2)
-        starts = [0]
-        while starts[-1] + length < n:
-            starts.append(min(starts[-1] + length - overlap, n - length))
-        return [(s, s + length) for s in starts]
+        return windows(n, self.cfg.max_frames, int(round(WINDOW_OVERLAP_S * self.cfg.fps)))
 
     @torch.inference_mode()
     def _sample_windows(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, fine: np.ndarray,
@@ -287,12 +322,7 @@ class Generator:
                 denoiser = InpaintDenoiser(denoiser, sched, known, known_mask, generator=gen)
             x0 = sample_ddim(denoiser, x, sched, callback=callback, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
-            ov = max(0, done_until - s)                       # crossfade the overlap with the previous window
-            if ov:
-                ramp = ((np.arange(ov) + 1) / (ov + 1)).astype(np.float32)[:, None]
-                out[s:s + ov] = (1 - ramp) * out[s:s + ov] + ramp * res[:ov]
-            out[s + ov:e] = res[ov:]
-            done_until = e
+            done_until = crossfade_into(out, res, s, done_until)   # the overlap with the previous window fades
             if cancel is not None and w + 1 < len(windows) and cancel():
                 raise GenerationCancelled(f"cancelled after window {w + 1} of {len(windows)}")
         return out
@@ -310,21 +340,31 @@ def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[floa
 def _paste_take(generated: BlendshapeCurves, take: BlendshapeCurves, start_s: float, end_s: float) -> BlendshapeCurves:
     """``generated`` with every frame outside [start_s, end_s) copied from ``take`` (at the output rate).
 
-    Frames the take does not have (it is shorter than the clip) stay generated.
+    Weights and head/eye rotations (none when the take has none: a take without head motion
+    stays without). Frames the take does not have (it is shorter than the clip) stay generated.
     """
     fps = generated.fps
     source = take if abs(take.fps - fps) <= 1e-9 else take.resample(fps)
     n = generated.num_frames
     m = min(n, source.num_frames)
-    values = generated.values.copy()
     known = np.zeros(n, bool)
     known[:m] = True
     a, b = span_frames(start_s, end_s, fps, n)
     known[a:b] = False
-    take_vals = np.zeros_like(values)
-    take_vals[:m] = source.values[:m]
-    values = _blend_span(values, take_vals, known, (a, b), max(1, int(round(INPAINT_BLEND_S * fps))))
-    return BlendshapeCurves(values, fps)
+    blend = max(1, int(round(INPAINT_BLEND_S * fps)))
+
+    def paste(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        old_full = np.zeros_like(new)
+        old_full[:m] = old[:m]
+        return _blend_span(new, old_full, known, (a, b), blend)
+
+    values = paste(generated.values, source.values)
+    rotations = None   # the take's rotations outside the span; none when the take has none
+    if source.rotations is not None:
+        take_rot = np.zeros((n, source.rotations.shape[1]), np.float32)
+        take_rot[:m] = source.rotations[:m]
+        rotations = paste(generated.rotations if generated.rotations is not None else take_rot, source.rotations)
+    return generated._with(values, rotations)
 
 
 def _blend_span(gen: np.ndarray, take: np.ndarray, known: np.ndarray, span: tuple[int, int], blend: int) -> np.ndarray:
@@ -388,7 +428,8 @@ def cli_generate(args: Any) -> int:
             bar.update(int(round(p * 100)) - bar.n)
 
         curves = gen.generate(wav, controls, steps=args.steps, audio_scale=args.audio_scale,
-                              control_scale=args.control_scale, seed=args.seed, fps=args.fps, progress=progress)
+                              control_scale=args.control_scale, seed=args.seed, fps=args.fps,
+                              head_motion=args.head_motion, progress=progress)
         bar.close()
     except ControlError as exc:
         print(f"cafetalk generate: bad control: {exc}", file=sys.stderr)

@@ -37,11 +37,12 @@ class FakeGenerator:
                 "default_face_scale": None, "front_end": "none", "max_audio_s": self.max_audio_s}
 
     def generate(self, audio: np.ndarray, controls=None, *, sample_rate=None, steps=None, audio_scale=None,
-                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None,
+                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None, head_motion=1.0,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         self.calls.append({"samples": len(audio), "sample_rate": sample_rate, "steps": steps, "seed": seed,
-                           "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale})
+                           "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale,
+                           "head_motion": head_motion})
         n_steps = steps or self.default_steps
         for i in range(n_steps):
             if cancel is not None and cancel():
@@ -110,17 +111,12 @@ def wait_for(client: httpx.Client, job_id: str, states=("done", "failed", "cance
         time.sleep(0.01)
 
 
-class FakeTextResult:
-    def __init__(self, controls, emotion_spans, matches, messages) -> None:
-        self.controls, self.emotion_spans, self.matches, self.messages = controls, emotion_spans, matches, messages
-        self.emotion, self.emotion_intensity = None, None
-
-
-def fake_text_to_controls(text: str, duration_s: float, transcript=None) -> FakeTextResult:
-    """Stand-in for controls.text.text_to_controls: 'smile' -> AU12 over the last third."""
+def fake_text_to_controls(text: str, duration_s: float, transcript=None):
+    """Stand-in for controls.text.text_to_controls (same result type): 'smile' -> AU12 over the last third."""
     from cafetalk_core.controls import EmotionSpan, FineControl
+    from cafetalk_core.controls.text import TextControls
     if "smile" in text.lower():
-        return FakeTextResult([FineControl("AU12", duration_s * 2 / 3, duration_s, 0.8)],
-                              [EmotionSpan("happy", 0.0, duration_s, 0.5)],
-                              [{"phrase": "smile", "kind": "action", "action": "AU12", "score": 0.9}], [])
-    return FakeTextResult([], [], [], [f"no control found in {text[:40]!r}"])
+        return TextControls([FineControl("AU12", duration_s * 2 / 3, duration_s, 0.8)], None, None,
+                            [EmotionSpan("happy", 0.0, duration_s, 0.5)],
+                            [{"phrase": "smile", "kind": "action", "action": "AU12", "score": 0.9}], [])
+    return TextControls(messages=[f"no control found in {text[:40]!r}"])

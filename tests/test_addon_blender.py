@@ -26,6 +26,16 @@ def _fcurve_values(addon, action, data_path):
     return fc, co[0::2], co[1::2]
 
 
+def _face_with_take(bpy, addon, name, start=1, frames=120, seed=0):
+    """A face with the sample keys and one pushed take: ``(key, rows, curves, action, strip)``."""
+    key = make_face(bpy).data.shape_keys
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    curves = _curves(addon, frames=frames, seed=seed)
+    action, slot = addon.take_store.write_take(key, curves, rows, start, name, 30.0)
+    strip = addon.nla_layout.push_take(key, action, slot, start, start + frames - 1)
+    return key, rows, curves, action, strip
+
+
 def test_register_unregister_roundtrip(bpy_mod, addon, scene):
     assert hasattr(bpy_mod.types.Scene, "cafetalk")
     assert hasattr(bpy_mod.ops.cafetalk, "generate")
@@ -103,7 +113,29 @@ def test_key_reduction_and_bezier(bpy_mod, addon, scene):
     assert err <= 0.02 + 1e-5
     action_b, _ = addon.take_store.write_take(key, curves, rows, 1, "B", 30.0, "BEZIER", tolerance=0.0)
     fc_b, _, _ = _fcurve_values(addon, action_b, 'key_blocks["jawOpen"].value')
-    assert fc_b.keyframe_points[3].interpolation == "BEZIER"
+    k = fc_b.keyframe_points[3]
+    assert k.interpolation == "BEZIER" and k.handle_left[0] < k.co[0] < k.handle_right[0]  # Blender's own handles
+    assert fc_b.evaluate(1 + 3) == pytest.approx(float(truth[3]), abs=1e-6)
+
+
+def test_take_writer_stores_exact_curves_as_json_text(bpy_mod, addon, scene):
+    """Issue 19: LINEAR keys with their handles on the key (never used, never off in the bounds), curves as JSON."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    curves = _curves(addon, frames=200)
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, _ = addon.take_store.write_take(key, curves, rows, 100, "J", 30.0)
+    fc, frames, values = _fcurve_values(addon, action, 'key_blocks["mouthClose"].value')
+    hl = np.empty(2 * len(frames), np.float32)
+    fc.keyframe_points.foreach_get("handle_left", hl)
+    np.testing.assert_array_equal(hl[0::2], frames)
+    np.testing.assert_array_equal(hl[1::2], values)
+    assert fc.range()[0] == pytest.approx(100.0)  # no handle left at frame 0
+    doc = json.loads(action[addon.take_store.CURVES_PROP])
+    assert doc["format"] == "cafetalk.packed_curves" and doc["frames"] == 200 and doc["names"] == list(curves.names)
+    back = addon.take_store.take_curves(action)
+    assert back.fps == curves.fps and back.names == curves.names
+    np.testing.assert_array_equal(back.values, curves.values)
 
 
 def test_controls_roundtrip_through_nla_strips(bpy_mod, addon, scene):
@@ -223,3 +255,100 @@ def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
 def test_generate_without_target_reports_error(bpy_mod, addon, scene):
     with pytest.raises(RuntimeError, match="no target mesh"):
         bpy_mod.ops.cafetalk.generate()
+
+
+def test_action_keyed_after_a_take_is_kept_below_the_takes(bpy_mod, addon, scene):
+    """Issue 17.6: a take on an empty NLA, then the artist keys: the kept action must not override the takes."""
+    key, rows, _curves_1, _action, _strip = _face_with_take(bpy_mod, addon, "CafeTalk_k_1")
+    key.key_blocks["jawOpen"].value = 0.99  # the artist keys on top of the take
+    key.key_blocks["jawOpen"].keyframe_insert("value", frame=1)
+    artist = key.animation_data.action
+    assert artist is not None and not addon.take_store.is_take(artist)
+    action2, slot2 = addon.take_store.write_take(key, _curves(addon, seed=3), rows, 1, "CafeTalk_k_2", 30.0)
+    addon.nla_layout.push_take(key, action2, slot2, 1, 120)
+    names = [t.name for t in key.animation_data.nla_tracks]
+    kept = names.index("Kept: " + artist.name)
+    assert kept < names.index("CafeTalk Take: CafeTalk_k_1") < names.index("CafeTalk Take: CafeTalk_k_2")
+    scene.frame_set(31)
+    want = float(addon.take_store.take_curves(action2).column("jawOpen")[30])
+    assert key.key_blocks["jawOpen"].value == pytest.approx(want, abs=1e-5)  # the take plays, not the 0.99 key
+
+
+def test_takes_panel_influence_blends_the_take(bpy_mod, addon, scene):
+    """Issue 17.6: the Takes panel's influence slider changes what plays."""
+    key, _rows, curves, _action, strip = _face_with_take(bpy_mod, addon, "CafeTalk_i_1")
+    point = addon.nla_layout.influence_key(strip)  # what the panel's slider draws (co_ui[1])
+    assert strip.use_animated_influence and point is not None and point.co_ui[1] == pytest.approx(1.0)
+    full = float(curves.column("jawOpen")[30])
+    scene.frame_set(31)
+    assert key.key_blocks["jawOpen"].value == pytest.approx(full, abs=1e-5)
+    point.co_ui[1] = 0.5
+    scene.frame_set(30)
+    scene.frame_set(31)
+    assert key.key_blocks["jawOpen"].value == pytest.approx(0.5 * full, abs=1e-4)  # blends toward rest (0)
+
+
+def test_outside_the_take_the_face_is_at_rest(bpy_mod, addon, scene):
+    """Blender 5.0's NLA default for a shape key is 1.0: without the rest strip every mapped key
+    would be fully on before and after the take."""
+    face = make_face(bpy_mod)
+    key = face.data.shape_keys
+    addon.nla_controls.add_strip(key, "fine", "AU12", 1, 10, 0.5)  # controls first, as an artist may
+    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    action, slot = addon.take_store.write_take(key, _curves(addon, frames=30), rows, 20, "CafeTalk_r_1", 30.0)
+    addon.nla_layout.push_take(key, action, slot, 20, 49)
+    assert key.animation_data.nla_tracks[0].name == "CafeTalk Base"
+    for frame in (1, 10, 60, 200):
+        scene.frame_set(frame)
+        assert [round(key.key_blocks[n].value, 6) for n in ARKIT_SAMPLE] == [0.0] * len(ARKIT_SAMPLE), frame
+
+
+def test_saved_emotion_and_action_keep_their_meaning_when_the_vocabulary_changes(bpy_mod, addon, scene, tmp_path):
+    """Issue 18: the scene stores identifiers; a server listing other items (or in another order) changes nothing."""
+    props = scene.cafetalk
+    props.emotion, props.new_action = "sad", "AU45"
+    assert (props.emotion_id, props.new_action_id) == ("sad", "AU45")
+    try:
+        addon.vocabulary.update_from_server({"emotions": ["sad", "calm", "neutral"][::-1],
+                                             "actions": [{"id": "AU45", "label": "blink"}, {"id": "X1", "label": "x"}]})
+        assert (props.emotion, props.new_action) == ("sad", "AU45")
+        addon.vocabulary.update_from_server({"emotions": ["calm", "neutral"], "actions": ["X1"]})
+        assert (props.emotion, props.new_action) == ("sad", "AU45")  # unknown to this server: kept, not remapped
+        path = tmp_path / "vocab.blend"
+        bpy_mod.ops.wm.save_as_mainfile(filepath=str(path))
+        addon.vocabulary.update_from_server({"emotions": ["neutral", "happy", "sad"], "actions": ["AU1", "AU45"]})
+        bpy_mod.ops.wm.open_mainfile(filepath=str(path))
+        p = bpy_mod.context.scene.cafetalk
+        assert (p.emotion, p.new_action) == ("sad", "AU45")
+        with pytest.raises(TypeError):
+            p.emotion = "bored"  # not an item: refused, the stored choice unchanged
+        assert p.emotion_id == "sad"
+    finally:
+        addon.vocabulary.update_from_server({})
+
+
+def test_static_enums_save_the_number_of_their_identifier(bpy_mod, addon, scene):
+    """What a .blend stores for an enum is the item's number: fixed by the identifier, not the item's place."""
+    props = addon.properties.CAFETALK_SceneProps.bl_rna.properties
+    prefs = addon.preferences.CAFETALK_Preferences.bl_rna.properties
+    for prop in (props["interpolation"], props["audio_source"], props["mapping_preset"], prefs["server_mode"]):
+        assert [i.value for i in prop.enum_items] == [addon.vocabulary.enum_number(i.identifier) for i in prop.enum_items]
+
+
+def test_every_property_has_a_description(bpy_mod, addon, scene):
+    """Issue 18: hovering any field of the add-on says what it does."""
+    groups = [*addon.properties.classes, *addon.preferences.classes, *addon.operators.classes]
+    missing, seen = [], 0
+    for cls in groups:
+        if hasattr(cls, "bl_idname") and "." in cls.bl_idname:  # an operator: its properties live on its RNA type
+            mod, name = cls.bl_idname.split(".")
+            rna = getattr(getattr(bpy_mod.ops, mod), name).get_rna_type()
+        else:
+            rna = cls.bl_rna
+        for prop, spec in getattr(cls, "__annotations__", {}).items():
+            if type(spec).__name__ != "_PropertyDeferred":  # a plain type hint, not a Blender property
+                continue
+            seen += 1
+            if not rna.properties[prop].description:
+                missing.append(f"{cls.__name__}.{prop}")
+    assert seen > 30 and missing == []

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from blender_fixtures import bpy_mod  # noqa: F401 (fixture: fails where bpy is missing)
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.blender
 
@@ -37,8 +39,7 @@ def test_manifest_check_names_the_bad_field(tmp_path):
             build.check_manifest(bad)
 
 
-def test_zip_installs_and_enables_in_blender(tmp_path):
-    pytest.importorskip("bpy")
+def test_zip_installs_and_enables_in_blender(tmp_path, bpy_mod):
     build = _build_module()
     zip_path = build.build(tmp_path / "dist")
     assert zip_path.name == "cafetalk-0.1.0.zip"
@@ -54,8 +55,9 @@ mod = "bl_ext.user_default.cafetalk"
 out = {{"enabled": mod in bpy.context.preferences.addons,
        "operator": hasattr(bpy.ops.cafetalk, "generate") and "CAFETALK_PT_main" in dir(bpy.types),
        "port": bpy.context.preferences.addons[mod].preferences.port}}
-import cafetalk_blender.batch, cafetalk_blender.take_store
-out["alias"] = cafetalk_blender.batch.__name__
+import bl_ext.user_default.cafetalk.batch as batch
+out["batch"] = batch.__name__
+out["aliased"] = any(n.startswith("cafetalk_blender") for n in sys.modules)
 from pathlib import Path
 out["core"] = [p.name for p in (Path(sys.modules[mod].__file__).parent / "core").glob("*.whl")]
 out["torch_loaded"] = "torch" in sys.modules
@@ -69,6 +71,17 @@ print("RESULT" + json.dumps(out))
     assert line, f"install failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     out = json.loads(line[len("RESULT"):])
     assert out["enabled"] and out["operator"] and out["port"] == 8765 and out["disabled"]
-    assert out["core"] and out["alias"] in ("cafetalk_blender.batch", "bl_ext.user_default.cafetalk.batch")
+    assert out["core"] and out["batch"] == "bl_ext.user_default.cafetalk.batch" and out["aliased"] is False
     assert out["torch_loaded"] is False  # the add-on never imports torch
     assert (tmp_path / "home" / ".config" / "blender").exists()
+
+
+def test_missing_bpy_fails_the_addon_tests_instead_of_skipping(tmp_path):
+    """Issue 17.6: on a machine without bpy, CI must go red."""
+    (tmp_path / "bpy.py").write_text("raise ImportError('no bpy on this machine')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/test_addon_blender.py::test_register_unregister_roundtrip"],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0 and "1 error" in res.stdout and "skipped" not in res.stdout, res.stdout[-2000:]
+    assert "the add-on tests need Blender as a module" in res.stdout

@@ -22,11 +22,30 @@ def _setup(bpy, scene, tmp_path, url, monkeypatch, seconds=1.0):
     return face, audio
 
 
+def _generate(bpy, addon, mode="NEW", timeout=120.0):
+    """Click Generate, then do what its modal handler does on each TIMER event until the job is over.
+
+    The bpy module has no event loop, so the modal handler never runs here; ``execute`` must
+    come back at once (RUNNING_MODAL) with the job still running in its thread.
+    """
+    t0 = time.monotonic()
+    assert bpy.ops.cafetalk.generate(mode=mode) == {"RUNNING_MODAL"}
+    assert time.monotonic() - t0 < 5.0
+    generation = addon.operators._ACTIVE["generation"]
+    assert generation is not None and bpy.context.scene.cafetalk.running
+    deadline = time.monotonic() + timeout
+    while (state := addon.operators.poll_generation(bpy.context, generation)) == "running":
+        assert time.monotonic() < deadline, "generation did not finish"
+        time.sleep(0.05)
+    assert not bpy.context.scene.cafetalk.running and addon.operators._ACTIVE["generation"] is None
+    return state, generation
+
+
 def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
     face, audio = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch)
     key = face.data.shape_keys
     addon.nla_controls.add_strip(key, "fine", "AU12", 10, 20, 0.8)
-    assert bpy_mod.ops.cafetalk.generate() == {"FINISHED"}
+    assert _generate(bpy_mod, addon)[0] == "done"
     take = addon.nla_layout.active_take(key)
     assert take.name == "CafeTalk_hello_1"
     curves = addon.take_store.take_curves(take)
@@ -46,7 +65,7 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     assert (scene.frame_start, scene.frame_end) == (5, 34)
     # regenerate reads the (edited) strips back and makes a second take, the first muted
     addon.nla_controls.add_strip(key, "emotion", "sad", 20, 30, 0.5)
-    assert bpy_mod.ops.cafetalk.generate(mode="REGENERATE") == {"FINISHED"}
+    assert _generate(bpy_mod, addon, "REGENERATE")[0] == "done"
     take2 = addon.nla_layout.active_take(key)
     assert take2.name == "CafeTalk_hello_2"
     assert addon.take_store.take_meta(take2)["controls"]["emotion_spans"][0]["emotion"] == "sad"
@@ -56,7 +75,7 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     for t in key.animation_data.nla_tracks:
         for s in t.strips:
             s.select = s.name == "AU12"
-    assert bpy_mod.ops.cafetalk.generate(mode="SPAN") == {"FINISHED"}
+    assert _generate(bpy_mod, addon, "SPAN")[0] == "done"
     take3 = addon.nla_layout.active_take(key)
     c2, c3 = addon.take_store.take_curves(take2).values, addon.take_store.take_curves(take3).values
     assert addon.take_store.take_meta(take3)["mode"] == "SPAN"
@@ -64,27 +83,29 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     np.testing.assert_allclose(c3[18:], c2[18:], atol=1e-4)  # after 0.5 s (frame 15), with some blending margin
 
 
-def test_modal_path_runs_in_a_thread_and_cancels(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
-    """What the modal operator does on each TIMER tick, without Blender's event loop."""
-    _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=2.0)
-    request = addon.takes.build_request(scene)
+def test_generate_returns_at_once_and_cancels(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
+    """Issue 17.6: execute is not the blocking network path, nor a redo/repeat target."""
+    face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=2.0)
+    options = bpy_mod.types.CAFETALK_OT_generate.bl_options
+    assert "REGISTER" not in options and "UNDO" in options  # undo pushed once the take is written
+    scene.cafetalk.steps = 200  # a job far longer than execute may take
+    t0 = time.monotonic()
+    assert bpy_mod.ops.cafetalk.generate() == {"RUNNING_MODAL"}
+    generation = addon.operators._ACTIVE["generation"]
+    assert time.monotonic() - t0 < 5.0 and not generation.runner.finished.is_set()
+    assert not bpy_mod.types.CAFETALK_OT_generate.poll(bpy_mod.context)  # one generation at a time
+    assert bpy_mod.ops.cafetalk.cancel() == {"FINISHED"}
+    deadline = time.monotonic() + 30
+    while addon.operators.poll_generation(bpy_mod.context, generation) == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert generation.state == "cancelled" and scene.cafetalk.status == "cancelled"
+    assert addon.nla_layout.active_take(face.data.shape_keys) is None and not scene.cafetalk.running
     client = addon.takes.client_for()
-    runner = addon.jobs.JobRunner(client, request.audio_path, request.controls, {**request.options, "steps": 50})
-    runner.start()
-    runner.cancel()
-    assert runner.finished.wait(30)
-    assert runner.curves is None and runner.state == "cancelled" and runner.error is None
-    if runner.job_id:
-        deadline = time.monotonic() + 10
-        while client.job(runner.job_id)["state"] not in ("cancelled", "done") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert client.job(runner.job_id)["state"] in ("cancelled", "done")
-    runner = addon.jobs.JobRunner(client, request.audio_path, request.controls, request.options, poll_s=0.05)
-    runner.start()
-    assert runner.finished.wait(60) and runner.error is None and runner.progress == 1.0
-    action, warnings = addon.takes.apply_result(scene, request, runner.curves)
-    assert action.name == "CafeTalk_hello_1"
-    assert any("no shape key" in w for w in warnings)  # the test face maps 9 of 52 channels
+    deadline = time.monotonic() + 10
+    while client.job(generation.runner.job_id)["state"] not in ("cancelled", "done") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.job(generation.runner.job_id)["state"] == "cancelled"
 
 
 def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
@@ -93,10 +114,10 @@ def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     scene.cafetalk.audio_path = str(bad)
-    with pytest.raises(RuntimeError) as err:
-        bpy_mod.ops.cafetalk.generate()
-    assert "server:" in str(err.value) and "HTTP 4" in str(err.value)
+    state, generation = _generate(bpy_mod, addon)
+    assert state == "failed" and "server:" in generation.error and "HTTP 4" in generation.error
     assert scene.cafetalk.status.startswith("server:")
+    assert addon.nla_layout.active_take(face.data.shape_keys) is None  # nothing half-written
     client = addon.client.Client(live_server)
     with pytest.raises(addon.errors.CafeTalkError) as exc:
         client.submit(str(write_tone(tmp_path / "ok.wav")), {"emotion": "bored"}, {})

@@ -124,7 +124,8 @@ def test_oracle_scores_perfectly_through_the_cli(corpus, tmp_path, monkeypatch, 
 
 
 def test_fine_control_detects_disobedience(corpus):
-    """A generator that ignores fine controls must score a control rate of 0."""
+    """A generator that ignores fine controls scores no better than no control at all (actions the
+    clip performs anyway, e.g. a jaw drop while speaking, count in both)."""
     oracle = OracleGenerator(corpus)
 
     class Deaf(OracleGenerator):
@@ -135,8 +136,8 @@ def test_fine_control_detects_disobedience(corpus):
             return super().generate(audio, None, **kw)
 
     report = evaluate.evaluate_corpus(Deaf(), corpus, progress=False, diversity_clips=0)
-    assert report["fine_control"]["control_rate"] == 0.0
-    assert report["fine_control"]["control_rate_uncontrolled"] == 0.0
+    fc = report["fine_control"]
+    assert fc["control_rate"] == fc["control_rate_uncontrolled"] < 0.5
 
 
 def test_nothing_to_evaluate_is_an_error():

@@ -460,7 +460,21 @@ def test_generators_satisfy_the_server_protocol():
     for gen in (FakeGenerator(), real):
         assert isinstance(gen, CurveGenerator)
         params = list(inspect.signature(type(gen).generate).parameters)
-        assert params == list(inspect.signature(CurveGenerator.generate).parameters), type(gen).__name__
+        assert params == list(inspect.signature(CurveGenerator.generate).parameters), (
+            f"{type(gen).__name__}.generate: a new generate() argument goes into generation.CurveGenerator, "
+            "pipeline.Generator and tests/server_fixtures.FakeGenerator together")
     assert {"model_id", "fps", "arkit_names", "default_face_scale"} <= set(FakeGenerator().info)
     with pytest.raises(TypeError, match="CurveGenerator"):
         create_app(object(), ServerSettings())
+
+
+def test_spans_reaching_half_a_frame_past_the_clip_are_accepted(client):
+    """Issue 17.2: Blender rounds a 3.545 s strip to 85 frames at 24 fps (3.5417 s) or up; a span
+    that ends with the strip ends up to a frame past the audio and used to be a 422."""
+    end = 3.545 + 0.5 / 24
+    take = BlendshapeCurves.neutral(85, 24.0).to_dict()
+    r = submit(client, wav_bytes(3.545), controls={"fine": [{"action": "AU12", "start_s": 3.0, "end_s": end}],
+                                                   "emotion_spans": [{"emotion": "sad", "start_s": 1.0, "end_s": end}]},
+               options={"inpaint": {"curves": take, "start_s": 2.0, "end_s": end}})
+    assert r.status_code == 202, r.text
+    assert wait_for(client, r.json()["job_id"])["state"] == "done"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ControlError
-from .fine import _number, clamp_span_end, span_frames
+from .fine import _number, checked_span, span_frames
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt")
 NUM_EMOTIONS = len(EMOTIONS)
@@ -58,14 +58,7 @@ class CoarseCondition:
         for i, s in enumerate(self.spans):
             f = f"emotion_spans[{i}]"
             e = EMOTIONS[emotion_index(s.emotion, f"{f}.emotion")]
-            a, b, k = _number(s.start_s, f"{f}.start_s"), _number(s.end_s, f"{f}.end_s"), _number(s.intensity, f"{f}.intensity")
-            if a < 0:
-                raise ControlError(f"{f}.start_s", f"must be >= 0, got {a}")
-            if b <= a:
-                raise ControlError(f"{f}.end_s", f"must be after start_s ({a}), got {b}")
-            b = clamp_span_end(a, b, duration_s, f)
-            if not 0 <= k <= 1:
-                raise ControlError(f"{f}.intensity", f"must be in [0, 1], got {k}")
+            a, b, k = checked_span(s.start_s, s.end_s, s.intensity, duration_s, f)
             spans.append(EmotionSpan(e, a, b, k))
         return CoarseCondition(emo, inten, spans)
 

@@ -60,13 +60,27 @@ def fine_from_dict(data: Any, field: str = "fine") -> FineControl:
     )
 
 
-def clamp_span_end(start_s: float, end_s: float, duration_s: float | None, field: str) -> float:
-    """``end_s`` clamped to the clip; ControlError on ``{field}.start_s`` if the span starts at or past its end."""
-    if duration_s is None:
-        return end_s
-    if start_s >= duration_s:
-        raise ControlError(f"{field}.start_s", f"{start_s} s is at or past the end of the clip ({duration_s:.3f} s)")
-    return min(end_s, duration_s)
+def checked_span(start_s: Any, end_s: Any, intensity: Any, duration_s: float | None,
+                 field: str) -> tuple[float, float, float]:
+    """(start, end, intensity) of one time span (a fine control or an emotion span), checked.
+
+    ControlError naming ``{field}.start_s`` / ``.end_s`` / ``.intensity``: not a finite number,
+    a negative start, an end not after the start, a start at or past the end of the clip,
+    intensity outside [0, 1]. An end past the clip is clamped to it (module docstring).
+    """
+    start, end, inten = (_number(start_s, f"{field}.start_s"), _number(end_s, f"{field}.end_s"),
+                         _number(intensity, f"{field}.intensity"))
+    if start < 0:
+        raise ControlError(f"{field}.start_s", f"must be >= 0, got {start}")
+    if end <= start:
+        raise ControlError(f"{field}.end_s", f"must be after start_s ({start}), got {end}")
+    if duration_s is not None:
+        if start >= duration_s:
+            raise ControlError(f"{field}.start_s", f"{start} s is at or past the end of the clip ({duration_s:.3f} s)")
+        end = min(end, duration_s)
+    if not 0.0 <= inten <= 1.0:
+        raise ControlError(f"{field}.intensity", f"must be in [0, 1], got {inten}")
+    return start, end, inten
 
 
 def validate_fine(controls: Iterable[FineControl], duration_s: float | None = None) -> list[FineControl]:
@@ -83,15 +97,7 @@ def validate_fine(controls: Iterable[FineControl], duration_s: float | None = No
             action = get_action(c.action).id
         except KeyError as exc:
             raise ControlError(f"{f}.action", str(exc.args[0])) from None
-        start, end, inten = (_number(c.start_s, f"{f}.start_s"), _number(c.end_s, f"{f}.end_s"),
-                             _number(c.intensity, f"{f}.intensity"))
-        if start < 0:
-            raise ControlError(f"{f}.start_s", f"must be >= 0, got {start}")
-        if end <= start:
-            raise ControlError(f"{f}.end_s", f"must be after start_s ({start}), got {end}")
-        end = clamp_span_end(start, end, duration_s, f)
-        if not 0.0 <= inten <= 1.0:
-            raise ControlError(f"{f}.intensity", f"must be in [0, 1], got {inten}")
+        start, end, inten = checked_span(c.start_s, c.end_s, c.intensity, duration_s, f)
         checked.append(FineControl(action, start, end, inten))
     return merge_overlapping(checked)
 

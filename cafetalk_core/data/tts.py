@@ -1,5 +1,8 @@
 """Speech with exact phone timings, taken from the TTS engines themselves.
 
+Over 400 lines because the three engines belong together: each reports its segments in its own
+format, and the mapping of all of them to one ARPAbet timeline is this module's one job.
+
 The corpus needs phone spans that match the audio to the sample, not guesses from text
 length, so each engine reports its own segmentation:
 
@@ -24,12 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from scipy.signal import resample_poly
 
+from ..audio.io import SAMPLE_RATE, AudioError, load_audio, resample
 from ..phones import Phone, normalize_phone
-
-SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -50,15 +50,6 @@ class Speech:
 
 class SynthesisError(RuntimeError):
     """An engine failed or returned no phones; the message names the engine and voice."""
-
-
-def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Resample to 16 kHz with a polyphase filter (exact ratio, no drift in phone times)."""
-    audio = np.asarray(audio, np.float32)
-    if rate == SAMPLE_RATE:
-        return audio
-    g = np.gcd(int(rate), SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +313,7 @@ def synth_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 
     _pad_silence(phones, raws, total)
     word_starts = sorted(s / sr for t, s, _ in events if t == _EV_WORD)
     words = [(a, b) for a, b in zip(word_starts, word_starts[1:] + [total])]
-    return Speech(to_16k(audio, sr), phones, raws, "espeak", voice, words)
+    return Speech(resample(audio, sr), phones, raws, "espeak", voice, words)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,10 +326,9 @@ FESTIVAL_VOICES: dict[str, str] = {"slt_hts": "voice_cmu_us_slt_arctic_hts", "ka
 
 def _read_wav(path: Path, engine: str) -> np.ndarray:
     try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types
-        raise SynthesisError(f"{engine}: unreadable output wav ({exc})") from None
-    return to_16k(audio.mean(axis=1), sr)
+        return load_audio(path)
+    except AudioError as exc:
+        raise SynthesisError(f"{engine}: unusable output wav ({exc})") from None
 
 
 def _segments_from_ends(ends: list[tuple[str, float]]) -> list[tuple[str, float, float]]:

@@ -1,5 +1,6 @@
 """``cafetalk demo``: the demo head and scene (run inside Blender's Python), rendering and plots.
 
-Nothing here is imported by the add-on; ``scene.py`` is a script that Blender's ``bpy`` runs in a
-subprocess, so the package itself stays free of ``bpy``.
+Nothing here is imported by the add-on. ``scene.py`` and ``head.py`` are the Blender half: they
+import ``bpy`` (and the add-on) only inside functions, run by ``python -m cafetalk_core.demo.scene``
+in a subprocess, so importing the package never loads ``bpy`` (tests/test_architecture.py).
 """

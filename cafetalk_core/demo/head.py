@@ -1,10 +1,13 @@
 """A demo head made by code: skin, lips, mouth, teeth, tongue, eyes, lids, brows, 52 ARKit keys.
 
+Over 400 lines because the geometry and the 52 shape keys are one model of one face: every key is a
+short displacement function over the same rest positions, and they are checked against each other.
+
 Why procedural: a user must see the product work minutes after cloning, without owning a rig,
 and the project ships no downloaded asset. The geometry and every shape key are plain numpy
 (:func:`build_head_geometry`), so they can be read and checked without Blender;
 :func:`build_demo_head` turns them into one mesh object (one mesh, so the add-on's
-``keyframes.write_take`` drives the eyes, tongue and teeth through the same shape keys).
+``take_store.write_take`` drives the eyes, tongue and teeth through the same shape keys).
 
 How the face is laid out: the skin is a sphere whose *pole is the mouth*. Rings around the
 mouth are ellipses in "face coordinates" ``T = (tx, tz)`` (an azimuthal-equidistant map, in

@@ -1,5 +1,8 @@
 """``cafetalk demo``: speech -> a take on the procedural demo head -> .blend, MP4, plots.
 
+Over 400 lines on purpose: the whole command in the order its steps run (speech, model, Blender,
+pictures), each step a named function; the Blender half lives in scene.py and head.py.
+
 The README's first command: it shows the product working within minutes, without a rig.
 
     cafetalk demo --out demo_out                          # espeak-ng sample sentence, the server
@@ -14,7 +17,7 @@ Steps, each by the project's own code:
    (or ``controls.text`` in process);
 3. Blender: ``cafetalk_core.demo.scene`` runs in a subprocess with ``bpy`` (``cafetalk_core``
    never imports it), builds the head, writes the take with the add-on's ``takes`` /
-   ``keyframes`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
+   ``take_store`` code, saves ``demo.blend`` and renders PNG frames (Workbench, headless);
 4. the MP4 (ffmpeg, or Blender's encoder when ffmpeg is missing), ``curves.png`` and
    ``contact_sheet.png`` (frames at phone centres, labelled).
 """

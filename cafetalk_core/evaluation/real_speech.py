@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import rig
-from . import metrics
+from . import metrics, motion
 from ..phones import OPEN_VOWELS, Phone
 
 EVALSET_DIR = Path(__file__).parent / "sets" / "real_speech"
@@ -198,9 +198,15 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     if degrade is not None:
         clips = [RealClip(c.id, _degraded(degrade, c.wav), c.phones, c.text, c.speaker, c.alignment) for c in clips]
     notes: list[str] = []
+    rotations: dict[str, np.ndarray | None] = {}
     systems: dict[str, Callable[[RealClip, int], np.ndarray]] = {}
     if generate_fn is not None:
-        systems[name] = lambda c, n: _as_values(generate_fn(c.wav), n, fps)
+        def model_fn(c: RealClip, n: int) -> np.ndarray:
+            result = generate_fn(c.wav)
+            rotations[c.id] = _as_rotations(result, n, fps)
+            return _as_values(result, n, fps)
+
+        systems[name] = model_fn
     systems["baseline: loudness -> jawOpen"] = lambda c, n: loudness_baseline(c.wav, n, fps)
     label = "baseline: recogniser -> visemes" + ("" if recogniser == "phone-loop" else f" ({recogniser})")
     systems[label] = lambda c, n: phones_to_curves(recognise_phones(c.wav, recogniser), n, fps)
@@ -210,15 +216,18 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     audio_s = sum(c.duration_s for c in clips)
     report: dict[str, Any] = {"fps": fps, "clips": len(clips), "audio_s": round(audio_s, 3),
                               "speakers": len({c.speaker for c in clips}), "systems": {}, "per_clip": {}, "notes": notes}
+    report["motion"] = {}
     for sys_name, fn in systems.items():
-        per, seconds = {}, 0.0
+        per, seconds, moving = {}, 0.0, []
         for c in clips:
             n = c.num_frames(fps)
             t0 = time.perf_counter()
             values = fn(c, n)
             seconds += time.perf_counter() - t0
             per[c.id] = clip_metrics(values, c, fps)
+            moving.append(clip_motion_report(values, c, fps, rotations.get(c.id) if sys_name == name else None))
         report["systems"][sys_name] = _pool(list(per.values()), seconds, audio_s)
+        report["motion"][sys_name] = pool_motion_report(moving)
         report["per_clip"][sys_name] = {k: {m: v[m] for m in ("bilabial_closure", "closed", "bilabials",
                                                              "envelope_corr", "jitter")} for k, v in per.items()}
     return report
@@ -273,6 +282,66 @@ def _as_values(result: Any, num_frames: int, fps: float) -> np.ndarray:
         return v[:num_frames]
     pad = np.repeat(v[-1:] if len(v) else np.zeros((1, v.shape[1]), np.float32), num_frames - len(v), axis=0)
     return np.concatenate([v, pad])
+
+
+def _as_rotations(result: Any, num_frames: int, fps: float) -> np.ndarray | None:
+    """The result's (frames, 9) rotations at ``fps``, cut or padded to ``num_frames``; None without."""
+    if getattr(result, "rotations", None) is None:
+        return None
+    if abs(float(result.fps) - fps) > 1e-6:
+        result = result.resample(fps)
+    r = np.asarray(result.rotations, np.float32)[:num_frames]
+    return np.concatenate([r, np.repeat(r[-1:], num_frames - len(r), axis=0)]) if len(r) < num_frames else r
+
+
+def clip_motion_report(values: np.ndarray, clip: RealClip, fps: float, rotations: np.ndarray | None) -> dict[str, Any]:
+    """Issue 16's motion stats of one clip: face (evaluation/motion.py) + head against the speech."""
+    from ..audio.mel import loudness
+
+    out = motion.clip_motion(values, clip.phones, fps)
+    n = len(values)
+    speech = np.zeros(n, bool)
+    for p in clip.phones:
+        if p.phone != "SIL":
+            speech[max(0, int(p.start_s * fps)):min(n, int(np.ceil(p.end_s * fps)))] = True
+    env = loudness(clip.wav, n, fps)
+    accent = np.clip(np.diff(env, prepend=env[:1]), 0.0, None)       # loudness rises: syllable onsets
+    out.update(motion.head_stats(rotations, speech, fps, accent))
+    return out
+
+
+def pool_motion_report(per_clip: list[dict[str, Any]]) -> dict[str, Any]:
+    pooled = motion.pooled_motion(per_clip)
+    for key in ("head_std_deg", "head_pause_speed", "head_speech_speed", "head_accent_corr"):
+        pooled[key] = metrics.nanmean(c[key] for c in per_clip)
+    return pooled
+
+
+MOTION_COLUMNS = (("jitter_all", "jitter", "{:.4f}"), ("jitter_mouth", "jit mouth", "{:.4f}"),
+                  ("jitter_eyes", "jit eyes", "{:.4f}"), ("jitter_brows", "jit brows", "{:.4f}"),
+                  ("closure_frames", "closure fr", "{:.1f}"), ("one_frame_closures", "1-fr clos", "{:.2f}"),
+                  ("eyes_shut", "eyes shut", "{:.3f}"), ("blinks_per_min", "blinks/min", "{:.1f}"),
+                  ("blink_ms", "blink ms", "{:.0f}"), ("half_closed", "half-shut", "{:.3f}"),
+                  ("head_std_deg", "head std", "{:.2f}"), ("head_speech_speed", "head v talk", "{:.2f}"),
+                  ("head_pause_speed", "head v pause", "{:.2f}"), ("head_accent_corr", "head~accent", "{:.2f}"))
+
+
+def format_motion_table(report: dict[str, Any]) -> str:
+    """Issue 16's table: jitter per region, closures, blinks, head motion (degrees, deg/s), one row per system."""
+    systems = report.get("motion") or {}
+    if not systems:
+        return ""
+    width = max([len(k) for k in systems] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{h:>12}" for _, h, _ in MOTION_COLUMNS)
+    lines = ["motion on real speech (jitter = mean |second difference|; head in degrees and deg/s):", head, "-" * len(head)]
+    for name, m in systems.items():
+        cells = []
+        for key, _, fmt in MOTION_COLUMNS:
+            x = m.get(key)
+            ok = x is not None and not (isinstance(x, float) and math.isnan(x))
+            cells.append(f"{fmt.format(x) if ok else 'n/a':>12}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
 
 
 COLUMNS = (("bilabial_closure", "closure", "{:.2f}"), ("open_vowel_aperture", "open-vowel", "{:.3f}"),

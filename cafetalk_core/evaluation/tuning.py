@@ -139,15 +139,11 @@ def cli_tune(args: Any) -> int:
     """Entry point of ``cafetalk tune``."""
     import sys
 
-    import torch
-
     from ..pipeline import DEFAULT_CHECKPOINT, Generator
 
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
     checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     try:
-        generator = Generator(checkpoint, device=args.device)
+        generator = Generator(checkpoint, device=args.device, threads=int(args.threads) if args.threads else "auto")
         clips = realspeech.load_real_speech(realspeech.real_set_dir(args.set))
     except FileNotFoundError as exc:
         print(f"cafetalk tune: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ phonemes degrade the lips). The rules, tested in tests/test_control_prior.py:
 
 * bilabials stay closed: on frames where the base's lips are sealed *while speaking* (aperture
   ``jawOpen - mouthClose`` near 0 and voice activity on), a jaw drop (AU26) raises mouthClose with
-  jawOpen (0.92 x, the corpus's closure rule) and an upper-lip raise (AU10) is suppressed;
+  jawOpen so the aperture stays the base's, and an upper-lip raise (AU10) is suppressed;
 * lip press (AU24) seals the lips in the pauses inside its span (mouthClose up to jawOpen) and
   only presses the corners while speaking: it holds the lips shut *between* words, not across them;
 * smile, stretch, dimple, frown, pucker, chin raise are added on their own channels, which never
@@ -47,8 +47,7 @@ from ..controls.vocabulary import ACTIONS, action_index
 JAW_OPEN = rig.channel_index("jawOpen")
 MOUTH_CLOSE = rig.channel_index("mouthClose")
 AU10, AU24, AU26 = action_index("AU10"), action_index("AU24"), action_index("AU26")
-SEALED_APERTURE = 0.05   # base aperture at or below this counts as sealed lips (curve units)
-CLOSURE = 0.92           # mouthClose / jawOpen on a closure (visemes.enforce_bilabial_closure)
+SEALED_APERTURE = 0.12   # base aperture at or below this counts as (partly) sealed lips (curve units)
 
 
 def signature_matrix() -> torch.Tensor:
@@ -104,8 +103,11 @@ class ControlPrior(nn.Module):
         base01 = base.clamp(0.0, 1.0)
         out = torch.where(target > 0, 1.0 - (1.0 - base01) * (1.0 - target), base)
         jaw = out[..., JAW_OPEN]
-        close = torch.maximum(unit[..., AU26] * bilabial * CLOSURE * jaw,         # AU26 keeps closures
-                              unit[..., AU24] * (1.0 - speech) * jaw)             # AU24 seals pauses
+        # AU26 keeps closures: where the base's lips (nearly) meet while speaking, mouthClose follows
+        # the dropped jaw so the aperture stays the base's; AU24 seals the pauses inside its span
+        keep_aperture = unit[..., AU26] * bilabial * (jaw - aperture.clamp_min(0.0))
+        close = torch.maximum(keep_aperture, unit[..., AU24] * (1.0 - speech) * jaw)
         out = out.clone()
-        out[..., MOUTH_CLOSE] = torch.maximum(out[..., MOUTH_CLOSE], torch.minimum(close, jaw))
+        mc = out[..., MOUTH_CLOSE]
+        out[..., MOUTH_CLOSE] = torch.where(close > 0, torch.maximum(mc, torch.minimum(close, jaw)), mc)
         return out

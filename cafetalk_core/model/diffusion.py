@@ -227,13 +227,13 @@ class CFGDenoiser:
         self.audio_scale, self.control_scale, self.fine_reference = audio_scale, control_scale, fine_reference
         b = cond.audio.shape[0]
         self.b = b
-        use_fine = cond.fine is not None and model.control is not None and bool((cond.fine > 0).any())
+        # Without a learned adapter the fine controls act only through the signature prior, which
+        # the sampler's caller applies to the final sample (control_prior.py): no G_acf branch.
+        use_fine = (cond.fine is not None and model.control is not None and model.control.has_adapter
+                    and bool((cond.fine > 0).any()))
         self.z = (cond.fine > 0).any(dim=-1, keepdim=True).to(cond.audio.dtype) if use_fine else None
         self.use_none = not (_is_one(audio_scale) and (not use_fine or fine_reference == "audio_coarse"))
-        # Without a learned adapter the fine controls act only through the signature prior, which
-        # the sampler's caller applies to the final sample (control_prior.py): no third branch.
-        self.use_fine = use_fine and model.control.has_adapter
-        use_fine = self.use_fine
+        self.use_fine = use_fine
         kinds = (["none"] if self.use_none else []) + ["ac"] + (["acf"] if use_fine else [])
         null_emotion = torch.full_like(cond.emotion, model.cfg.num_emotions)
         keep = torch.ones(b, dtype=torch.bool, device=cond.audio.device)

@@ -24,6 +24,7 @@ from ..audio.vad import voice_activity
 from .config import ModelConfig
 from .denoiser import Conditions, Denoiser
 from .diffusion import CFGDenoiser, DDIMScheduler, SchedulerConfig, sample_ddim
+from .windows import crossfade_into, windows
 
 HEAD_NAMES = ("HeadYaw", "HeadPitch", "HeadRoll")
 HEAD_FEATURES = "head-mel-loudness-vad-v1"
@@ -55,17 +56,6 @@ def head_features_from(front_end: object, feats: np.ndarray) -> np.ndarray | Non
         return None
     return np.concatenate([feats[:, slices["mel"]], feats[:, slices["loudness"]], feats[:, slices["vad"]]],
                           axis=1).astype(np.float32)
-
-
-def windows(n: int, length: int, overlap: int) -> list[tuple[int, int]]:
-    """[start, end) windows of ``length`` covering n frames, consecutive ones overlapping >= ``overlap``."""
-    if n <= length:
-        return [(0, n)]
-    overlap = min(overlap, length // 2)
-    starts = [0]
-    while starts[-1] + length < n:
-        starts.append(min(starts[-1] + length - overlap, n - length))
-    return [(s, s + length) for s in starts]
 
 
 class HeadStage:
@@ -103,12 +93,7 @@ class HeadStage:
             x = torch.randn((1, e - s, len(HEAD_NAMES)), generator=gen).to(dev)
             x0 = sample_ddim(CFGDenoiser(model, cond, cfg.default_audio_scale, 1.0), x, sched, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
-            ov = max(0, done - s)
-            if ov:
-                ramp = ((np.arange(ov) + 1) / (ov + 1)).astype(np.float32)[:, None]
-                out[s:s + ov] = (1 - ramp) * out[s:s + ov] + ramp * res[:ov]
-            out[s + ov:e] = res[ov:]
-            done = e
+            done = crossfade_into(out, res, s, done)
         return out
 
 

@@ -9,9 +9,10 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
    on brows, cheeks, nose; the eyes are left to :mod:`.blinks`, which owns the lids);
 2. closures are found in the *unsmoothed* aperture: frames below ``closure_ratio`` x the local
    open aperture (90th percentile over ``window_s``) where the mouth was open nearby;
-3. a soft closure weight (the closure frames blurred by ``closure_sigma_s``) pulls the smoothed
-   aperture to 0, so each closure lasts as long as the model made it, at least ~2 frames, with
-   soft edges instead of a one-frame pop; mouthClose is rebuilt from the new aperture.
+3. each closure is grown to at least ``min_closure_s`` (2 frames at 30 fps: a one-frame closure
+   reads as a pop), then a closure weight (1 on the closure, blurred by ``closure_sigma_s`` around
+   it) pulls the smoothed aperture to 0, so each closure lasts as long as the model made it, at
+   least 2 frames, with soft edges; mouthClose is rebuilt from the new aperture.
 
 All sizes are in seconds, so 24, 25, 30 and 60 fps behave alike. The defaults were chosen on
 the real-speech validation set (docs/model.md), never on the test set.
@@ -37,10 +38,11 @@ class FinishConfig:
     lip_sigma_s: float = 0.083        # ~2.5 frames at 30 fps
     face_sigma_s: float = 0.067
     gaze_sigma_s: float = 0.033       # eye look channels: saccades stay quick
-    closure_ratio: float = 0.35       # the closure metric's own ratio (evaluation/metrics.py)
-    window_s: float = 1.0
+    closure_ratio: float = 0.5        # closed = below half the local open aperture (chosen on validation)
+    window_s: float = 0.5
     min_open: float = 0.08            # a closure needs an open mouth within window_s
-    closure_sigma_s: float = 0.05
+    closure_sigma_s: float = 0.033
+    min_closure_s: float = 0.06       # a closure lasts at least this long (2 frames at 30 fps)
 
     def __post_init__(self) -> None:
         for name in ("lip_sigma_s", "face_sigma_s", "gaze_sigma_s", "closure_sigma_s"):
@@ -60,6 +62,23 @@ def closure_frames(aperture: np.ndarray, fps: float, cfg: FinishConfig = FinishC
     return (aperture < cfg.closure_ratio * local_open) & (local_open > cfg.min_open)
 
 
+def at_least(closed: np.ndarray, aperture: np.ndarray, frames: int) -> np.ndarray:
+    """Closure runs shorter than ``frames`` grown to ``frames``, towards the side where the lips are nearer shut."""
+    out = closed.copy()
+    n = len(closed)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], closed.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        while b - a < frames and (a > 0 or b < n):
+            left = aperture[a - 1] if a > 0 else np.inf
+            right = aperture[b] if b < n else np.inf
+            if left <= right:
+                a -= 1
+            else:
+                b += 1
+        out[a:b] = True
+    return out
+
+
 def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
     """(frames, 52) ARKit-ordered weights -> smoothed copy with every closure kept."""
     v = np.asarray(values, np.float64)
@@ -73,8 +92,10 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     out[:, LIP] = _blur(v[:, LIP], cfg.lip_sigma_s * fps)
     out[:, FACE] = _blur(v[:, FACE], cfg.face_sigma_s * fps)
     out[:, GAZE] = _blur(v[:, GAZE], cfg.gaze_sigma_s * fps)
-    closed = closure_frames(aperture, fps, cfg).astype(np.float64)
-    weight = np.clip(_blur(closed, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0) if cfg.closure_sigma_s > 0 else closed
+    closed = at_least(closure_frames(aperture, fps, cfg), aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6))))
+    closed = closed.astype(np.float64)
+    weight = np.maximum(closed, np.clip(_blur(closed, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0)) \
+        if cfg.closure_sigma_s > 0 else closed
     smooth_ap = np.clip(out[:, jo] - out[:, mc], 0.0, None) * (1.0 - weight)
     out[:, mc] = np.clip(out[:, jo] - smooth_ap, 0.0, None)
     return out.astype(np.float32)

@@ -12,14 +12,15 @@ Per clip (``rng`` seeded by the clip), over frames at ``fps``:
 1. posture: an emotion offset x intensity (sad: head lowered ~7 deg; surprise: raised ~5 deg;
    fear: raised and turned slightly away; angry: lowered ~3 deg; happy: raised ~2 deg with a
    slight tilt; disgust: turned away ~3 deg);
-2. phrase poses: at each phrase start (speech after a pause >= 0.2 s, or the first word) a new
-   yaw/roll pose (normal, ~3 deg / ~1.5 deg) reached in ~0.4 s and held through the phrase;
-3. accents: on up to one stressed (long, loud) vowel per ~0.8 s of speech a nod (pitch pulse,
-   2-4 deg, raised cosine of 0.35 s) with a small turn (+-1 deg);
-4. sway during speech: low-passed noise (~0.6 Hz), ~0.6 deg, that fades out in pauses;
+2. phrase poses: at each phrase start (speech after a pause >= 0.2 s, or the first word), and
+   every 1.2-2.5 s inside a long phrase, a new yaw/pitch/roll pose (normal, ~4 / 1.5 / 2 deg)
+   reached in ~0.4 s and held;
+3. accents: on up to one stressed (long) vowel per ~0.8 s of speech a nod (pitch pulse,
+   3-6 deg, raised cosine of 0.4 s) with a small turn (+-1.5 deg);
+4. sway during speech: low-passed noise (~0.6 Hz), ~1 deg, that fades out in pauses;
 5. in pauses the head settles: the motion is low-passed harder there (stillness in pauses).
 
-Amplitude scales with emotion arousal (angry, fear, surprise, happy x1.3; sad x0.6).
+Amplitude (``AMPLITUDE``) scales with emotion arousal (angry, fear, surprise, happy x1.3; sad x0.6).
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ POSTURE = {"neutral": (0.0, 0.0, 0.0), "happy": (0.0, -2.0, 1.5), "sad": (0.0, 7
            "surprise": (0.0, -5.0, 0.0), "contempt": (2.0, -1.0, 2.0)}
 AROUSAL = {"angry": 1.3, "fear": 1.3, "surprise": 1.3, "happy": 1.3, "sad": 0.6}
 PAUSE_S = 0.2
+#: Overall motion scale: puts the standard deviation while talking at ~2 deg (a few degrees,
+#: as measured on talking-head captures), not a still head and not a wobble.
+AMPLITUDE = 1.6
 
 
 def speech_mask(phones: Sequence[Phone], num_frames: int, fps: float) -> np.ndarray:
@@ -60,6 +64,20 @@ def _phrase_starts(phones: Sequence[Phone]) -> list[float]:
     return starts
 
 
+def _pose_times(phones: Sequence[Phone], rng: np.random.Generator) -> list[float]:
+    """Phrase starts, plus a pose shift every 1.2-2.5 s of continuous speech."""
+    starts = _phrase_starts(phones)
+    ends = [p.end_s for p in phones if p.phone != "SIL"]
+    out = []
+    for k, s in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else (max(ends) if ends else s)
+        t = s
+        while t < stop - 0.3:
+            out.append(t)
+            t += rng.uniform(1.2, 2.5)
+    return out
+
+
 def _accents(phones: Sequence[Phone], rng: np.random.Generator) -> list[float]:
     vowels = [p for p in phones if p.phone in VOWELS and p.end_s - p.start_s > 0.07]
     spoken = sum(p.end_s - p.start_s for p in phones if p.phone != "SIL")
@@ -79,13 +97,13 @@ def head_truth(phones: Sequence[Phone], num_frames: int, fps: float, emotion: st
     n = int(num_frames)
     t = np.arange(n) / fps
     speech = speech_mask(phones, n, fps)
-    amp = 1.0 + (AROUSAL.get(emotion, 1.0) - 1.0) * float(intensity)
+    amp = AMPLITUDE * (1.0 + (AROUSAL.get(emotion, 1.0) - 1.0) * float(intensity))
     out = np.zeros((n, 3))
     # 2. phrase poses, eased in over ~0.4 s
     pose = np.zeros((n, 3))
     current = np.zeros(3)
-    for s in _phrase_starts(phones):
-        target = np.array([rng.normal(0, 3.0), rng.normal(0, 0.8), rng.normal(0, 1.5)]) * amp * DEG
+    for s in _pose_times(phones, rng):
+        target = np.array([rng.normal(0, 4.0), rng.normal(0, 1.5), rng.normal(0, 2.0)]) * amp * DEG
         step = np.clip((t - s) / 0.4, 0, 1)[:, None]
         pose = np.where((t >= s)[:, None], current + step * (target - current), pose)
         current = target
@@ -94,13 +112,13 @@ def head_truth(phones: Sequence[Phone], num_frames: int, fps: float, emotion: st
     # 3. accents: nods with a small turn
     for a in _accents(phones, rng):
         c = a + 0.05
-        out[:, 1] += rng.uniform(2.0, 4.0) * amp * DEG * _pulse(t, c, 0.175)
-        out[:, 0] += rng.normal(0, 1.0) * amp * DEG * _pulse(t, c, 0.2)
+        out[:, 1] += rng.uniform(3.0, 6.0) * amp * DEG * _pulse(t, c, 0.2)
+        out[:, 0] += rng.normal(0, 1.5) * amp * DEG * _pulse(t, c, 0.25)
     # 4. sway during speech, faded in pauses
     gate = gaussian_filter1d(speech.astype(float), 0.15 * fps, mode="nearest")
     sway = gaussian_filter1d(rng.normal(0, 1, (n, 3)), 0.25 * fps, axis=0, mode="nearest")
     sway /= max(1e-6, float(sway.std()))
-    out += sway * (0.6 * amp * DEG) * gate[:, None]
+    out += sway * (1.0 * amp * DEG) * gate[:, None]
     # 5. settle in pauses: low-pass harder where nobody speaks
     calm = gaussian_filter1d(out, 0.3 * fps, axis=0, mode="nearest")
     out = gate[:, None] * out + (1 - gate[:, None]) * calm

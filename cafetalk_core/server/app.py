@@ -14,7 +14,7 @@ import math
 import os
 import sys
 from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any, Callable, Literal
 
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
@@ -133,7 +133,7 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
         field, msg = _pydantic_field(exc, "options")
         raise ApiError(422, field, msg) from None
     kwargs: dict[str, Any] = {"seed": opts.seed}
-    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps"):
+    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps", "head_motion"):
         if getattr(opts, name) is not None:
             kwargs[name] = getattr(opts, name)
     if opts.inpaint is not None:
@@ -150,14 +150,6 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
         # a span reaching past the end is clamped to the clip (Blender rounds strips to whole frames)
         kwargs["inpaint"] = (curves, ip.start_s, min(ip.end_s, duration_s))
     return kwargs
-
-
-def _as_dict(item: Any) -> dict[str, Any]:
-    if is_dataclass(item):
-        return asdict(item)
-    if hasattr(item, "to_dict"):
-        return item.to_dict()
-    return dict(item)
 
 
 # -- the app -------------------------------------------------------------------------------------
@@ -325,14 +317,10 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
             raise ApiError(503, None, f"the text model could not be loaded ({exc})") from None
         except ValueError as exc:
             raise ApiError(422, "text", str(exc)) from None
-        fine = [_as_dict(c) for c in getattr(res, "controls", [])]
-        return TextResponse(
-            fine=[{k: v for k, v in c.items() if k in ("action", "start_s", "end_s", "intensity")} for c in fine],
-            emotion=getattr(res, "emotion", None),
-            emotion_intensity=getattr(res, "emotion_intensity", None),
-            emotion_spans=[_as_dict(s) for s in getattr(res, "emotion_spans", [])],
-            matches=[m if isinstance(m, dict) else {"phrase": str(m)} for m in getattr(res, "matches", [])],
-            messages=[str(m) for m in getattr(res, "messages", [])],
+        return TextResponse(          # res: controls.text.TextControls
+            fine=[asdict(c) for c in res.controls], emotion=res.emotion, emotion_intensity=res.emotion_intensity,
+            emotion_spans=[asdict(s) for s in res.emotion_spans], matches=list(res.matches),
+            messages=[str(m) for m in res.messages],
         )
 
 

@@ -86,6 +86,8 @@ class JobOptions(BaseModel):
                                      description="CFG scale a on the channels outside lip sync (default: the model's)")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     fps: float | None = Field(None, ge=1, le=240, allow_inf_nan=False, description="output frame rate (default: the model's)")
+    head_motion: float | None = Field(None, ge=0, le=2, allow_inf_nan=False,
+                                      description="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
     inpaint: InpaintOptions | None = None
 
 

@@ -1,8 +1,8 @@
 """Free text -> fine controls: "smile while saying 'hello', blink twice near the end".
 
 The paper's text interface (a CLIP text detector), offline: time, count and intensity phrases
-are read by rule (text_time.py), the text is cut into clauses, and each clause's words go
-through all-MiniLM-L6-v2 + a small trained head (text_model.py) that says which actions it
+are read by rule (time.py), the text is cut into clauses (clauses.py), and each clause's words go
+through all-MiniLM-L6-v2 + a small trained head (model.py) that says which actions it
 names, which emotion, and whether it is negated. Every control carries the phrase and the
 reason it was made, so the UI can show why. Unknown or empty text yields no controls and a
 message, never an exception.
@@ -23,26 +23,17 @@ from ..coarse import EMOTION_SYNONYMS, EMOTIONS, CoarseCondition, EmotionSpan
 from ..control_set import ControlSet
 from ..errors import ControlError
 from ..fine import FineControl, validate_fine
+from .clauses import Clause, is_negated, read_clauses
 from .data import EMOTION_ADVERBS, EMOTION_WORDS
-from .time import (DEFAULT_INTENSITY, Phrase, TimeSpec, Transcript, build_spec, count_from_noun,
-                        extract_phrases, intensity_of, protect_quotes, resolve_spans)
+from .time import DEFAULT_INTENSITY, TimeSpec, Transcript, count_from_noun, intensity_of, resolve_spans
 from ..vocabulary import get_action
 
 MAX_TEXT_CHARS = 2000
 # Nearest-phrase fallback, used only when the head names no action in a clause: the clause's
 # embedding must be this close (cosine) to one action's training phrase and lead every other
-# action by the margin. Tuned on the dev split of text_heldout.py (see docs/text_controls.md).
+# action by the margin. Tuned on the dev split of heldout.py (see docs/text_controls.md).
 NEAREST_MIN_COS = 0.6
 NEAREST_MARGIN = 0.03
-_SEGMENT = re.compile(r"(\s*(?:[.;!?\n]+|,\s*(?:and\s+)?then\b|,|\band\s+then\b|\bthen\b|\bafter\s+that\b|"
-                      r"\bafterwards\b|\bfollowed\s+by\b|\blater\b)\s*)")
-_SEQUENTIAL = re.compile(r"then|after|followed|later")
-_SUBCLAUSE = re.compile(r"(\s*\b(?:and|while|whilst|with|plus|also|as\s+well\s+as|along\s+with|but|or|nor|without|"
-                        r"and\s+also)\b\s*)")
-_NEGATION = re.compile(r"\b(?:don'?t|do\s+not|does\s+not|doesn'?t|did\s+not|never|no|not|stop|avoid|without|"
-                       r"refrain|quit|shouldn'?t|should\s+not|mustn'?t|must\s+not|cannot|can'?t|nor|neither|"
-                       r"isn'?t|won'?t|lose\s+the|drop\s+the)\b")
-_MARKER = re.compile(r"@T\d+@")
 _ACTION_ID = re.compile(r"\b(au\d{1,2}|gaze_[lrud])\b")
 
 
@@ -86,118 +77,6 @@ class TextControls:
         return ControlSet(coarse, list(self.controls))
 
 
-@dataclass
-class _Clause:
-    text: str                       # clause words, markers removed (what the embedder sees)
-    raw: str                        # clause as written (quotes restored), for matches
-    phrases: list[Phrase]
-    segment: int
-    negated_by_joiner: bool = False
-    spec: TimeSpec | None = None
-
-
-def _normalise(text: str) -> str:
-    t = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return " ".join(t.split())
-
-
-def _split(masked: str, found: dict[str, Phrase], quotes: list[str]) -> tuple[list[_Clause], list[bool]]:
-    """Clauses of the masked text, and per segment whether it follows a "then"."""
-    parts = _SEGMENT.split(masked)
-    clauses: list[_Clause] = []
-    seq_flags: list[bool] = []
-    seg = -1
-    sequential_next = False
-    for i, part in enumerate(parts):
-        if i % 2 == 1:                                           # a separator
-            sequential_next = sequential_next or bool(_SEQUENTIAL.search(part))
-            continue
-        if not part.strip():
-            continue
-        seg += 1
-        seq_flags.append(sequential_next)
-        sequential_next = False
-        subs = _SUBCLAUSE.split(part)
-        negate_next = False
-        for j, sub in enumerate(subs):
-            if j % 2 == 1:
-                joiner = sub.strip()
-                negate_next = joiner == "without" or (joiner in ("or", "nor") and clauses and clauses[-1].segment == seg
-                                                      and _is_negated_text(clauses[-1]))
-                continue
-            markers = _MARKER.findall(sub)
-            words = " ".join(_MARKER.sub(" ", sub).split())
-            raw = " ".join(re.sub(r"@T\d+@", lambda m: found[m.group(0)].text, sub).split())
-            raw = re.sub(r"qtok(\d+)", lambda m: repr(quotes[int(m.group(1))]), raw)
-            text = re.sub(r"qtok(\d+)", lambda m: quotes[int(m.group(1))], words)
-            clauses.append(_Clause(text, raw, [found[m] for m in markers], seg, negate_next))
-            negate_next = False
-    return clauses, seq_flags
-
-
-def _is_negated_text(c: _Clause) -> bool:
-    return c.negated_by_joiner or bool(_NEGATION.search(c.text))
-
-
-def _attach_orphan_times(clauses: list[_Clause]) -> list[_Clause]:
-    """A clause that is only a time ("smile, at 2 s") gives its time to its neighbour."""
-    kept: list[_Clause] = []
-    for c in clauses:
-        if c.text.strip(" -") or not c.phrases:
-            kept.append(c)
-            continue
-        if kept and not any(p.kind not in ("count", "intensity") for p in kept[-1].phrases):
-            kept[-1].phrases.extend(c.phrases)
-            kept[-1].raw += ", " + c.raw
-        else:
-            kept.append(c)                                       # merged into the next clause below
-    out: list[_Clause] = []
-    carry: list[Phrase] = []
-    carry_raw = ""
-    for c in kept:
-        if not c.text.strip(" -"):
-            carry.extend(c.phrases)
-            carry_raw += c.raw + " "
-            continue
-        if carry:
-            c.phrases = carry + c.phrases
-            c.raw = carry_raw + c.raw
-            carry, carry_raw = [], ""
-        out.append(c)
-    return out
-
-
-def _share_times(clauses: list[_Clause], seq_flags: list[bool], duration: float) -> None:
-    """Within a segment, a clause without a time takes its sibling's ("smile and blink at 2 s");
-    a chain of timeless segments joined by "then" splits the clip in order."""
-    by_seg: dict[int, list[_Clause]] = {}
-    for c in clauses:
-        by_seg.setdefault(c.segment, []).append(c)
-    for group in by_seg.values():
-        for k, c in enumerate(group):
-            if c.spec.has_time:
-                continue
-            later = [g for g in group[k + 1:] if g.spec.has_time]
-            earlier = [g for g in group[:k] if g.spec.has_time]
-            if later or earlier:
-                c.spec.inherit((later or earlier[::-1])[0].spec)
-    segs = sorted(by_seg)
-    chains: list[list[int]] = []
-    for s in segs:
-        if chains and seq_flags[s]:
-            chains[-1].append(s)
-        else:
-            chains.append([s])
-    for chain in chains:
-        if len(chain) < 2 or any(c.spec.has_time for s in chain for c in by_seg[s]):
-            continue
-        n = len(chain)
-        for i, s in enumerate(chain):
-            for c in by_seg[s]:
-                c.spec.region, c.spec.anchor = (duration * i / n, duration * (i + 1) / n), "center"
-                c.spec.notes.append(f"step {i + 1} of {n} in a 'then' sequence")
-
-
 def _emotion_in(text: str) -> str | None:
     m = _EMOTION_RE.search(text.lower())
     if not m:
@@ -212,111 +91,164 @@ def text_to_controls(text: str, duration_s: float, transcript: Transcript | None
     ``transcript``: optional word times ``[(word, start_s, end_s), ...]`` for phrases such as
     "while saying 'hello'" or "on the last word". Raises :class:`ControlError` only for a bad
     ``duration_s`` or transcript; text that names nothing gives a message instead.
+
+    Steps: check the inputs; cut the text into clauses with their times (rules, no model);
+    embed the clauses and run the head once; turn each clause into controls.
     """
-    if isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) \
-            or duration_s <= 0:
-        raise ControlError("duration_s", f"must be a positive number of seconds, got {duration_s!r}")
-    duration = float(duration_s)
+    duration = _check_duration(duration_s)
     words = _check_transcript(transcript)
     out = TextControls()
-    if not isinstance(text, str) or not text.strip():
-        out.messages.append("no text given: no controls")
+    text = _readable_text(text, out.messages)
+    if text is None:
         return out
-    if len(text) > MAX_TEXT_CHARS:
-        out.messages.append(f"text is {len(text)} characters; only the first {MAX_TEXT_CHARS} were read")
-        text = text[:MAX_TEXT_CHARS]
-
-    quoted, quotes = protect_quotes(_normalise(text))
-    masked, found = extract_phrases(quoted.lower(), duration)
-    clauses, seq_flags = _split(masked, found, quotes)
-    clauses = _attach_orphan_times(clauses)
-    for c in clauses:
-        c.spec = build_spec(c.phrases, duration, words, quotes, out.messages)
-    _share_times(clauses, seq_flags, duration)
+    clauses = read_clauses(text, duration, words, out.messages)
     if not clauses:
         out.messages.append(f"no action recognised in {text.strip()!r}")
         return out
 
-    from .model import embed, get_head, nearest_phrase   # torch + the embedder only when needed
+    from .model import embed, get_head   # torch + the embedder only when needed
     head = get_head()
     vecs = embed([c.text for c in clauses])
     act_p, emo_p, neg_p = head.predict(vecs)
-
     fine: list[FineControl] = []
     for i, c in enumerate(clauses):
-        spec = c.spec
-        neg_rule = _is_negated_text(c)
-        # The rule decides; the head's negation output is too eager on words it never saw
-        # ("gape" read as negated), so it only counts when it is near certain.
-        negated = neg_rule or float(neg_p[i]) >= max(head.negation_threshold, 0.97)
-        hits = [(head.action_ids[k], float(act_p[i, k]), "head") for k in range(len(head.action_ids))
-                if act_p[i, k] >= head.thresholds[k]]
-        for m in _ACTION_ID.finditer(c.text.lower()):
-            aid = get_action(m.group(1)).id
-            if aid not in [h[0] for h in hits]:
-                hits.append((aid, 1.0, f"action id {m.group(1).upper()!r} named"))
-        emotion = _emotion_in(c.text)
-        if not hits and not neg_rule and emotion is None and c.text.strip():
-            phrase, labels, cos, lead = nearest_phrase(vecs[i], NEAREST_MARGIN)
-            if cos >= NEAREST_MIN_COS and lead >= NEAREST_MARGIN:
-                hits = [(a, cos, f"nearest training phrase {phrase!r} cos={cos:.2f}") for a in labels]
-        emotion_why = "emotion word"
-        if emotion is None:
-            k = int(emo_p[i].argmax())
-            if k > 0 and emo_p[i, k] >= head.emotion_threshold:
-                from .model import EMOTION_LABELS
-                emotion, emotion_why = EMOTION_LABELS[k], f"head p={emo_p[i, k]:.2f}"
-        if negated:
-            what = ", ".join(h[0] for h in hits) or emotion or "nothing"
-            why = "negation word" if neg_rule else f"head negation p={neg_p[i]:.2f}"
-            out.matches.append({"phrase": c.raw, "kind": "negated", "action": None, "score": round(float(neg_p[i]), 3),
-                                "why": f"{why}: no control made (would have been {what})"})
-            out.messages.append(f"{c.raw!r} is negated: no control added")
-            continue
-        inten, inten_word = intensity_of(c.text)
-        num = [p for p in c.phrases if p.kind == "intensity"]
-        if num:
-            inten, inten_word = num[-1].value[0], num[-1].text.strip()
-        n_noun, noun_text = count_from_noun(c.text)
-        if n_noun and spec.count is None:
-            spec.count = n_noun
-            spec.notes.append(f"{noun_text!r} = {n_noun} times")
-        inten_note = f"intensity {inten:g} from {inten_word!r}" if inten_word else f"default intensity {inten:g}"
-        for action, score, source in hits:
-            spans = resolve_spans(spec, action, duration)
-            time_note = "; ".join(spec.notes) or _default_time_note(action)
-            for s0, s1 in spans:
-                fine.append(FineControl(action, s0, s1, round(float(inten), 3)))
-            out.matches.append({
-                "phrase": c.raw, "kind": "action", "action": action, "score": round(score, 3),
-                "spans": [[s0, s1] for s0, s1 in spans], "intensity": round(float(inten), 3),
-                "why": f"{source if source != 'head' else f'head p={score:.2f}'}; {time_note}; {inten_note}"})
-            if not spans:
-                out.messages.append(f"{c.raw!r}: the requested time falls outside the clip (0-{duration:g} s)")
-        if emotion is not None:
-            e_int = inten if inten_word else DEFAULT_INTENSITY
-            span = _emotion_span(spec, duration)
-            if span is not None:
-                a, b = span
-                out.emotion_spans.append(EmotionSpan(emotion, a, b, round(float(e_int), 3)))
-                out.matches.append({"phrase": c.raw, "kind": "emotion_span", "emotion": emotion,
-                                    "score": 1.0 if emotion_why == "emotion word" else round(float(emo_p[i].max()), 3),
-                                    "spans": [[a, b]], "intensity": round(float(e_int), 3),
-                                    "why": f"{emotion_why}; {'; '.join(spec.notes)}"})
-            elif out.emotion is None:
-                out.emotion, out.emotion_intensity = emotion, round(float(e_int), 3)
-                out.matches.append({"phrase": c.raw, "kind": "emotion", "emotion": emotion,
-                                    "score": 1.0 if emotion_why == "emotion word" else round(float(emo_p[i].max()), 3),
-                                    "intensity": round(float(e_int), 3), "why": f"{emotion_why}; whole clip"})
-            else:
-                out.messages.append(f"{c.raw!r}: clip emotion is already {out.emotion!r}; give a time to add "
-                                    f"{emotion!r} as an emotion span")
-        if not hits and emotion is None and c.text.strip():
-            k = int(act_p[i].argmax())
-            out.messages.append(f"no action recognised in {c.raw!r} (closest: {head.action_ids[k]} "
-                                f"p={act_p[i, k]:.2f})")
+        fine += _clause_controls(c, vecs[i], act_p[i], emo_p[i], float(neg_p[i]), head, duration, out)
     out.controls = validate_fine(fine, duration)
     return out
+
+
+def _check_duration(duration_s: Any) -> float:
+    if isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) \
+            or duration_s <= 0:
+        raise ControlError("duration_s", f"must be a positive number of seconds, got {duration_s!r}")
+    return float(duration_s)
+
+
+def _readable_text(text: Any, messages: list[str]) -> str | None:
+    """The text to read (cut to MAX_TEXT_CHARS), or None when there is none; says so in ``messages``."""
+    if not isinstance(text, str) or not text.strip():
+        messages.append("no text given: no controls")
+        return None
+    if len(text) > MAX_TEXT_CHARS:
+        messages.append(f"text is {len(text)} characters; only the first {MAX_TEXT_CHARS} were read")
+        text = text[:MAX_TEXT_CHARS]
+    return text
+
+
+def _clause_controls(c: Clause, vec: Any, act_p: Any, emo_p: Any, neg_p: float, head: Any, duration: float,
+                     out: TextControls) -> list[FineControl]:
+    """One clause -> its fine controls; its emotion, matches and messages go into ``out``."""
+    neg_rule = is_negated(c)
+    # The rule decides; the head's negation output is too eager on words it never saw
+    # ("gape" read as negated), so it only counts when it is near certain.
+    negated = neg_rule or neg_p >= max(head.negation_threshold, 0.97)
+    emotion_word = _emotion_in(c.text)
+    hits = _clause_actions(c, vec, act_p, head, try_nearest=not neg_rule and emotion_word is None)
+    emotion, emotion_why, emotion_score = _clause_emotion(emotion_word, emo_p, head)
+    if negated:
+        what = ", ".join(h[0] for h in hits) or emotion or "nothing"
+        why = "negation word" if neg_rule else f"head negation p={neg_p:.2f}"
+        out.matches.append({"phrase": c.raw, "kind": "negated", "action": None, "score": round(neg_p, 3),
+                            "why": f"{why}: no control made (would have been {what})"})
+        out.messages.append(f"{c.raw!r} is negated: no control added")
+        return []
+    inten, inten_word = _clause_intensity(c)
+    _count_from_noun(c.spec, c.text)
+    fine = _action_controls(c, hits, inten, inten_word, duration, out)
+    if emotion is not None:
+        _add_emotion(c, emotion, emotion_why, emotion_score, inten if inten_word else DEFAULT_INTENSITY,
+                     duration, out)
+    if not hits and emotion is None and c.text.strip():
+        k = int(act_p.argmax())
+        out.messages.append(f"no action recognised in {c.raw!r} (closest: {head.action_ids[k]} "
+                            f"p={act_p[k]:.2f})")
+    return fine
+
+
+def _clause_actions(c: Clause, vec: Any, act_p: Any, head: Any, try_nearest: bool) -> list[tuple[str, float, str]]:
+    """(action, score, source) the clause names: the head over its thresholds, action ids written
+    out ("AU12"), else (``try_nearest``) the nearest training phrase when it is close and clear."""
+    from .model import nearest_phrase
+
+    hits = [(head.action_ids[k], float(act_p[k]), "head") for k in range(len(head.action_ids))
+            if act_p[k] >= head.thresholds[k]]
+    for m in _ACTION_ID.finditer(c.text.lower()):
+        aid = get_action(m.group(1)).id
+        if aid not in [h[0] for h in hits]:
+            hits.append((aid, 1.0, f"action id {m.group(1).upper()!r} named"))
+    if not hits and try_nearest and c.text.strip():
+        phrase, labels, cos, lead = nearest_phrase(vec, NEAREST_MARGIN)
+        if cos >= NEAREST_MIN_COS and lead >= NEAREST_MARGIN:
+            hits = [(a, cos, f"nearest training phrase {phrase!r} cos={cos:.2f}") for a in labels]
+    return hits
+
+
+def _clause_emotion(emotion_word: str | None, emo_p: Any, head: Any) -> tuple[str | None, str, float]:
+    """(emotion or None, why, score): an emotion word wins, else the head when it is sure."""
+    if emotion_word is not None:
+        return emotion_word, "emotion word", 1.0
+    k = int(emo_p.argmax())
+    if k > 0 and emo_p[k] >= head.emotion_threshold:
+        from .model import EMOTION_LABELS
+        return EMOTION_LABELS[k], f"head p={emo_p[k]:.2f}", round(float(emo_p.max()), 3)
+    return None, "emotion word", round(float(emo_p.max()), 3)
+
+
+def _clause_intensity(c: Clause) -> tuple[float, str | None]:
+    """Intensity from a number phrase ("at 80%"), else from a word ("slightly"), else the default."""
+    inten, inten_word = intensity_of(c.text)
+    num = [p for p in c.phrases if p.kind == "intensity"]
+    if num:
+        inten, inten_word = num[-1].value[0], num[-1].text.strip()
+    return inten, inten_word
+
+
+def _count_from_noun(spec: TimeSpec, text: str) -> None:
+    """ "two blinks" sets the count when no count phrase did."""
+    n_noun, noun_text = count_from_noun(text)
+    if n_noun and spec.count is None:
+        spec.count = n_noun
+        spec.notes.append(f"{noun_text!r} = {n_noun} times")
+
+
+def _action_controls(c: Clause, hits: list[tuple[str, float, str]], inten: float, inten_word: str | None,
+                     duration: float, out: TextControls) -> list[FineControl]:
+    """Each named action at the clause's times, with a match that says why."""
+    spec = c.spec
+    inten_note = f"intensity {inten:g} from {inten_word!r}" if inten_word else f"default intensity {inten:g}"
+    fine: list[FineControl] = []
+    for action, score, source in hits:
+        spans = resolve_spans(spec, action, duration)
+        time_note = "; ".join(spec.notes) or _default_time_note(action)
+        for s0, s1 in spans:
+            fine.append(FineControl(action, s0, s1, round(float(inten), 3)))
+        out.matches.append({
+            "phrase": c.raw, "kind": "action", "action": action, "score": round(score, 3),
+            "spans": [[s0, s1] for s0, s1 in spans], "intensity": round(float(inten), 3),
+            "why": f"{source if source != 'head' else f'head p={score:.2f}'}; {time_note}; {inten_note}"})
+        if not spans:
+            out.messages.append(f"{c.raw!r}: the requested time falls outside the clip (0-{duration:g} s)")
+    return fine
+
+
+def _add_emotion(c: Clause, emotion: str, why: str, score: float, intensity: float, duration: float,
+                 out: TextControls) -> None:
+    """A timed emotion becomes an emotion span; an untimed one the clip's emotion (the first wins)."""
+    spec = c.spec
+    span = _emotion_span(spec, duration)
+    if span is not None:
+        a, b = span
+        out.emotion_spans.append(EmotionSpan(emotion, a, b, round(float(intensity), 3)))
+        out.matches.append({"phrase": c.raw, "kind": "emotion_span", "emotion": emotion, "score": score,
+                            "spans": [[a, b]], "intensity": round(float(intensity), 3),
+                            "why": f"{why}; {'; '.join(spec.notes)}"})
+    elif out.emotion is None:
+        out.emotion, out.emotion_intensity = emotion, round(float(intensity), 3)
+        out.matches.append({"phrase": c.raw, "kind": "emotion", "emotion": emotion, "score": score,
+                            "intensity": round(float(intensity), 3), "why": f"{why}; whole clip"})
+    else:
+        out.messages.append(f"{c.raw!r}: clip emotion is already {out.emotion!r}; give a time to add "
+                            f"{emotion!r} as an emotion span")
 
 
 def _emotion_span(spec: TimeSpec, duration: float) -> tuple[float, float] | None:

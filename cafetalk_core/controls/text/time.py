@@ -1,5 +1,8 @@
 """Time, count, intensity and transcript-word phrases in free text, found by rule.
 
+Over 400 lines because the phrase patterns, the readers that turn matches into phrases and the
+rules that resolve them to spans are one small grammar; apart, a pattern would sit far from its rule.
+
 Why rules and not the embedding head: times are numbers and the sentence embedding blurs
 numbers ("at 2 s" and "at 4 s" embed almost the same). The text is scanned for time phrases
 first, each is replaced by a marker (``@T3@``) so that the clause splitter never cuts
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Sequence
 
 Transcript = list[tuple[str, float, float]]
 
@@ -203,109 +208,154 @@ def _rel_region(name: str, frac: tuple[float, float], duration: float) -> tuple[
 
 
 def extract_phrases(text: str, duration: float) -> tuple[str, dict[str, Phrase]]:
-    """Find time, count, word and numeric-intensity phrases; return masked text + markers."""
-    found: dict[str, Phrase] = {}
+    """Find time, count, word and numeric-intensity phrases; return masked text + markers.
 
-    def mask(pattern: re.Pattern, make, s: str) -> str:
+    The readers run in :func:`_phrase_readers`' order: each replaces what it finds by a marker,
+    so an earlier reader wins ("from 1 to 2 s" is a range before "2 s" could be a point).
+    """
+    masker = _Masker()
+    s = text
+    for patterns, make in _phrase_readers(duration):
+        for pattern in patterns:
+            s = masker.mask(pattern, make, s)
+    return s, masker.found
+
+
+class _Masker:
+    """Replaces each phrase a reader accepts by a numbered marker ``@T<n>@`` and keeps the phrase."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Phrase] = {}
+
+    def mask(self, pattern: re.Pattern, make: Callable[[re.Match], Phrase | None], s: str) -> str:
         def sub(m: re.Match) -> str:
             phrase = make(m)
-            if phrase is None:
+            if phrase is None:                    # the reader declined: leave the text as it is
                 return m.group(0)
-            key = f"@T{len(found)}@"
-            found[key] = phrase
+            key = f"@T{len(self.found)}@"
+            self.found[key] = phrase
             return f" {key} "
         return pattern.sub(sub, s)
 
-    def secs(m: re.Match, g: str, u: str) -> float:
-        return to_seconds(m.group(g), m.groupdict().get(u))
 
-    s = text
-    for pat in _WORDS:
-        s = mask(pat, lambda m: Phrase("words", m.group(0), (m.group("w").strip(),)), s)
-    s = mask(_ORDINAL, lambda m: Phrase("ordinal", m.group(0), (m.group("ord"), m.group("unit"))), s)
+PhraseReader = Callable[[re.Match], "Phrase | None"]
 
-    def rng(m: re.Match) -> Phrase | None:
-        ub = m.group("ub")
-        a, b = to_seconds(m.group("a"), m.group("ua") or ub), to_seconds(m.group("b"), ub)
-        if b <= a:
-            return None
-        return Phrase("region", m.group(0), (a, b), "center", f"{a:g}-{b:g} s")
 
-    for pat in _RANGE:
-        s = mask(pat, rng, s)
+def _phrase_readers(duration: float) -> list[tuple[Sequence[re.Pattern], PhraseReader]]:
+    """(patterns, phrase maker) in the order they are applied; ``duration`` for relative times."""
+    d = duration
+    return [
+        (_WORDS, _words_phrase),
+        ((_ORDINAL,), _ordinal_phrase),
+        (_RANGE, _range_phrase),
+        ((_FIRST,), partial(_first_phrase, duration=d)),
+        ((_LAST,), partial(_last_phrase, duration=d)),
+        ((_PART,), partial(_part_phrase, duration=d)),
+        (_AFTER, partial(_after_phrase, duration=d)),
+        ((_UNTIL,), _until_phrase),
+        (_DURATION, _duration_phrase),
+        ((_AN_N_SECOND,), _an_n_second_phrase),
+        (_POINT, _point_phrase),
+        *[((pat,), partial(_relative_phrase, name=name, frac=frac, duration=d)) for name, frac, pat in _REL],
+        ((_COUNT,), _count_phrase),
+        ((_PERCENT,), _percent_phrase),
+    ]
 
-    def first(m: re.Match) -> Phrase:
-        x = to_seconds(m.group("a") or "1", m.group("ua"))
-        return Phrase("region", m.group(0), (0.0, x), "start", f"first {x:g} s")
 
-    def last(m: re.Match) -> Phrase:
-        x = to_seconds(m.group("a") or "1", m.group("ua"))
-        return Phrase("region", m.group(0), (max(0.0, duration - x), duration), "end", f"last {x:g} s")
+def _secs(m: re.Match, g: str, u: str) -> float:
+    return to_seconds(m.group(g), m.groupdict().get(u))
 
-    s = mask(_FIRST, first, s)
-    s = mask(_LAST, last, s)
 
-    def part(m: re.Match) -> Phrase:
-        n = {"half": 2, "third": 3, "quarter": 4}[m.group("part")]
-        which = m.group("which")
-        i = {"first": 0, "second": 1, "middle": (n - 1) // 2}.get(which, n - 1)
-        a, b = duration * i / n, duration * (i + 1) / n
-        return Phrase("region", m.group(0), (a, b), "start" if i == 0 else "end" if i == n - 1 else "center",
-                      f"{which} {m.group('part')} = {a:g}-{b:g} s")
+def _words_phrase(m: re.Match) -> Phrase:
+    return Phrase("words", m.group(0), (m.group("w").strip(),))
 
-    s = mask(_PART, part, s)
-    for pat in _AFTER:
-        s = mask(pat, lambda m: Phrase("region", m.group(0), (secs(m, "a", "ua"), duration), "start",
-                                       f"after {secs(m, 'a', 'ua'):g} s"), s)
-    s = mask(_UNTIL, lambda m: Phrase("region", m.group(0), (0.0, secs(m, "a", "ua")), "end",
-                                      f"until {secs(m, 'a', 'ua'):g} s"), s)
-    for pat in _DURATION:
-        s = mask(pat, lambda m: Phrase("duration", m.group(0), (secs(m, "a", "ua"),), note=f"lasting {secs(m, 'a', 'ua'):g} s"), s)
 
-    def an_n(m: re.Match) -> Phrase:
-        x = 0.5 if m.group("a") == "half" else to_seconds(m.group("a"), "s")
-        return Phrase("duration", m.group(0), (x,), note=f"lasting {x:g} s")
+def _ordinal_phrase(m: re.Match) -> Phrase:
+    return Phrase("ordinal", m.group(0), (m.group("ord"), m.group("unit")))
 
-    s = mask(_AN_N_SECOND, an_n, s)
-    for pat in _POINT:
-        s = mask(pat, lambda m: Phrase("point", m.group(0), (secs(m, "a", "ua"),), note=f"at {secs(m, 'a', 'ua'):g} s"), s)
-    for name, frac, pat in _REL:
-        s = mask(pat, lambda m, name=name, frac=frac: Phrase(
-            "region", m.group(0), _rel_region(name, frac, duration),
-            {"start": "start", "end": "end"}.get(name, "center"),
-            f"{name} = {frac[0] * duration:g}-{frac[1] * duration:g} s" if name != "full" else f"full:whole clip 0-{duration:g} s"), s)
 
-    def count(m: re.Match) -> Phrase:
-        if m.group("once"):
-            n = 1
-        elif m.group("twice"):
-            n = 2
-        elif m.group("thrice"):
-            n = 3
-        elif m.group("n"):
-            n = int(_NUMWORDS.get(m.group("n"), m.group("n")) if not m.group("n").isdigit() else m.group("n"))
-        elif m.group("couple"):
-            n = 2
-        elif m.group("few") or m.group("several"):
-            n = 3
-        else:
-            return Phrase("count", m.group(0), (0,), note="repeated")
-        return Phrase("count", m.group(0), (n,), note=f"{n} times")
+def _range_phrase(m: re.Match) -> Phrase | None:
+    ub = m.group("ub")
+    a, b = to_seconds(m.group("a"), m.group("ua") or ub), to_seconds(m.group("b"), ub)
+    if b <= a:
+        return None
+    return Phrase("region", m.group(0), (a, b), "center", f"{a:g}-{b:g} s")
 
-    s = mask(_COUNT, count, s)
 
-    def pct(m: re.Match) -> Phrase:
-        if m.group("p"):
-            v = float(m.group("p")) / 100.0
-        elif m.group("f"):
-            v = float(m.group("f"))
-        else:
-            v = {"half": 0.5, "full": 1.0, "maximum": 1.0, "max": 1.0, "minimum": 0.15, "low": 0.3,
-                 "high": 0.9}[m.group("half")]
-        return Phrase("intensity", m.group(0), (min(1.0, max(0.0, v)),), note=f"intensity {v:g}")
+def _first_phrase(m: re.Match, duration: float) -> Phrase:
+    x = to_seconds(m.group("a") or "1", m.group("ua"))
+    return Phrase("region", m.group(0), (0.0, x), "start", f"first {x:g} s")
 
-    s = mask(_PERCENT, pct, s)
-    return s, found
+
+def _last_phrase(m: re.Match, duration: float) -> Phrase:
+    x = to_seconds(m.group("a") or "1", m.group("ua"))
+    return Phrase("region", m.group(0), (max(0.0, duration - x), duration), "end", f"last {x:g} s")
+
+
+def _part_phrase(m: re.Match, duration: float) -> Phrase:
+    n = {"half": 2, "third": 3, "quarter": 4}[m.group("part")]
+    which = m.group("which")
+    i = {"first": 0, "second": 1, "middle": (n - 1) // 2}.get(which, n - 1)
+    a, b = duration * i / n, duration * (i + 1) / n
+    return Phrase("region", m.group(0), (a, b), "start" if i == 0 else "end" if i == n - 1 else "center",
+                  f"{which} {m.group('part')} = {a:g}-{b:g} s")
+
+
+def _after_phrase(m: re.Match, duration: float) -> Phrase:
+    return Phrase("region", m.group(0), (_secs(m, "a", "ua"), duration), "start", f"after {_secs(m, 'a', 'ua'):g} s")
+
+
+def _until_phrase(m: re.Match) -> Phrase:
+    return Phrase("region", m.group(0), (0.0, _secs(m, "a", "ua")), "end", f"until {_secs(m, 'a', 'ua'):g} s")
+
+
+def _duration_phrase(m: re.Match) -> Phrase:
+    return Phrase("duration", m.group(0), (_secs(m, "a", "ua"),), note=f"lasting {_secs(m, 'a', 'ua'):g} s")
+
+
+def _an_n_second_phrase(m: re.Match) -> Phrase:
+    x = 0.5 if m.group("a") == "half" else to_seconds(m.group("a"), "s")
+    return Phrase("duration", m.group(0), (x,), note=f"lasting {x:g} s")
+
+
+def _point_phrase(m: re.Match) -> Phrase:
+    return Phrase("point", m.group(0), (_secs(m, "a", "ua"),), note=f"at {_secs(m, 'a', 'ua'):g} s")
+
+
+def _relative_phrase(m: re.Match, name: str, frac: tuple[float, float], duration: float) -> Phrase:
+    note = (f"{name} = {frac[0] * duration:g}-{frac[1] * duration:g} s" if name != "full"
+            else f"full:whole clip 0-{duration:g} s")
+    return Phrase("region", m.group(0), _rel_region(name, frac, duration),
+                  {"start": "start", "end": "end"}.get(name, "center"), note)
+
+
+def _count_phrase(m: re.Match) -> Phrase:
+    if m.group("once"):
+        n = 1
+    elif m.group("twice"):
+        n = 2
+    elif m.group("thrice"):
+        n = 3
+    elif m.group("n"):
+        n = int(_NUMWORDS.get(m.group("n"), m.group("n")) if not m.group("n").isdigit() else m.group("n"))
+    elif m.group("couple"):
+        n = 2
+    elif m.group("few") or m.group("several"):
+        n = 3
+    else:
+        return Phrase("count", m.group(0), (0,), note="repeated")
+    return Phrase("count", m.group(0), (n,), note=f"{n} times")
+
+
+def _percent_phrase(m: re.Match) -> Phrase:
+    if m.group("p"):
+        v = float(m.group("p")) / 100.0
+    elif m.group("f"):
+        v = float(m.group("f"))
+    else:
+        v = {"half": 0.5, "full": 1.0, "maximum": 1.0, "max": 1.0, "minimum": 0.15, "low": 0.3,
+             "high": 0.9}[m.group("half")]
+    return Phrase("intensity", m.group(0), (min(1.0, max(0.0, v)),), note=f"intensity {v:g}")
 
 
 def count_from_noun(text: str) -> tuple[int | None, str]:

@@ -1,0 +1,115 @@
+"""The stage-2 signature prior (model/control_prior.py): every action shows, speech wins where they fight."""
+import numpy as np
+import pytest
+import torch
+
+from cafetalk_core import rig
+from cafetalk_core.controls import FineControl, rasterize_fine
+from cafetalk_core.controls.vocabulary import ACTIONS, get_action
+from cafetalk_core.model.control_prior import ControlPrior
+
+FPS = 30.0
+J = rig.INDEX
+
+
+def compose(base: np.ndarray, controls: list[FineControl], speech: np.ndarray | None = None) -> np.ndarray:
+    prior = ControlPrior(0.1, FPS, vad_column=0)
+    grid = rasterize_fine(controls, len(base), FPS)
+    act = np.zeros(len(base), np.float32) if speech is None else speech.astype(np.float32)   # default: a pause
+    with torch.no_grad():
+        out = prior(torch.as_tensor(base, dtype=torch.float32)[None], torch.as_tensor(grid)[None], torch.as_tensor(act)[None])
+    return out[0].numpy()
+
+
+@pytest.mark.parametrize("action", [a.id for a in ACTIONS])
+def test_every_action_shows_inside_its_span_at_its_intensity_and_nowhere_else(action):
+    base = np.zeros((90, rig.NUM_CHANNELS), np.float32)
+    out = compose(base, [FineControl(action, 1.0, 2.0, 0.9)])
+    a = get_action(action)
+    for name, w in a.channels:
+        assert out[35:55, J[name]].max() == pytest.approx(0.9 * w, abs=1e-6)   # the asked level, exactly
+    assert np.all(out[:27] == 0) and np.all(out[63:] == 0)                      # nothing outside (+ 1-frame ramp)
+    assert out[29, a.channel_indices()[0]] < out[31, a.channel_indices()[0]]   # a ramp, not a step
+
+
+@pytest.mark.parametrize("action", [a.id for a in ACTIONS])
+def test_peaks_rise_with_intensity_even_where_the_base_already_acts(action):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.0, 0.8, (60, rig.NUM_CHANNELS)).astype(np.float32)
+    idx = get_action(action).channel_indices()
+    peaks = [compose(base, [FineControl(action, 0.5, 1.5, i)])[15:45, idx].mean(axis=1).max() for i in (0.3, 0.6, 0.9)]
+    assert peaks[0] < peaks[1] < peaks[2]
+    assert np.all(compose(base, [FineControl(action, 0.5, 1.5, 0.3)]) >= base - 1e-7)   # never lowers the base
+
+
+def test_combinations_of_regions_all_show():
+    base = np.zeros((90, rig.NUM_CHANNELS), np.float32)
+    pairs = [("AU12", "AU2"), ("AU45", "GAZE_L"), ("AU15", "AU4")]
+    for first, second in pairs:
+        out = compose(base, [FineControl(first, 0.5, 2.5, 0.8), FineControl(second, 1.0, 2.0, 0.8)])
+        for action in (first, second):
+            assert out[35:55, get_action(action).channel_indices()].mean() > 0.4, (first, second, action)
+
+
+def speaking_boom(n: int = 60) -> np.ndarray:
+    """A base saying "boom": lips sealed on the b (frames 10-14), rounded oo (20-40), sealed on the m (44-48)."""
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    v[:, J["jawOpen"]] = 0.3
+    for a, b in ((10, 15), (44, 49)):
+        v[a:b, J["mouthClose"]] = 0.3           # aperture 0: lips meet
+    v[20:40, J["mouthFunnel"]] = 0.5
+    v[20:40, J["mouthPucker"]] = 0.4
+    return v
+
+
+def aperture(v: np.ndarray) -> np.ndarray:
+    return v[:, J["jawOpen"]] - v[:, J["mouthClose"]]
+
+
+def test_a_smile_on_boom_still_closes_on_the_b_and_rounds_on_the_oo():
+    base = speaking_boom()
+    out = compose(base, [FineControl("AU12", 0.0, 2.0, 0.9)], np.ones(len(base), bool))
+    assert out[12, J["mouthSmileLeft"]] > 0.6
+    assert np.allclose(aperture(out)[10:15], 0.0) and np.allclose(aperture(out)[44:49], 0.0)
+    assert np.allclose(out[20:40, J["mouthFunnel"]], 0.5) and np.allclose(out[20:40, J["mouthPucker"]], 0.4)
+
+
+def test_a_jaw_drop_while_talking_keeps_the_bilabial_closures():
+    base = speaking_boom()
+    out = compose(base, [FineControl("AU26", 0.0, 2.0, 0.9)], np.ones(len(base), bool))
+    assert out[30, J["jawOpen"]] > base[30, J["jawOpen"]] + 0.3            # the jaw drops on the vowel
+    assert np.all(aperture(out)[11:14] < 0.02) and np.all(aperture(out)[45:48] < 0.02)   # the lips still meet
+
+
+def test_an_upper_lip_raise_waits_for_the_bilabial():
+    out = compose(speaking_boom(), [FineControl("AU10", 0.0, 2.0, 0.9)], np.ones(60, bool))
+    assert out[12, J["mouthUpperUpLeft"]] < 0.05 < 0.3 < out[30, J["mouthUpperUpLeft"]]
+
+
+def test_a_lip_press_holds_the_lips_shut_between_words_not_across_them():
+    n = 60
+    base = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    base[:, J["jawOpen"]] = 0.25                   # mouth a little open everywhere
+    speech = np.zeros(n, bool)
+    speech[0:20] = speech[40:60] = True            # word, pause (frames 20-40), word
+    out = compose(base, [FineControl("AU24", 0.0, 2.0, 0.8)], speech)
+    assert np.allclose(aperture(out)[24:36], 0.0, atol=1e-6)     # sealed in the pause
+    assert np.all(aperture(out)[2:16] > 0.2)                     # open while speaking
+    assert out[10, J["mouthPressLeft"]] > 0.5                    # but the press shows throughout
+
+
+def test_generator_with_the_prior_obeys_and_leaves_other_frames_untouched():
+    """End to end through pipeline.Generator with a random tiny model and the prior switched on."""
+    from cafetalk_core.controls import ControlSet
+    from cafetalk_core.pipeline import Generator
+
+    g = Generator.random("tiny", seed=3, threads=None)
+    g.model.cfg = g.cfg = g.cfg.replace(control_prior=True, control_adapter=False)
+    from cafetalk_core.model.control_branch import ControlBranch
+    g.model.control = ControlBranch(g.cfg)
+    wav = (0.1 * np.sin(np.arange(48000) / 16000 * 2 * np.pi * 180)).astype(np.float32)
+    plain = g.generate(wav, seed=1).values
+    ctrl = g.generate(wav, ControlSet(fine=[FineControl("AU12", 1.0, 2.0, 0.9)]), seed=1).values
+    idx = get_action("AU12").channel_indices()
+    assert (ctrl[33:57, idx] - plain[33:57, idx]).mean() > 0.2
+    assert np.array_equal(ctrl[:28], plain[:28]) and np.array_equal(ctrl[62:], plain[62:])

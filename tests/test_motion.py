@@ -1,0 +1,94 @@
+"""After-sampling stages (motion/): closure-aware smoothing, the blink stage, eye rotations; their metrics."""
+import numpy as np
+import pytest
+
+from cafetalk_core import rig
+from cafetalk_core.evaluation import metrics, motion
+from cafetalk_core.motion import add_spontaneous_blinks, eye_rotations, finish_lips_and_face
+from cafetalk_core.phones import Phone
+
+FPS = 30.0
+J = rig.INDEX
+
+
+def noisy_speech(seed: int = 0, n: int = 300) -> tuple[np.ndarray, list[Phone]]:
+    """A jaw that opens on vowels with frame noise, lips closing for one or two frames on each /b/."""
+    rng = np.random.default_rng(seed)
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    t = np.arange(n) / FPS
+    v[:, J["jawOpen"]] = np.clip(0.35 + 0.15 * np.sin(2 * np.pi * 3 * t) + rng.normal(0, 0.04, n), 0, 1)
+    phones = []
+    for k, s in enumerate(np.arange(0.5, n / FPS - 0.5, 0.6)):
+        f = int(round(s * FPS))
+        width = 1 + k % 2
+        v[f:f + width, J["mouthClose"]] = v[f:f + width, J["jawOpen"]] * 0.97
+        phones += [Phone("AA", s - 0.2, s), Phone("B", s, s + width / FPS), Phone("AA", s + width / FPS, s + 0.25)]
+    return v, phones
+
+
+def closure_rate(v: np.ndarray, phones: list[Phone]) -> float:
+    return metrics.bilabial_closure(metrics.lip_aperture(v), phones, FPS)["rate"]
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
+def test_smoothing_cuts_jitter_and_keeps_every_closure_at_least_two_frames(fps):
+    v, phones = noisy_speech()
+    if fps != FPS:   # the same motion at another frame rate
+        from cafetalk_core.curves import BlendshapeCurves
+        v = BlendshapeCurves(v, FPS).resample(fps).values
+    out = finish_lips_and_face(v, fps)
+    assert metrics.jitter(out, metrics.MOUTH_IDX) < (0.6 if fps == FPS else 0.8) * metrics.jitter(v, metrics.MOUTH_IDX)
+    if fps == FPS:
+        assert closure_rate(v, phones) == 1.0 and closure_rate(out, phones) == 1.0
+        durations = motion.closure_durations(out, phones, FPS)
+        assert min(durations) >= 2, durations            # no one-frame pops
+    assert np.all(out[:, J["mouthClose"]] <= out[:, J["jawOpen"]] + 1e-6)
+
+
+def test_blinks_have_human_timing_and_are_seeded():
+    n = int(60 * FPS)                                       # a minute of speech with pauses
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    v[:, J["eyeBlinkLeft"]] = v[:, J["eyeBlinkRight"]] = 0.6   # a model that holds the lids half shut
+    speech = (np.sin(np.arange(n) / FPS * 2 * np.pi / 4.0) > -0.6).astype(np.float32)   # 4 s phrases
+    out = add_spontaneous_blinks(v, FPS, speech, seed=7)
+    stats = motion.blink_stats(out, FPS)
+    assert 8 <= stats["blinks_per_min"] <= 25
+    assert 100 <= stats["blink_ms"] <= 300
+    assert 0.02 <= stats["eyes_shut"] <= 0.08 and stats["half_closed"] == 0.0
+    assert np.array_equal(out, add_spontaneous_blinks(v, FPS, speech, seed=7))
+    assert not np.array_equal(out, add_spontaneous_blinks(v, FPS, speech, seed=8))
+    others = [i for i in range(rig.NUM_CHANNELS) if i not in (J["eyeBlinkLeft"], J["eyeBlinkRight"])]
+    assert np.array_equal(out[:, others], v[:, others])
+
+
+def test_requested_blinks_win_and_keep_spontaneous_ones_away():
+    n = int(10 * FPS)
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    a, b = int(4.0 * FPS), int(4.3 * FPS)
+    v[a:b, J["eyeBlinkLeft"]] = v[a:b, J["eyeBlinkRight"]] = 0.95        # the control's blink
+    out = add_spontaneous_blinks(v, FPS, np.ones(n), seed=1, requested=[(4.0, 4.3)])
+    assert out[a:b, J["eyeBlinkLeft"]].min() >= 0.95 - 1e-6
+    guard = slice(int(3.6 * FPS), int(4.0 * FPS) - 1)
+    assert out[guard, J["eyeBlinkLeft"]].max() < 0.5
+
+
+def test_eye_rotations_follow_gaze():
+    v = np.zeros((3, rig.NUM_CHANNELS), np.float32)
+    v[1, J["eyeLookOutLeft"]] = v[1, J["eyeLookInRight"]] = 1.0     # both eyes to the subject's left
+    v[2, J["eyeLookDownLeft"]] = v[2, J["eyeLookDownRight"]] = 1.0
+    r = eye_rotations(v)
+    assert np.all(r[0] == 0)
+    assert r[1, 0] > 0.4 and r[1, 3] > 0.4          # left and right yaw, same way
+    assert r[2, 1] > 0.3 and r[2, 4] > 0.3          # pitch down
+
+
+def test_head_stats_see_stillness_in_pauses():
+    n = 300
+    speech = np.zeros(n, bool)
+    speech[:150] = True
+    rot = np.zeros((n, 9), np.float32)
+    rot[:150, 0] = np.radians(3) * np.sin(np.arange(150) / 10)
+    s = motion.head_stats(rot, speech, FPS)
+    assert 0.5 < s["head_std_deg"] < 1.0         # mean over yaw, pitch, roll: 3 deg / sqrt 2 on yaw alone
+    assert s["head_pause_speed"] < 0.1 * s["head_speech_speed"]
+    assert motion.head_stats(None, speech, FPS)["head_std_deg"] == 0.0
