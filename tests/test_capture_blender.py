@@ -89,7 +89,8 @@ def test_import_at_timecode_keeps_artist_action_and_fixes(bpy_mod, addon, scene,
     assert bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / "t.csv"), placement="TIMECODE") == {"FINISHED"}
     anim = key.animation_data
     tracks = [t.name for t in anim.nla_tracks]
-    assert tracks[0] == f"Kept: {artist.name}" and "CafeTalk Fixes" in tracks
+    kept = tracks.index(f"Kept: {artist.name}")
+    assert kept < tracks.index(f"CafeTalk Take: CafeTalk_t_1") < tracks.index("CafeTalk Fixes")
     assert anim.action is None and artist.name in bpy_mod.data.actions
     take = addon.nla_layout.active_take(key)
     assert take.name == "CafeTalk_t_1" and anim.nla_tracks[f"CafeTalk Take: {take.name}"].strips[0].frame_start == 1500

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from blender_fixtures import ROOT, addon, bpy_mod, live_server, make_face, scene, write_tone  # noqa: F401 (fixtures)
+from test_addon_server import _generate
 from test_capture_blender import _live_link_csv
 
 pytestmark = pytest.mark.blender
@@ -31,7 +32,7 @@ def test_regenerate_a_span_of_a_captured_take(bpy_mod, addon, scene, live_server
     for t in key.animation_data.nla_tracks:
         for s in t.strips:
             s.select = s.name == "AU12"
-    assert bpy_mod.ops.cafetalk.generate(mode="SPAN") == {"FINISHED"}
+    assert _generate(bpy_mod, addon, "SPAN")[0] == "done"
     new = addon.nla_layout.active_take(key)
     assert new != captured and addon.take_store.take_meta(new)["mode"] == "SPAN"
     a, b = addon.take_store.take_curves(captured), addon.take_store.take_curves(new)
