@@ -40,3 +40,16 @@ def cli_convert(args) -> int:
                       "frames": curves.num_frames, "fps": curves.fps, "rotations": curves.rotations is not None,
                       "start_s": curves.start_s}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cafetalk_core.convert IN OUT``: the same command without building the whole ``cafetalk``
+    parser (the Blender add-on calls this; it must start fast and never load torch)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="cafetalk convert", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return cli_convert(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
