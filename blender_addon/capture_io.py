@@ -73,11 +73,11 @@ def keep_outside_span(result: Curves, source: Curves, start_s: float, end_s: flo
 
 
 def run_convert(python: str, src: str, dst: str, fps: float | None = None, to_format: str | None = None) -> None:
-    """``python -m cafetalk_core.convert src dst`` (= ``cafetalk convert``); its one error line becomes a CafeTalkError."""
+    """``python -m cafetalk_core.formats.command src dst`` (= ``cafetalk convert``); its one error line becomes a CafeTalkError."""
     if not python or not Path(python).exists():
         raise CafeTalkError(f"Python interpreter {python!r} does not exist: set the one with cafetalk installed "
                             "in the CafeTalk preferences (it converts capture files)")
-    cmd = [python, "-m", "cafetalk_core.convert", src, dst]
+    cmd = [python, "-m", "cafetalk_core.formats.command", src, dst]
     if fps:
         cmd += ["--fps", repr(float(fps))]
     if to_format:

@@ -14,7 +14,7 @@ format              what writes it             read write
 
 :func:`read_take` tells the format from the extension and, for ``.csv`` and ``.json``, from
 the content; every bad file raises :class:`~cafetalk_core.rig.TakeFormatError` naming the
-line and column (or JSON field). ``cafetalk convert`` (:mod:`cafetalk_core.convert`) is the
+line and column (or JSON field). ``cafetalk convert`` (:mod:`.command`) is the
 command line for pipelines and render farms; the Blender add-on imports and exports through it too,
 so there is one reader per format.
 """
@@ -24,10 +24,12 @@ import io
 from pathlib import Path
 
 from .. import rig
-from ..convert import READ_FORMATS, WRITE_FORMATS
 from ..curves import BlendshapeCurves
 from ..rig import TakeFormatError
 from . import audio2face, rhubarb
+
+READ_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json", "audio2face-csv", "rhubarb-tsv", "rhubarb-json")
+WRITE_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json")
 
 
 def detect_format(path: str | Path, text: str | None = None) -> str:

@@ -1,7 +1,7 @@
 """``cafetalk convert IN OUT [--fps F]``: take files between formats, without Blender.
 
-Kept apart from :mod:`cafetalk_core.formats` so building the ``cafetalk`` parser imports nothing
-heavy; the formats (and numpy) load only when the command runs.
+``python -m cafetalk_core.formats.command IN OUT`` is the same command without the rest of the
+``cafetalk`` parser (it never loads torch): the Blender add-on calls it.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 import math
 import sys
 
-READ_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json", "audio2face-csv", "rhubarb-tsv", "rhubarb-json")
-WRITE_FORMATS = ("live-link-csv", "cafetalk-json", "npz", "audio2face-json")
+from . import READ_FORMATS, WRITE_FORMATS, read_take, write_take
+from ..rig import TakeFormatError
 
 
 def add_arguments(p) -> None:
@@ -25,14 +25,12 @@ def add_arguments(p) -> None:
 
 def cli_convert(args) -> int:
     """Exit 0 on success (one JSON line on stdout), 2 with one line on stderr for a bad file or option."""
-    from . import formats
-    from .rig import TakeFormatError
     if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
         print(f"cafetalk convert: error: --fps must be positive, got {args.fps}", file=sys.stderr)
         return 2
     try:
-        curves = formats.read_take(args.input, fps=args.fps, format=args.from_format)
-        used = formats.write_take(curves, args.output, args.to_format)
+        curves = read_take(args.input, fps=args.fps, format=args.from_format)
+        used = write_take(curves, args.output, args.to_format)
     except (TakeFormatError, ValueError, OSError) as exc:
         print(f"cafetalk convert: error: {exc}", file=sys.stderr)
         return 2
@@ -43,8 +41,7 @@ def cli_convert(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cafetalk_core.convert IN OUT``: the same command without building the whole ``cafetalk``
-    parser (the Blender add-on calls this; it must start fast and never load torch)."""
+    """``python -m cafetalk_core.formats.command IN OUT``: the command without the whole ``cafetalk`` parser."""
     import argparse
     parser = argparse.ArgumentParser(prog="cafetalk convert", description=__doc__.splitlines()[0])
     add_arguments(parser)
