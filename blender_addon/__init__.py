@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bpy
 
-from . import (batch, client, errors, fcurves, formats, jobs, mapping, nla_controls, nla_layout, operators, panels,
-               preferences, properties, server_process, take_store, takes, vocabulary)
+from . import (batch, capture, capture_io, capture_operators, capture_panels, client, errors, fcurves, formats, head_rig,
+               jobs, mapping, nla_controls, nla_layout, operators, panels, preferences, properties, server_process, take_store,
+               takes, vocabulary)
 
-classes = (*preferences.classes, *operators.classes, *panels.classes)
+classes = (*preferences.classes, *operators.classes, *capture_operators.classes, *panels.classes,
+           *capture_panels.classes)
 
 
 @bpy.app.handlers.persistent

@@ -23,6 +23,8 @@ class Curves:
     fps: float
     names: tuple[str, ...]
     values: np.ndarray
+    #: (frames, 9) head/eye rotations in radians, Live Link's order (``capture_io.ROTATION_NAMES``); None = none.
+    rotations: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -50,11 +52,15 @@ class Curves:
             raise CafeTalkError(f"result: values must be (frames, {len(names)}), got shape {values.shape}")
         if not fps > 0:
             raise CafeTalkError(f"result: fps must be positive, got {fps}")
-        return cls(fps, names, values)
+        return cls(fps, names, values, _rotations(data, values.shape[0]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "cafetalk.curves", "version": 1, "fps": self.fps, "names": list(self.names),
-                "frames": self.num_frames, "values": np.round(self.values, 6).tolist()}
+        out = {"format": "cafetalk.curves", "version": 1, "fps": self.fps, "names": list(self.names),
+               "frames": self.num_frames, "values": np.round(self.values, 6).tolist()}
+        if self.rotations is not None:
+            out["rotation_names"] = list(ROTATION_NAMES)
+            out["rotations"] = np.round(self.rotations.astype(np.float64), 7).tolist()
+        return out
 
     def column(self, name: str) -> np.ndarray:
         low = [n.lower() for n in self.names]
@@ -62,6 +68,33 @@ class Curves:
             return self.values[:, low.index(name.lower())]
         except ValueError:
             raise CafeTalkError(f"curves have no channel {name!r}") from None
+
+
+#: Live Link Face's 9 rotation columns (radians), the order of ``Curves.rotations`` (cafetalk_core.rig.ROTATION_NAMES).
+ROTATION_NAMES: tuple[str, ...] = (
+    "HeadYaw", "HeadPitch", "HeadRoll",
+    "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+    "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
+)
+
+
+def _rotations(data: dict, frames: int) -> np.ndarray | None:
+    """The optional ``rotations`` rows, by ``rotation_names``, in :data:`ROTATION_NAMES` order."""
+    if data.get("rotations") is None:
+        return None
+    names = [str(n) for n in data.get("rotation_names", ROTATION_NAMES)]
+    try:
+        rows = np.asarray(data["rotations"], dtype=np.float32).reshape(frames, len(names))
+    except (TypeError, ValueError) as exc:
+        raise CafeTalkError(f"result: rotations must be ({frames}, {len(names)}) ({exc})") from None
+    out = np.zeros((frames, len(ROTATION_NAMES)), np.float32)
+    for c, name in enumerate(names):
+        if name not in ROTATION_NAMES:
+            raise CafeTalkError(f"result: rotation_names lists {name!r}, not one of {', '.join(ROTATION_NAMES)}")
+        out[:, ROTATION_NAMES.index(name)] = rows[:, c]
+    if not np.isfinite(out).all():
+        raise CafeTalkError("result: rotations hold NaN or infinity")
+    return out
 
 
 def reduce_keys(y: np.ndarray, tolerance: float) -> np.ndarray:

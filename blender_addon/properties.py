@@ -103,6 +103,14 @@ class CAFETALK_SceneProps(PropertyGroup):
     mapping: CollectionProperty(type=CAFETALK_MappingItem, name="Mapping",
                                 description="ARKit channel -> shape key rows used when a take is written")
     mapping_index: IntProperty(name="Row", default=0, min=0, description="Selected row of the mapping table")
+    # head and eyes
+    head_motion: FloatProperty(name="Head motion", default=1.0, min=0.0, max=2.0, subtype="FACTOR",
+                               description="How much the generated head and eyes move (0 = a still head, 1 = natural)")
+    head_rig: PointerProperty(name="Head rig", type=bpy.types.Object,
+                              description="Armature with head/eye bones, or an object that turns as the head")
+    head_bone: StringProperty(name="Head bone", description="Bone that turns with HeadYaw/Pitch/Roll")
+    left_eye_bone: StringProperty(name="Left eye bone", description="Bone of the subject's left eye")
+    right_eye_bone: StringProperty(name="Right eye bone", description="Bone of the subject's right eye")
     # run-time state (drawn by the panel)
     running: BoolProperty(name="Running", default=False, options={"SKIP_SAVE"},
                           description="A generation is running (the Generate buttons wait for it)")

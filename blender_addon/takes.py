@@ -13,7 +13,7 @@ from typing import Any
 
 import bpy
 
-from . import mapping, nla_controls, nla_layout, preferences, take_store
+from . import capture_io, head_rig, mapping, nla_controls, nla_layout, preferences, take_store
 from .client import Client
 from .errors import CafeTalkError
 from .formats import Curves
@@ -33,6 +33,8 @@ class Request:
     mode: str = "NEW"
     span_frames: tuple[float, float] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: SPAN: the take being regenerated and the span (seconds); frames outside it are kept bit for bit.
+    span_source: tuple[Curves, float, float] | None = None
 
 
 def scene_fps(scene: Any) -> float:
@@ -96,16 +98,21 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
     key = target_key(scene)
     fps = scene_fps(scene)
     options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps}
+    if abs(props.head_motion - 1.0) > 1e-6:   # 1 is the server's default: servers without head motion still answer
+        options["head_motion"] = float(props.head_motion)
     if not props.use_model_scales:
         options.update(audio_scale=float(props.audio_scale), face_scale=float(props.face_scale),
                        control_scale=float(props.control_scale))
-    span = None
+    span = span_source = None
     if mode in ("REGENERATE", "SPAN"):
         take = nla_layout.active_take(key)
         if take is None:
             raise CafeTalkError(f"{scene.cafetalk.target.name!r} has no CafeTalk take to regenerate: Generate first")
         meta = take_store.take_meta(take)
         audio, start = meta.get("audio_path", ""), int(meta.get("start_frame", props.start_frame))
+        if not audio and meta.get("mode") == "IMPORT":
+            raise CafeTalkError(f"take {take.name!r} was imported without audio: put the audio beside "
+                                f"{os.path.basename(meta.get('source', 'the capture'))} (same name, .wav) and import it again")
         if not os.path.isfile(audio):
             raise CafeTalkError(f"audio of take {take.name!r} ({audio!r}) no longer exists")
         clip_s = take_store.take_curves(take).duration_s
@@ -114,16 +121,19 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
             if span is None:
                 raise CafeTalkError("select a control strip in the NLA editor: its span is regenerated")
             curves = take_store.take_curves(take)
+            curves.rotations = head_rig.take_rotations(take)
             a, b = max(0.0, (span[0] - start) / fps), min(clip_s, (span[1] - start) / fps)
             if b <= a:
                 raise CafeTalkError(f"the selected strip (frames {span[0]:g}-{span[1]:g}) lies outside the take")
             options["inpaint"] = {"curves": curves.to_dict(), "start_s": round(a, 4), "end_s": round(b, 4)}
+            span_source = (curves, round(a, 4), round(b, 4))
     else:
         audio, start, strip = ensure_audio(scene)
         clip_s = clip_seconds(scene, strip)
     controls = {"emotion": props.emotion, "intensity": float(props.intensity),
                 **nla_controls.read_controls(key, start, fps, clip_s)}
-    return Request(scene.cafetalk.target.name, audio, start, fps, controls, options, mode, span)
+    return Request(scene.cafetalk.target.name, audio, start, fps, controls, options, mode, span,
+                   span_source=span_source)
 
 
 def mapping_rows(scene: Any, key: Any) -> tuple[list[mapping.Row], list[str]]:
@@ -148,11 +158,16 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
     if missing:
         warnings.append(f"{len(missing)} ARKit channels have no shape key: {', '.join(missing[:6])}"
                         + (" ..." if len(missing) > 6 else ""))
+    if request.span_source is not None:
+        curves = capture_io.keep_outside_span(curves, *request.span_source)
     stem = os.path.splitext(os.path.basename(request.audio_path))[0]
     meta = {"audio_path": request.audio_path, "controls": request.controls, "mode": request.mode,
             "options": {k: v for k, v in request.options.items() if k != "inpaint"}}
     action, slot = take_store.write_take(key, curves, rows, request.start_frame, take_store.next_take_name(stem),
                                         request.fps, props.interpolation, props.key_tolerance, meta)
+    if curves.rotations is not None:
+        head_rig.key_rotations(key, action, slot, curves.rotations, request.start_frame, request.fps, curves.fps,
+                               props.interpolation)
     last = request.start_frame + max(0, round((curves.num_frames - 1) * request.fps / curves.fps))
     try:
         nla_layout.push_take(key, action, slot, request.start_frame, last)

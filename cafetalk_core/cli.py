@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "choose a checkpoint's audio guidance scale and steps on the real-speech validation set"),
     "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
     "demo": ("cafetalk_core.demo.run", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
-    "convert": ("cafetalk_core.formats", "cli_convert",
+    "convert": ("cafetalk_core.formats.command", "cli_convert",
                 "convert a take between Live Link CSV, cafetalk JSON, npz and Audio2Face JSON (reads Rhubarb too)"),
 }
 
@@ -131,7 +131,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 ARGUMENTS = {
     "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
-    "convert": lambda p: importlib.import_module("cafetalk_core.formats").add_convert_arguments(p),
+    "convert": lambda p: importlib.import_module("cafetalk_core.formats.command").add_arguments(p),
     "train-head": lambda p: importlib.import_module("cafetalk_core.train_head").add_arguments(p),
 }
 

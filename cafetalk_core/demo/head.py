@@ -569,6 +569,46 @@ def build_head_geometry(names: Sequence[str] | None = None) -> HeadGeometry:
     return g
 
 
+# --- head and eye rig (numpy) --------------------------------------------------------------------
+NECK_PIVOT = np.array([0.0, 0.16, -0.80])   # where the skull turns on the neck (roughly C1/C2)
+HEAD_BONE_LENGTH = 0.6
+EYE_BONE_LENGTH = 0.15
+HEAD_BONE, LEFT_EYE_BONE, RIGHT_EYE_BONE = "head", "eye.L", "eye.R"
+
+
+@dataclass
+class HeadRig:
+    """Bones ``name -> (head, tail, parent)`` and per-bone vertex weights (N,), for an armature.
+
+    The head bone stands on the neck pivot and points up (yaw about its Y); the eye bones sit at
+    the eyeball centres and point forward, -Y (yaw about their Z), parented to the head. Names
+    follow Blender's ``.L``/``.R`` convention, which the add-on's bone detection finds.
+    """
+
+    bones: dict[str, tuple[np.ndarray, np.ndarray, str | None]]
+    weights: dict[str, np.ndarray]
+
+
+def build_head_rig(g: HeadGeometry) -> HeadRig:
+    """The demo head's neck pivot and turning eyes: everything above the neck follows the head
+    bone (the neck blends from its base to the jaw), eyeballs and irises follow their eye bone."""
+    z = g.verts[:, 2]
+    head_w = smoothstep(-1.5, -0.55, z)
+    eye = g.attrs["eye"]
+    bones: dict[str, tuple[np.ndarray, np.ndarray, str | None]] = {
+        HEAD_BONE: (NECK_PIVOT, NECK_PIVOT + np.array([0.0, 0.0, HEAD_BONE_LENGTH]), None)}
+    weights = {HEAD_BONE: head_w}
+    ball = np.isin(g.part, (EYEBALL, IRIS))
+    for side, name in ((1.0, LEFT_EYE_BONE), (-1.0, RIGHT_EYE_BONE)):
+        mine = ball & (np.nan_to_num(eye[:, 3]) == side)
+        centre = eye[mine, :3].mean(axis=0)
+        bones[name] = (centre, centre + np.array([0.0, -EYE_BONE_LENGTH, 0.0]), HEAD_BONE)
+        weights[name] = mine.astype(np.float32)
+        head_w = np.where(mine, 0.0, head_w)
+    weights[HEAD_BONE] = head_w.astype(np.float32)
+    return HeadRig(bones, weights)
+
+
 # --- Blender ------------------------------------------------------------------------------------
 def _material(bpy: Any, name: str, rgba: tuple[float, float, float, float]) -> Any:
     mat = bpy.data.materials.get(name) or bpy.data.materials.new(name)
@@ -582,11 +622,12 @@ def _material(bpy: Any, name: str, rgba: tuple[float, float, float, float]) -> A
 
 
 def build_demo_head(name: str = "CafeTalkHead", names: Sequence[str] | None = None,
-                    collection: Any = None, subdivide: int = 1) -> Any:
+                    collection: Any = None, subdivide: int = 1, rig: bool = True) -> Any:
     """Create the demo head object in the current scene; returns the object.
 
     ``names`` are the ARKit shape-key names to sculpt (default: the add-on's copy of the 52).
     ``subdivide`` adds a Subdivision Surface modifier (render level) for smooth silhouettes.
+    ``rig`` adds the armature of :func:`build_head_rig` (the object's parent, ``<name>Rig``).
     """
     import bpy
     g = build_head_geometry(names)
@@ -607,11 +648,39 @@ def build_demo_head(name: str = "CafeTalkHead", names: Sequence[str] | None = No
         kb = obj.shape_key_add(name=key_name, from_mix=False)
         kb.data.foreach_set("co", basis_co + delta.reshape(-1))
         kb.slider_min, kb.slider_max = 0.0, 1.0
+    if rig:
+        _add_rig(bpy, obj, build_head_rig(g), collection)
     if subdivide > 0:
         mod = obj.modifiers.new("Subdivision", "SUBSURF")
         mod.levels = 1
         mod.render_levels = subdivide
     return obj
+
+
+def _add_rig(bpy: Any, obj: Any, head_rig: HeadRig, collection: Any) -> Any:
+    """An armature with the rig's bones, the mesh parented to it with weighted vertex groups."""
+    arm = bpy.data.armatures.new(obj.name + "Rig")
+    rig_obj = bpy.data.objects.new(obj.name + "Rig", arm)
+    (collection or bpy.context.scene.collection).objects.link(rig_obj)
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    view_layer.objects.active = rig_obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone_name, (head, tail, parent) in head_rig.bones.items():
+        eb = arm.edit_bones.new(bone_name)
+        eb.head, eb.tail = head.tolist(), tail.tolist()
+        if parent is not None:
+            eb.parent = arm.edit_bones[parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    view_layer.objects.active = previous
+    for bone_name, w in head_rig.weights.items():
+        group = obj.vertex_groups.new(name=bone_name)
+        for value in np.unique(w[w > 0]):
+            group.add(np.flatnonzero(w == value).tolist(), float(value), "REPLACE")
+    mod = obj.modifiers.new("Armature", "ARMATURE")
+    mod.object = rig_obj
+    obj.parent = rig_obj
+    return rig_obj
 
 
 def setup_demo_scene(scene: Any, head: Any, resolution: tuple[int, int] = (480, 360),

@@ -60,7 +60,7 @@ def load_addon():
 def build_scene(job: dict, addon) -> tuple:
     """Empty scene + demo head + camera; the add-on's panel properties filled from the job."""
     import bpy
-    from cafetalk_blender import nla_controls, vocabulary
+    from cafetalk_blender import head_rig, nla_controls, vocabulary
     from cafetalk_core.demo import head as demo_head
 
     scene = bpy.context.scene
@@ -69,6 +69,9 @@ def build_scene(job: dict, addon) -> tuple:
     demo_head.setup_demo_scene(scene, head, tuple(job.get("resolution", (480, 360))), job.get("engine", "BLENDER_WORKBENCH"))
     props = scene.cafetalk
     props.target = head
+    props.head_rig = head.parent                       # the head turns on its neck, the eyes in their sockets
+    head_rig.detect_head(props)
+    head_rig.drive_head(head.data.shape_keys, props)
     props.audio_source = "FILE"
     props.audio_path = str(job["audio_path"])
     props.start_frame = 1

@@ -14,18 +14,14 @@ format              what writes it             read write
 
 :func:`read_take` tells the format from the extension and, for ``.csv`` and ``.json``, from
 the content; every bad file raises :class:`~cafetalk_core.rig.TakeFormatError` naming the
-line and column (or JSON field). ``cafetalk convert`` (:func:`cli_convert`) is the command
-line for pipelines and render farms; the Blender add-on imports and exports through it too,
+line and column (or JSON field). ``cafetalk convert`` (:mod:`.command`) is the
+command line for pipelines and render farms; the Blender add-on imports and exports through it too,
 so there is one reader per format.
 """
 from __future__ import annotations
 
 import io
-import json
-import sys
 from pathlib import Path
-
-import numpy as np
 
 from .. import rig
 from ..curves import BlendshapeCurves
@@ -143,33 +139,3 @@ def write_take(curves: BlendshapeCurves, path: str | Path, format: str | None = 
     return format
 
 
-def describe(curves: BlendshapeCurves) -> str:
-    head = "with head/eye rotations" if curves.rotations is not None else "no rotations"
-    return f"{curves.num_frames} frames at {curves.fps:g} fps, {head}"
-
-
-def add_convert_arguments(p) -> None:
-    p.add_argument("input", help="take file: Live Link CSV, cafetalk JSON, .npz, Audio2Face JSON/CSV, Rhubarb TSV/JSON")
-    p.add_argument("output", help="output file: .csv (Live Link Face), .json (cafetalk), .npz; --to audio2face-json")
-    p.add_argument("--fps", type=float, default=None,
-                   help="input frame rate where the file cannot state it (Live Link takes shorter than a second, "
-                        "29.97 fps, Rhubarb cues; default: inferred, Rhubarb 30)")
-    p.add_argument("--from", dest="from_format", choices=READ_FORMATS, default=None, help="input format (default: detected)")
-    p.add_argument("--to", dest="to_format", choices=WRITE_FORMATS, default=None, help="output format (default: from the extension)")
-
-
-def cli_convert(args) -> int:
-    """``cafetalk convert IN OUT [--fps F]``: exit 0 on success, 2 with one line on stderr for a bad file."""
-    if args.fps is not None and not (args.fps > 0 and np.isfinite(args.fps)):
-        print(f"cafetalk convert: error: --fps must be positive, got {args.fps}", file=sys.stderr)
-        return 2
-    try:
-        curves = read_take(args.input, fps=args.fps, format=args.from_format)
-        used = write_take(curves, args.output, args.to_format)
-    except (TakeFormatError, ValueError, OSError) as exc:
-        print(f"cafetalk convert: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"input": str(args.input), "output": str(args.output), "format": used,
-                      "frames": curves.num_frames, "fps": curves.fps, "rotations": curves.rotations is not None,
-                      "start_s": curves.start_s}))
-    return 0
