@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from . import __version__
-from .train_options import add_train_arguments
+from .train_options import add_head_arguments, add_train_arguments
 
 # command -> (module, function, help). The function takes the parsed argparse.Namespace.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -132,7 +132,7 @@ ARGUMENTS = {
     "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
     "convert": lambda p: importlib.import_module("cafetalk_core.formats.command").add_arguments(p),
-    "train-head": lambda p: importlib.import_module("cafetalk_core.train_head").add_arguments(p),
+    "train-head": add_head_arguments,
 }
 
 

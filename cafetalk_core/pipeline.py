@@ -221,7 +221,8 @@ class Generator:
 
         out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
                                    scales, b_scale, seed, progress, cancel)
-        out = self._after_sampling(out, feats, wav, controls, fine, emotion, b_scale, seed)
+        # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
+        out = self._after_sampling(np.clip(out, 0.0, 1.0), feats, wav, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
         rotations = self._rotations(out, feats, wav, emotion, intensity, head_motion, seed)
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)

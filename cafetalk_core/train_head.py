@@ -28,6 +28,7 @@ from .model.denoiser import Conditions
 from .model.diffusion import DDIMScheduler, SchedulerConfig
 from .model.head import HEAD_FEATURES, head_features, head_model_config
 from .model.runtime import configure_threads
+from .train_options import add_head_arguments
 from .motion.head_rules import head_truth
 
 
@@ -167,20 +168,6 @@ def train_head(args: argparse.Namespace) -> Path:
     return out / "best"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="synthetic corpus folder (cafetalk synth-data)")
-    p.add_argument("--out", required=True, help="output folder (last/ and best/ checkpoints, log.jsonl)")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--frames", type=int, default=150, help="training window in frames")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", default="auto", help="torch threads ('auto' picks from the cores)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last")
-
-
 def cli_train_head(args: argparse.Namespace) -> int:
     print(f"[head] best checkpoint: {train_head(args)}")
     return 0
@@ -188,7 +175,7 @@ def cli_train_head(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
+    add_head_arguments(p)
     return cli_train_head(p.parse_args(argv))
 
 

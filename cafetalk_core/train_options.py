@@ -46,3 +46,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--eval-every", type=int, default=500, help="validate and checkpoint every N steps")
     run.add_argument("--log-every", type=int, default=50)
     run.add_argument("--progress", action="store_true", help="print JSON log lines (for non-tty logs)")
+
+
+def add_head_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``cafetalk train-head`` / ``python -m cafetalk_core.train_head`` (no torch: the CLI parser stays light)."""
+    p.add_argument("--data", required=True, help="synthetic corpus folder (cafetalk synth-data)")
+    p.add_argument("--out", required=True, help="output folder (last/ and best/ checkpoints, log.jsonl)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--frames", type=int, default=150, help="training window in frames")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", default="auto", help="torch threads ('auto' picks from the cores)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last")

@@ -8,8 +8,8 @@ more at phrase boundaries and with gaze shifts (Bentivoglio et al. 1997; Evinger
 So the lids are split: the model keeps the slow part (lids lowered by sadness, fatigue: its
 eyeBlink low-passed and capped below "half closed"), and this stage places blinks:
 
-1. triggered blinks: at the end of a phrase (speech -> pause) with ``p_boundary`` and at a gaze
-   shift (a fast change in the eyeLook channels) with ``p_gaze``;
+1. triggered blinks: at the end of a phrase (speech -> pause) with ``p_boundary`` (45%) and at a gaze
+   shift (a fast change in the eyeLook channels) with ``p_gaze`` (40%);
 2. gaps longer than an inter-blink interval drawn from a gamma distribution (mean 60 /
    ``rate_per_min`` s, scaled by the emotion, as the corpus does: fear 1.5x, angry 1.2x, sad 0.8x)
    are filled with spontaneous blinks; no two blinks closer than ``min_gap_s``;
@@ -36,12 +36,12 @@ EMOTION_RATE = {"fear": 1.5, "angry": 1.2, "sad": 0.8}
 
 @dataclass(frozen=True)
 class BlinkConfig:
-    rate_per_min: float = 16.0
+    rate_per_min: float = 12.0
     min_gap_s: float = 1.2
     gamma_shape: float = 3.0
     duration_s: tuple[float, float] = (0.12, 0.28)
-    p_boundary: float = 0.6
-    p_gaze: float = 0.5
+    p_boundary: float = 0.45
+    p_gaze: float = 0.4
     gaze_speed: float = 4.0          # eyeLook weight per second that counts as a saccade
     lid_cap: float = 0.18            # slow lid level kept from the model (below "half closed")
     lid_window_s: float = 1.0
