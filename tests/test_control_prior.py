@@ -13,7 +13,7 @@ J = rig.INDEX
 
 
 def compose(base: np.ndarray, controls: list[FineControl], speech: np.ndarray | None = None) -> np.ndarray:
-    prior = ControlPrior(0.1, FPS, vad_column=0)
+    prior = ControlPrior(0.1, FPS)
     grid = rasterize_fine(controls, len(base), FPS)
     act = np.zeros(len(base), np.float32) if speech is None else speech.astype(np.float32)   # default: a pause
     with torch.no_grad():

@@ -51,7 +51,6 @@ class ModelConfig:
     control_prior: bool = False            # stage 2 starts from each action's ARKit signature (control_prior.py)
     control_adapter: bool = True           # the learned adapter; False = signature prior alone (no third CFG branch)
     control_ramp_s: float = 0.1            # the prior's ramp at span edges (half height at the edges)
-    vad_column: int = -1                   # audio-feature column of voice activity (-1: none); the prior's speech gate
     finish_motion: bool = False            # closure-aware smoothing after sampling (motion/finish.py)
     blink_stage: bool = False              # spontaneous blinks with human timing (motion/blinks.py)
 

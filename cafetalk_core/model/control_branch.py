@@ -56,7 +56,7 @@ class ControlBranch(nn.Module):
         self.num_blocks = cfg.num_control_blocks if self.has_adapter else 0
         self.inp = nn.Sequential(nn.Linear(cfg.num_actions, wc), nn.SiLU(), nn.Linear(wc, wc)) if self.has_adapter else None
         self.blocks = nn.ModuleList(AdapterBlock(cfg.width, wc, heads) for _ in range(self.num_blocks))
-        self.prior = ControlPrior(cfg.control_ramp_s, cfg.fps, cfg.vad_column) if cfg.control_prior else None
+        self.prior = ControlPrior(cfg.control_ramp_s, cfg.fps) if cfg.control_prior else None
         self.width = wc
         self.reset_parameters()
 

@@ -67,11 +67,10 @@ def ramp_kernel_frames(ramp_s: float, fps: float) -> int:
 class ControlPrior(nn.Module):
     """Composes fine controls onto a base x0 prediction (curve units); no learned weights."""
 
-    def __init__(self, ramp_s: float, fps: float, vad_column: int = -1) -> None:
+    def __init__(self, ramp_s: float, fps: float) -> None:
         super().__init__()
         self.register_buffer("signature", signature_matrix(), persistent=False)
         self.kernel = ramp_kernel_frames(ramp_s, fps)
-        self.vad_column = int(vad_column)
 
     def envelope(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, T, A) box grid -> the same, edges ramped (trapezoid; values stay inside [0, max])."""
@@ -80,12 +79,6 @@ class ControlPrior(nn.Module):
         x = grid.transpose(1, 2)                                                   # (B, A, T)
         x = F.avg_pool1d(F.pad(x, (self.kernel // 2, self.kernel // 2)), self.kernel, stride=1)
         return x.transpose(1, 2)
-
-    def speech(self, audio: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
-        """(B, T) voice activity from the front end's VAD column; 1 (always speaking) without one."""
-        if audio is None or self.vad_column < 0:
-            return torch.ones(shape, device=self.signature.device)
-        return audio[..., self.vad_column].float().clamp(0.0, 1.0)
 
     def forward(self, base: torch.Tensor, fine: torch.Tensor, speech: torch.Tensor) -> torch.Tensor:
         # base (B, T, 52) curve units; fine (B, T, A) intensities in [0, 1]; speech (B, T) in [0, 1]
