@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .. import phones as phoneset
 from .. import rig
 from . import metrics
 
@@ -80,7 +81,7 @@ def closure_durations(values: np.ndarray, phones: Iterable[Any], fps: float) -> 
     n = len(ap)
     for p in plist:
         ph, s, e = metrics._phone_fields(p)
-        if metrics.phoneset.normalize_phone(ph) not in metrics.phoneset.BILABIALS or s * fps >= n:
+        if phoneset.normalize_phone(ph) not in phoneset.BILABIALS or s * fps >= n:
             continue
         lo, hi = int(np.floor(s * fps)) - 1, int(np.ceil(e * fps)) + 1
         best = 0

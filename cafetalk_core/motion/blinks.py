@@ -114,7 +114,8 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
     for t, p in triggers:
         if t < dur - 0.2 and rng.random() < p and all(abs(t - u) >= cfg.min_gap_s for u in times) and not guarded(t):
             times.append(t)
-    # fill long gaps with a gamma renewal process
+    # fill long gaps with a gamma renewal process: each interval counts from the last blink,
+    # spontaneous or triggered (a step that passes a triggered blink restarts from it)
     mean_gap = 60.0 / max(rate, 1e-3)
     scale = mean_gap / cfg.gamma_shape
     filled: list[float] = []
