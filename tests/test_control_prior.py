@@ -113,3 +113,23 @@ def test_generator_with_the_prior_obeys_and_leaves_other_frames_untouched():
     idx = get_action("AU12").channel_indices()
     assert (ctrl[33:57, idx] - plain[33:57, idx]).mean() > 0.2
     assert np.array_equal(ctrl[:28], plain[:28]) and np.array_equal(ctrl[62:], plain[62:])
+
+
+def test_a_smile_inside_a_sad_span_smiles_over_the_sad_face():
+    """Documented rule (docs/model.md): the emotion shapes the base, the fine control is blended on top."""
+    from cafetalk_core.controls import ControlSet
+    from cafetalk_core.model.control_branch import ControlBranch
+    from cafetalk_core.pipeline import Generator
+
+    g = Generator.random("tiny", seed=5, threads=None)
+    g.model.cfg = g.cfg = g.cfg.replace(control_prior=True, control_adapter=False)
+    g.model.control = ControlBranch(g.cfg)
+    wav = (0.1 * np.sin(np.arange(64000) / 16000 * 2 * np.pi * 160)).astype(np.float32)
+    sad = {"emotion": "neutral", "emotion_spans": [{"emotion": "sad", "intensity": 0.9, "start_s": 0.5, "end_s": 3.5}]}
+    base = g.generate(wav, ControlSet.from_dict(sad), seed=2).values
+    smile = g.generate(wav, ControlSet.from_dict({**sad, "fine": [{"action": "AU12", "start_s": 1.5, "end_s": 2.5,
+                                                                   "intensity": 0.8}]}), seed=2).values
+    idx = get_action("AU12").channel_indices()
+    assert smile[48:72, idx].min() >= 0.8 * 0.8 - 1e-6                        # the smile at its intensity
+    others = [i for i in range(rig.NUM_CHANNELS) if i not in idx]
+    assert np.array_equal(smile[:, others], base[:, others])                  # the sad face around it stays
