@@ -89,6 +89,6 @@ def test_head_stats_see_stillness_in_pauses():
     rot = np.zeros((n, 9), np.float32)
     rot[:150, 0] = np.radians(3) * np.sin(np.arange(150) / 10)
     s = motion.head_stats(rot, speech, FPS)
-    assert 0.5 < s["head_std_deg"] < 1.0         # mean over yaw, pitch, roll: 3 deg / sqrt 2 on yaw alone
+    assert s["head_std_deg"] == pytest.approx(s["head_yaw_std_deg"]) and 1.5 < s["head_yaw_std_deg"] < 2.5  # 3 / sqrt 2
     assert s["head_pause_speed"] < 0.1 * s["head_speech_speed"]
     assert motion.head_stats(None, speech, FPS)["head_std_deg"] == 0.0

@@ -94,10 +94,11 @@ def closure_durations(values: np.ndarray, phones: Iterable[Any], fps: float) -> 
 
 def head_stats(rotations: np.ndarray | None, speech: np.ndarray, fps: float,
                accent: np.ndarray | None = None) -> dict[str, float]:
-    """Head motion: std of yaw/pitch/roll (degrees) while talking, angular speed in pauses vs speech,
+    """Head motion: spread of yaw/pitch/roll (degrees) while talking, angular speed in pauses vs speech,
     and the correlation of head speed with ``accent`` (e.g. loudness rises) when given."""
     if rotations is None:
-        return {"head_std_deg": 0.0, "head_pause_speed": 0.0, "head_speech_speed": 0.0, "head_accent_corr": float("nan")}
+        return {"head_std_deg": 0.0, "head_yaw_std_deg": 0.0, "head_pitch_std_deg": 0.0, "head_roll_std_deg": 0.0,
+                "head_pause_speed": 0.0, "head_speech_speed": 0.0, "head_accent_corr": float("nan")}
     r = np.degrees(np.asarray(rotations, np.float64)[:, :3])
     n = min(len(r), len(speech))
     r, speech = r[:n], np.asarray(speech[:n], bool)
@@ -108,8 +109,12 @@ def head_stats(rotations: np.ndarray | None, speech: np.ndarray, fps: float,
     corr = float("nan")
     if accent is not None and n > 2:
         corr = metrics.pearson(speed, np.asarray(accent[:n], np.float64))
+    per_axis = talk.std(axis=0) if len(talk) > 1 else np.zeros(3)
     return {
-        "head_std_deg": float(np.mean(talk.std(axis=0))) if len(talk) > 1 else 0.0,
+        # the spread of the head's rotation while talking: sqrt of the summed yaw/pitch/roll variances
+        "head_std_deg": float(np.sqrt(np.sum(per_axis ** 2))),
+        "head_yaw_std_deg": float(per_axis[0]), "head_pitch_std_deg": float(per_axis[1]),
+        "head_roll_std_deg": float(per_axis[2]),
         "head_pause_speed": float(speed[~speech].mean()) if (~speech).any() else float("nan"),
         "head_speech_speed": float(speed[speech].mean()) if speech.any() else float("nan"),
         "head_accent_corr": corr,

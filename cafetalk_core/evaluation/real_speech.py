@@ -312,7 +312,8 @@ def clip_motion_report(values: np.ndarray, clip: RealClip, fps: float, rotations
 
 def pool_motion_report(per_clip: list[dict[str, Any]]) -> dict[str, Any]:
     pooled = motion.pooled_motion(per_clip)
-    for key in ("head_std_deg", "head_pause_speed", "head_speech_speed", "head_accent_corr"):
+    for key in ("head_std_deg", "head_yaw_std_deg", "head_pitch_std_deg", "head_roll_std_deg",
+                "head_pause_speed", "head_speech_speed", "head_accent_corr"):
         pooled[key] = metrics.nanmean(c[key] for c in per_clip)
     return pooled
 
@@ -322,7 +323,8 @@ MOTION_COLUMNS = (("jitter_all", "jitter", "{:.4f}"), ("jitter_mouth", "jit mout
                   ("closure_frames", "closure fr", "{:.1f}"), ("one_frame_closures", "1-fr clos", "{:.2f}"),
                   ("eyes_shut", "eyes shut", "{:.3f}"), ("blinks_per_min", "blinks/min", "{:.1f}"),
                   ("blink_ms", "blink ms", "{:.0f}"), ("half_closed", "half-shut", "{:.3f}"),
-                  ("head_std_deg", "head std", "{:.2f}"), ("head_speech_speed", "head v talk", "{:.2f}"),
+                  ("head_std_deg", "head std", "{:.2f}"), ("head_yaw_std_deg", "yaw std", "{:.2f}"),
+                  ("head_speech_speed", "head v talk", "{:.2f}"),
                   ("head_pause_speed", "head v pause", "{:.2f}"), ("head_accent_corr", "head~accent", "{:.2f}"))
 
 
