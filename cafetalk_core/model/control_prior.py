@@ -71,6 +71,7 @@ class ControlPrior(nn.Module):
         super().__init__()
         self.register_buffer("signature", signature_matrix(), persistent=False)
         self.kernel = ramp_kernel_frames(ramp_s, fps)
+        self.edge = ramp_kernel_frames(0.3, fps)   # a bilabial at a word's edge is still speech (VAD lags)
 
     def envelope(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, T, A) box grid -> the same, edges ramped (trapezoid; values stay inside [0, max])."""
@@ -96,9 +97,11 @@ class ControlPrior(nn.Module):
         base01 = base.clamp(0.0, 1.0)
         out = torch.where(target > 0, 1.0 - (1.0 - base01) * (1.0 - target), base)
         jaw = out[..., JAW_OPEN]
-        # AU26 keeps closures: where the base's lips (nearly) meet while speaking, mouthClose follows
-        # the dropped jaw so the aperture stays the base's; AU24 seals the pauses inside its span
-        keep_aperture = unit[..., AU26] * bilabial * (jaw - aperture.clamp_min(0.0))
+        # AU26 keeps closures: where the base's lips (nearly) meet while speaking (or within 0.15 s of
+        # speech: the VAD lags at word edges), mouthClose follows the dropped jaw so the aperture stays
+        # the base's; AU24 seals the pauses inside its span
+        near_speech = F.max_pool1d(speech[:, None], self.edge, stride=1, padding=self.edge // 2)[:, 0]
+        keep_aperture = unit[..., AU26] * sealed * near_speech * (jaw - aperture.clamp_min(0.0))
         close = torch.maximum(keep_aperture, unit[..., AU24] * (1.0 - speech) * jaw)
         out = out.clone()
         mc = out[..., MOUTH_CLOSE]
