@@ -205,3 +205,24 @@ def test_val_split_scores_other_clips(corpus, tmp_path, monkeypatch):
     assert {r["id"] for r in val["clips"]}.isdisjoint({r["id"] for r in test["clips"]})
     with pytest.raises(evaluate.EvaluationError, match="split"):
         evaluate.evaluate_corpus(OracleGenerator(corpus), corpus, progress=False, split="train")
+
+
+def test_per_action_real_speech_table_tells_obedience_from_deafness():
+    """evaluation/actions.py on two real clips: a generator that draws the span scores a rise, a deaf one 0."""
+    from cafetalk_core.controls.vocabulary import get_action
+    from cafetalk_core.evaluation import actions as per_action
+    from cafetalk_core.evaluation.real_speech import load_real_speech
+
+    clips = load_real_speech()[:2]
+
+    def obedient(wav, controls):
+        v = np.zeros((int(round(len(wav) / 16000 * 30)), 52), np.float32)
+        for c in controls.fine:
+            v[int(c.start_s * 30):int(c.end_s * 30), get_action(c.action).channel_indices()] = c.intensity
+        return v
+
+    table = per_action.real_actions(obedient, clips, 30.0, actions=["AU12", "AU26"])
+    assert table["AU12"]["rise_inside"] == pytest.approx(0.9, abs=0.05) and table["AU12"]["change_outside"] == 0.0
+    deaf = per_action.real_actions(lambda wav, controls: obedient(wav, type(controls)()), clips, 30.0, actions=["AU12"])
+    assert deaf["AU12"]["rise_inside"] == 0.0
+    assert "AU12" in per_action.format_real(table)

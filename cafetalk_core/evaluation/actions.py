@@ -7,8 +7,9 @@ action is tried as a user would: the same clip and seed generated without and wi
   1.2 s (0.3 s for a blink), mouth actions inside the speech; Algorithm 1's deterministic
   detector (controls/binarize.py) gives the **control rate** (span covered >= 50%), the
   **span IoU** and **false activations** (detected frames outside the span, over the frames
-  outside it, next to the same rate in the un-controlled take: what the clip does anyway); the **peak** (max over the span of the mean of the action's channels) at
-  intensities 0.3 / 0.6 / 0.9 with whether it rises; the **lip-sync error rise** (mouth MSE
+  outside it, next to the same rate in the un-controlled take: what the clip does anyway); the
+  **peak** (max over the span of the mean of the action's channels) at intensities 0.3 / 0.6 /
+  0.9 with whether it rises; the **lip-sync error rise** (mouth MSE
   against the ground truth on the lip channels the action does not drive, with vs without).
 * Real speech (the bundled recordings, no curves): a 1.2 s span at 0.9 in the middle of each
   clip; **rise inside** = mean increase of the action's channels inside the span; **outside** =
