@@ -222,9 +222,11 @@ class Generator:
         out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
                                    scales, b_scale, seed, progress, cancel)
         # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
-        out = self._after_sampling(np.clip(out, 0.0, 1.0), feats, wav, controls, fine, emotion, b_scale, seed)
+        # voice activity once, for the motion stages and the head stage (none of it for a checkpoint without them)
+        speech = self.speech_activity(feats, wav) if self._uses_speech else np.ones(n, np.float32)
+        out = self._after_sampling(np.clip(out, 0.0, 1.0), feats, speech, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
-        rotations = self._rotations(out, feats, wav, emotion, intensity, head_motion, seed)
+        rotations = self._rotations(out, feats, wav, speech, emotion, intensity, head_motion, seed)
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
         curves = BlendshapeCurves(out, cfg.fps, rotations=rotations)
         if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
@@ -233,7 +235,7 @@ class Generator:
             curves = _paste_take(curves, take, start_s, end_s)
         return curves
 
-    def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, emotion: np.ndarray,
+    def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, speech: np.ndarray, emotion: np.ndarray,
                    intensity: np.ndarray, head_motion: float, seed: int) -> np.ndarray | None:
         """(frames, 9) head (the head stage x ``head_motion``) + eyes (from gaze); None without a head stage."""
         if self.head is None:
@@ -243,9 +245,14 @@ class Generator:
         if head_motion > 0:
             hf = head_features_from(self.front_end, feats)
             if hf is None:
-                hf = head_features(wav, n, self.cfg.fps, vad=self.speech_activity(feats, wav))
+                hf = head_features(wav, n, self.cfg.fps, vad=speech)
             head = self.head.sample(hf, emotion, intensity, seed=seed) * head_motion
         return np.concatenate([head, eye_rotations(values)], axis=1).astype(np.float32)
+
+    @property
+    def _uses_speech(self) -> bool:
+        cfg, control = self.cfg, self.model.control
+        return bool(cfg.blink_stage or self.head is not None or (control is not None and control.prior is not None))
 
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
@@ -256,7 +263,7 @@ class Generator:
 
         return np.asarray(voice_activity(wav, feats.shape[0], self.cfg.fps), np.float32)
 
-    def _after_sampling(self, out: np.ndarray, feats: np.ndarray, wav: np.ndarray, controls: ControlSet,
+    def _after_sampling(self, out: np.ndarray, feats: np.ndarray, speech: np.ndarray, controls: ControlSet,
                         fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int) -> np.ndarray:
         """Smoothing, the signature prior of the fine controls, blinks (motion/stages.py)."""
         cfg = self.cfg
@@ -264,7 +271,6 @@ class Generator:
         prior_module = control.prior if control is not None else None
         if not (cfg.finish_motion or cfg.blink_stage or prior_module is not None):
             return out
-        speech = self.speech_activity(feats, wav)
 
         def prior(values: np.ndarray, grid: np.ndarray, act: np.ndarray) -> np.ndarray:
             with torch.inference_mode():

@@ -297,13 +297,11 @@ def _as_rotations(result: Any, num_frames: int, fps: float) -> np.ndarray | None
 def clip_motion_report(values: np.ndarray, clip: RealClip, fps: float, rotations: np.ndarray | None) -> dict[str, Any]:
     """Issue 16's motion stats of one clip: face (evaluation/motion.py) + head against the speech."""
     from ..audio.mel import loudness
+    from ..motion.head_rules import speech_mask
 
     out = motion.clip_motion(values, clip.phones, fps)
     n = len(values)
-    speech = np.zeros(n, bool)
-    for p in clip.phones:
-        if p.phone != "SIL":
-            speech[max(0, int(p.start_s * fps)):min(n, int(np.ceil(p.end_s * fps)))] = True
+    speech = speech_mask(clip.phones, n, fps)
     env = loudness(clip.wav, n, fps)
     accent = np.clip(np.diff(env, prepend=env[:1]), 0.0, None)       # loudness rises: syllable onsets
     out.update(motion.head_stats(rotations, speech, fps, accent))
