@@ -107,7 +107,6 @@ def head_truth(phones: Sequence[Phone], num_frames: int, fps: float, emotion: st
         step = np.clip((t - s) / 0.4, 0, 1)[:, None]
         pose = np.where((t >= s)[:, None], current + step * (target - current), pose)
         current = target
-    pose = np.where((t < (_phrase_starts(phones) or [np.inf])[0])[:, None], 0.0, pose)
     out += pose
     # 3. accents: nods with a small turn
     for a in _accents(phones, rng):
