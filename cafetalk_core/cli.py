@@ -38,7 +38,10 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--intensity", type=float, default=0.5, help="emotion intensity in [0, 1] (default: 0.5)")
     p.add_argument("--control", action="append", default=[], metavar="ACTION:START-END[:INTENSITY]",
                    help="fine control, repeatable, e.g. AU12:1.2-2.0:0.8")
-    p.add_argument("--controls-json", default=None, help="a ControlSet JSON file (overrides --emotion/--control)")
+    p.add_argument("--controls-json", default=None,
+                   help='a ControlSet JSON file (overrides --emotion/--control), e.g. {"emotion": "happy", '
+                        '"fine": [{"action": "AU12", "start_s": 1.2, "end_s": 2.0}], '
+                        '"head_spans": [{"start_s": 2.0, "end_s": 3.0, "amount": 0}]}')
     p.add_argument("--text", default=None, help="controls in words, e.g. 'smile at the end'")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--audio-scale", type=float, default=None, help="CFG scale a for audio + coarse")
@@ -46,7 +49,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the model's)")
     p.add_argument("--head-motion", type=float, default=1.0,
-                   help="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
+                   help="head motion amount: 0 = still head, 1 = as learned (default), up to 2; "
+                        "the controls' head_spans set their own amount on their frames")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 

@@ -24,7 +24,7 @@ import torch
 
 from . import rig
 from .audio import SAMPLE_RATE, build_front_end, load_audio
-from .controls import ACTIONS, EMOTIONS, ControlSet, rasterize_fine, span_frames
+from .controls import ACTIONS, EMOTIONS, ControlSet, check_head_motion, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
 from .generation import GenerationCancelled
 from .model.checkpoint import build_model, load_checkpoint
@@ -32,7 +32,7 @@ from .model.config import preset as model_preset
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
-from .model.head import HEAD_DIR, HeadStage, check_head_motion, head_features, head_features_from
+from .model.head import HEAD_DIR, HeadStage, head_features, head_features_from
 from .model.runtime import configure_threads, resolve_device
 from .model.windows import crossfade_into, windows
 from .motion.eyes import eye_rotations
@@ -162,7 +162,9 @@ class Generator:
 
         With a head stage in the checkpoint (``head/``), the curves carry head and eye rotations
         (``rotations``, Live Link's 9 columns); ``head_motion`` scales the head's (0 = still head,
-        1 = as learned, up to 2); the eyes' rotations follow the gaze channels.
+        1 = as learned, up to 2) outside the controls' head spans, which set their own amount
+        (``controls/head.py``: later spans win, ramps at the borders); the eyes' rotations follow
+        the gaze channels.
 
         ``audio_scale`` is the audio guidance a on the lip-sync channels, ``face_scale`` on the
         others (default: the checkpoint's ``default_face_scale``, else the same as ``audio_scale``).
@@ -226,7 +228,8 @@ class Generator:
         speech = self.speech_activity(feats, wav) if self._uses_speech else np.ones(n, np.float32)
         out = self._after_sampling(np.clip(out, 0.0, 1.0), feats, speech, controls, fine, emotion, b_scale, seed)
         out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
-        rotations = self._rotations(out, feats, wav, speech, emotion, intensity, head_motion, seed)
+        head_amount = controls.head_amount(n, cfg.fps, head_motion)
+        rotations = self._rotations(out, feats, wav, speech, emotion, intensity, head_amount, seed)
         out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
         curves = BlendshapeCurves(out, cfg.fps, rotations=rotations)
         if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
@@ -236,17 +239,18 @@ class Generator:
         return curves
 
     def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, speech: np.ndarray, emotion: np.ndarray,
-                   intensity: np.ndarray, head_motion: float, seed: int) -> np.ndarray | None:
-        """(frames, 9) head (the head stage x ``head_motion``) + eyes (from gaze); None without a head stage."""
+                   intensity: np.ndarray, head_amount: np.ndarray, seed: int) -> np.ndarray | None:
+        """(frames, 9) head (the head stage x the (frames,) ``head_amount``) + eyes (from gaze); None
+        without a head stage. The head stage is not sampled when every frame's amount is 0."""
         if self.head is None:
             return None
         n = values.shape[0]
         head = np.zeros((n, 3), np.float32)
-        if head_motion > 0:
+        if (head_amount > 0).any():
             hf = head_features_from(self.front_end, feats)
             if hf is None:
                 hf = head_features(wav, n, self.cfg.fps, vad=speech)
-            head = self.head.sample(hf, emotion, intensity, seed=seed) * head_motion
+            head = self.head.sample(hf, emotion, intensity, seed=seed) * head_amount[:, None]
         return np.concatenate([head, eye_rotations(values)], axis=1).astype(np.float32)
 
     @property
@@ -409,7 +413,7 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
             coarse = CoarseCondition(tc.emotion, tc.emotion_intensity if tc.emotion_intensity is not None else coarse.intensity,
                             list(coarse.spans))
         coarse = CoarseCondition(coarse.emotion, coarse.intensity, list(coarse.spans) + list(tc.emotion_spans))
-        cs = ControlSet(coarse, list(cs.fine) + list(tc.controls))
+        cs = ControlSet(coarse, list(cs.fine) + list(tc.controls), list(cs.head_spans))
     return cs
 
 

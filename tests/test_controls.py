@@ -6,6 +6,7 @@ from cafetalk_core.controls import (ACTION_IDS, ACTIONS, EMOTIONS, CoarseConditi
                                     EmotionSpan, FineControl, control_mask, get_action, parse_control_spec,
                                     rasterize_fine, validate_fine)
 from cafetalk_core.controls.binarize import activations, binarize, detect_controls
+from cafetalk_core.controls.head import HEAD_RAMP_S, HeadSpan, check_head_motion, head_amount
 
 
 def test_vocabulary_is_one_consistent_table():
@@ -130,3 +131,74 @@ def test_binarize_random_kernel_is_seeded_and_only_widens():
     np.testing.assert_array_equal(a, b)
     assert (a | base).sum() == a.sum()  # max-pool and merging never remove a detection
     assert any(not np.array_equal(binarize(v, 30, seed=s), base) for s in range(10))
+
+
+# -- head-motion spans ----------------------------------------------------------------------------
+@pytest.mark.parametrize("span, field, message", [
+    ({"start_s": 1, "end_s": 2, "amount": 2.5}, "head_spans[0].amount", r"in \[0, 2\]"),
+    ({"start_s": 1, "end_s": 2, "amount": -0.1}, "head_spans[0].amount", r"in \[0, 2\]"),
+    ({"start_s": 1, "end_s": 2, "amount": True}, "head_spans[0].amount", "must be a number"),
+    ({"start_s": 1, "end_s": 2, "amount": "still"}, "head_spans[0].amount", "must be a number"),
+    ({"start_s": 2, "end_s": 1}, "head_spans[0].end_s", "must be after start_s"),
+    ({"start_s": -1, "end_s": 1}, "head_spans[0].start_s", "must be >= 0"),
+    ({"start_s": 3, "end_s": 4}, "head_spans[0].start_s", "at or past the end of the clip"),
+    ({"end_s": 1}, "head_spans[0].start_s", "is required"),
+    ({"start_s": 0, "end_s": 1, "intensity": 0.5}, "head_spans[0]", "unknown keys"),
+    ([0, 1], "head_spans[0]", "must be an object"),
+])
+def test_invalid_head_spans_name_the_field(span, field, message):
+    with pytest.raises(ControlError, match=message) as info:
+        ControlSet.from_dict({"head_spans": [span]}).validated(3.0)
+    assert info.value.field == field and str(info.value).startswith(field)
+
+
+def test_head_spans_json_round_trip_default_amount_and_clamp():
+    cs = ControlSet.from_json('{"head_spans": [{"start_s": 0.5, "end_s": 1.0}, '
+                              '{"start_s": 2.0, "end_s": 9.0, "amount": 1.5}]}').validated(3.0)
+    assert cs.head_spans == [HeadSpan(0.5, 1.0, 0.0), HeadSpan(2.0, 3.0, 1.5)]   # amount 0 by default, end clamped
+    back = ControlSet.from_json(cs.to_json())
+    assert back.to_dict() == cs.to_dict()
+    assert back.to_dict()["head_spans"][1] == {"start_s": 2.0, "end_s": 3.0, "amount": 1.5}
+    assert ControlSet.from_json("{}").to_dict()["head_spans"] == []
+    with pytest.raises(ControlError) as info:
+        ControlSet.from_dict({"head_spans": {"start_s": 0}})
+    assert info.value.field == "head_spans"
+
+
+def test_check_head_motion():
+    assert check_head_motion(0) == 0.0 and check_head_motion(np.float32(2.0)) == 2.0
+    for bad in (2.01, -1, float("nan"), float("inf"), None, "x"):
+        with pytest.raises(ControlError, match=r"head_motion: must be a number in \[0, 2\]"):
+            check_head_motion(bad)
+
+
+def test_head_amount_base_outside_span_inside_and_ramps():
+    ramp = int(round(HEAD_RAMP_S * 30))
+    assert ramp == 8
+    amount = head_amount([HeadSpan(1.0, 2.0, 0.0)], 90, 30.0, 1.3)
+    assert amount.dtype == np.float32 and amount.shape == (90,)
+    assert np.all(amount[:30] == np.float32(1.3)) and np.all(amount[60:] == np.float32(1.3))   # outside: exact
+    assert np.all(amount[30 + ramp:60 - ramp] == 0)                                             # inside: the span's
+    up, down = amount[30:30 + ramp], amount[60 - ramp:60]
+    np.testing.assert_allclose(up, 1.3 * (1 - np.arange(1, ramp + 1) / (ramp + 1)), atol=1e-6)  # linear, no pop
+    np.testing.assert_allclose(down, up[::-1], atol=1e-6)
+    assert np.abs(np.diff(amount)).max() <= 1.3 / (ramp + 1) + 1e-6
+    # no spans: the clip's amount everywhere; a span starting with the clip starts at its amount
+    assert np.all(head_amount([], 40, 30.0, 0.7) == np.float32(0.7))
+    start = head_amount([HeadSpan(0.0, 1.0, 2.0)], 60, 30.0, 1.0)
+    assert np.all(start[:30 - ramp] == 2.0) and np.all(start[30:] == 1.0)
+
+
+def test_head_amount_later_spans_win_and_same_amounts_join():
+    ramp = int(round(HEAD_RAMP_S * 30))
+    over = head_amount([HeadSpan(1.0, 3.0, 0.0), HeadSpan(2.0, 2.5, 2.0)], 120, 30.0, 1.0)
+    # the later span (frames 60-74) wins its frames; short, it ramps over 7 frames each side to reach 2 at 67
+    assert over[67] == 2.0 and over[45] == 0.0 and over[80] == 0.0
+    assert over[59] == 0.0 and over[75] == 0.0     # the earlier one is exact up to the later one's border
+    assert np.abs(np.diff(over)).max() <= 2.0 / ramp + 1e-6           # its shorter ramps: steps of 2 / 8
+    # two touching still spans keep the head still across their border: no ramp back to the clip's amount
+    touching = head_amount([HeadSpan(1.0, 2.0, 0.0), HeadSpan(2.0, 3.0, 0.0)], 120, 30.0, 1.0)
+    assert np.all(touching[30 + ramp:90 - ramp] == 0)
+    # a short span still reaches its amount in its middle
+    short = head_amount([HeadSpan(1.0, 1.2, 0.0)], 60, 30.0, 1.0)
+    assert short[33] == 0.0 and short[30] > 0 and short[35] > 0 and np.all(short[36:] == 1.0)

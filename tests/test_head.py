@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cafetalk_core.model.head import HeadStage, check_head_motion, head_features
+from cafetalk_core.controls import check_head_motion
+from cafetalk_core.model.head import HeadStage, head_features
 from cafetalk_core.motion.head_rules import head_truth, speech_mask
 from cafetalk_core.phones import Phone
 

@@ -209,6 +209,15 @@ def test_cli_generate(tmp_path, gen):
     bad = build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "x.csv"), "--checkpoint",
                                      str(tmp_path / "ck"), "--control", "AU12:2.0-9.0"])
     assert cli_generate(bad) == 2
+    # head spans in a controls JSON file; a bad amount is a bad control (exit 2), not a traceback
+    for amount, code in ((0, 0), (3, 2)):
+        (tmp_path / "c.json").write_text(json.dumps({"head_spans": [{"start_s": 0.5, "end_s": 1.0, "amount": amount}]}))
+        args = build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "h.json"), "--checkpoint",
+                                          str(tmp_path / "ck"), "--controls-json", str(tmp_path / "c.json"),
+                                          "--steps", "2"])
+        assert cli_generate(args) == code
+    assert cli_generate(build_parser().parse_args(["generate", str(wav_path), "--out", str(tmp_path / "h.json"),
+                                                   "--checkpoint", str(tmp_path / "ck"), "--head-motion", "2.5"])) == 2
 
 
 def test_wav2vec2_front_end_end_to_end_through_a_checkpoint(tmp_path, monkeypatch):
@@ -291,3 +300,89 @@ def test_inpainting_keeps_the_takes_head_rotations_outside_the_span(gen):
     np.testing.assert_array_equal(out.rotations[b:], rot[b:])
     np.testing.assert_array_equal(out.values[b:], take.values[b:])
     assert np.abs(out.rotations[a + 3:b - 3]).max() == 0
+
+
+# -- head spans (issue 16: head_motion as a time-spanned control) ----------------------------------
+@pytest.fixture(scope="module")
+def head_gen() -> Generator:
+    """The tiny random face model with the shipped head stage (0.1 M parameters: fast)."""
+    from cafetalk_core.model.head import HeadStage
+    from cafetalk_core.pipeline import DEFAULT_CHECKPOINT
+
+    g = Generator.random("tiny", seed=0, threads=None)
+    g.head = HeadStage.load(DEFAULT_CHECKPOINT / "head")
+    return g
+
+
+def test_no_head_spans_is_bit_identical_to_the_clip_wide_amount(head_gen):
+    from cafetalk_core.model.head import head_features
+
+    wav = _speech_like(3.0)
+    plain = head_gen.generate(wav, seed=2, steps=3, head_motion=0.6)
+    empty = head_gen.generate(wav, ControlSet.from_dict({"head_spans": []}), seed=2, steps=3, head_motion=0.6)
+    np.testing.assert_array_equal(plain.values, empty.values)
+    np.testing.assert_array_equal(plain.rotations, empty.rotations)
+    # the scalar formula this replaced: the head stage's sample x head_motion
+    n, fps = plain.num_frames, head_gen.cfg.fps
+    feats = head_gen.front_end.features(wav, n, fps)
+    hf = head_features(wav, n, fps, vad=head_gen.speech_activity(feats, wav))
+    emotion, intensity = ControlSet().coarse.rasterize(n, fps)
+    old = head_gen.head.sample(hf, emotion, intensity, seed=2) * 0.6
+    assert np.abs(old).max() > 1e-3
+    np.testing.assert_array_equal(plain.rotations[:, :3], old)
+
+
+def test_a_still_head_span_stills_the_head_inside_and_nothing_else(head_gen):
+    from cafetalk_core.controls.head import HEAD_RAMP_S
+
+    wav = _speech_like(3.0)
+    ramp = int(round(HEAD_RAMP_S * 30))
+    free = head_gen.generate(wav, seed=1, steps=3)
+    still = head_gen.generate(wav, ControlSet.from_dict({"head_spans": [{"start_s": 1.0, "end_s": 2.0, "amount": 0}]}),
+                              seed=1, steps=3)
+    np.testing.assert_array_equal(still.values, free.values)          # head spans never condition the face
+    np.testing.assert_array_equal(still.rotations[:30], free.rotations[:30])
+    np.testing.assert_array_equal(still.rotations[60:], free.rotations[60:])
+    np.testing.assert_array_equal(still.rotations[:, 3:], free.rotations[:, 3:])   # eyes follow the gaze
+    assert np.all(still.rotations[30 + ramp:60 - ramp, :3] == 0)
+    assert np.abs(free.rotations[30 + ramp:60 - ramp, :3]).max() > 1e-3
+    # ramps: the head fades out and back in, never a jump bigger than the free head's own
+    step = np.abs(np.diff(still.rotations[:, :3], axis=0)).max()
+    assert step <= np.abs(np.diff(free.rotations[:, :3], axis=0)).max() + 1e-6
+    # a still clip with one moving span: sampled, and the span's frames are the free take's
+    moving = head_gen.generate(wav, ControlSet.from_dict({"head_spans": [{"start_s": 1.0, "end_s": 2.0, "amount": 1}]}),
+                               seed=1, steps=3, head_motion=0.0)
+    assert np.all(moving.rotations[:30, :3] == 0) and np.all(moving.rotations[60:, :3] == 0)
+    np.testing.assert_array_equal(moving.rotations[30 + ramp:60 - ramp, :3], free.rotations[30 + ramp:60 - ramp, :3])
+    with pytest.raises(ControlError) as info:
+        head_gen.generate(wav, ControlSet.from_dict({"head_spans": [{"start_s": 1.0, "end_s": 2.0, "amount": 3}]}))
+    assert info.value.field == "head_spans[0].amount"
+
+
+def test_inpainting_with_a_head_span_keeps_the_take_outside_the_span(head_gen):
+    wav = _speech_like(3.0)
+    take = head_gen.generate(wav, seed=0, steps=3, fps=24.0)
+    controls = ControlSet.from_dict({"head_spans": [{"start_s": 0.5, "end_s": 2.5, "amount": 0}]})
+    out = head_gen.generate(wav, controls, seed=5, steps=3, inpaint=(take, 1.0, 2.0))
+    a, b = 24, 48
+    assert out.fps == 24.0 and out.num_frames == take.num_frames
+    for got, want in ((out.values, take.values), (out.rotations, take.rotations)):
+        np.testing.assert_array_equal(got[:a], want[:a])
+        np.testing.assert_array_equal(got[b:], want[b:])
+    # inside the inpainted span, past the crossfade with the take, the head is still
+    assert np.abs(out.rotations[a + 4:b - 4, :3]).max() < 1e-6
+    assert np.abs(take.rotations[a + 4:b - 4, :3]).max() > 1e-3
+
+
+def test_cli_text_controls_keep_the_files_head_spans(tmp_path, monkeypatch):
+    import argparse
+
+    import cafetalk_core.controls.text as text
+    from cafetalk_core.controls import HeadSpan
+    from cafetalk_core.pipeline import _controls_from_args
+    from server_fixtures import fake_text_to_controls
+
+    monkeypatch.setattr(text, "text_to_controls", lambda t, duration_s: fake_text_to_controls(t, duration_s))
+    (tmp_path / "c.json").write_text(json.dumps({"head_spans": [{"start_s": 0.5, "end_s": 1.0}]}))
+    cs = _controls_from_args(argparse.Namespace(controls_json=str(tmp_path / "c.json"), text="smile"), 3.0)
+    assert cs.head_spans == [HeadSpan(0.5, 1.0, 0.0)] and [c.action for c in cs.fine] == ["AU12"]

@@ -60,16 +60,14 @@ def fine_from_dict(data: Any, field: str = "fine") -> FineControl:
     )
 
 
-def checked_span(start_s: Any, end_s: Any, intensity: Any, duration_s: float | None,
-                 field: str) -> tuple[float, float, float]:
-    """(start, end, intensity) of one time span (a fine control or an emotion span), checked.
+def checked_times(start_s: Any, end_s: Any, duration_s: float | None, field: str) -> tuple[float, float]:
+    """(start, end) of one time span, checked; the time half of :func:`checked_span`.
 
-    ControlError naming ``{field}.start_s`` / ``.end_s`` / ``.intensity``: not a finite number,
-    a negative start, an end not after the start, a start at or past the end of the clip,
-    intensity outside [0, 1]. An end past the clip is clamped to it (module docstring).
+    ControlError naming ``{field}.start_s`` / ``.end_s``: not a finite number, a negative start,
+    an end not after the start, a start at or past the end of the clip. An end past the clip is
+    clamped to it (module docstring).
     """
-    start, end, inten = (_number(start_s, f"{field}.start_s"), _number(end_s, f"{field}.end_s"),
-                         _number(intensity, f"{field}.intensity"))
+    start, end = _number(start_s, f"{field}.start_s"), _number(end_s, f"{field}.end_s")
     if start < 0:
         raise ControlError(f"{field}.start_s", f"must be >= 0, got {start}")
     if end <= start:
@@ -78,6 +76,18 @@ def checked_span(start_s: Any, end_s: Any, intensity: Any, duration_s: float | N
         if start >= duration_s:
             raise ControlError(f"{field}.start_s", f"{start} s is at or past the end of the clip ({duration_s:.3f} s)")
         end = min(end, duration_s)
+    return start, end
+
+
+def checked_span(start_s: Any, end_s: Any, intensity: Any, duration_s: float | None,
+                 field: str) -> tuple[float, float, float]:
+    """(start, end, intensity) of one time span (a fine control or an emotion span), checked.
+
+    :func:`checked_times`, and ControlError naming ``{field}.intensity`` for a value that is not
+    a finite number in [0, 1].
+    """
+    start, end = checked_times(start_s, end_s, duration_s, field)
+    inten = _number(intensity, f"{field}.intensity")
     if not 0.0 <= inten <= 1.0:
         raise ControlError(f"{field}.intensity", f"must be in [0, 1], got {inten}")
     return start, end, inten

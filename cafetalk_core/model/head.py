@@ -10,7 +10,9 @@ truth (motion/head_rules.py). Head motion is one-to-many (the same sentence is s
 head paths), which is why it is sampled, not regressed: a regressor averages to a still head.
 
 Checkpoint: the folder ``head/`` inside a stage-1/2 checkpoint (same safetensors + JSON format).
-``head_motion`` (0 = still head, 1 = as learned, up to 2) scales the sampled angles.
+``head_motion`` (0 = still head, 1 = as learned, up to 2) scales the sampled angles, per frame
+when the controls carry head spans; the amount and its check live with the controls
+(``controls/head.py``), which the layers below this one can import.
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ HEAD_NAMES = ("HeadYaw", "HeadPitch", "HeadRoll")
 HEAD_FEATURES = "head-mel-loudness-vad-v1"
 HEAD_AUDIO_DIM = N_MELS + 2
 HEAD_DIR = "head"
-MAX_HEAD_MOTION = 2.0
 WINDOW_OVERLAP_S = 1.0
 
 
@@ -96,10 +97,3 @@ class HeadStage:
             done = crossfade_into(out, res, s, done)
         return out
 
-
-def check_head_motion(amount: float) -> float:
-    """``head_motion`` validated: a finite number in [0, MAX_HEAD_MOTION]."""
-    value = float(amount)
-    if not (np.isfinite(value) and 0.0 <= value <= MAX_HEAD_MOTION):
-        raise ValueError(f"head_motion must be a number in [0, {MAX_HEAD_MOTION:g}] (0 = still head), got {amount!r}")
-    return value
