@@ -96,6 +96,18 @@ def test_full_job_json_and_csv(client, fake):
     np.testing.assert_allclose(take.weights, curves.values, atol=1e-5)
 
 
+def test_head_spans_reach_the_generator_validated(client, fake):
+    controls = {"head_spans": [{"start_s": 0.25, "end_s": 9.0, "amount": 0}, {"start_s": 0.5, "end_s": 0.75}]}
+    r = submit(client, wav_bytes(1.0), controls, {"head_motion": 1.5})
+    assert r.status_code == 202, r.text
+    assert wait_for(client, r.json()["job_id"])["state"] == "done"
+    call = fake.calls[-1]
+    assert call["head_motion"] == 1.5
+    # the end clamped to the 1 s clip, the amount 0 when left out
+    assert [s.to_dict() for s in call["controls"].head_spans] == [
+        {"start_s": 0.25, "end_s": 1.0, "amount": 0.0}, {"start_s": 0.5, "end_s": 0.75, "amount": 0.0}]
+
+
 def test_progress_rises_while_running(server):
     slow = FakeGenerator(step_s=0.03, steps=30)
     with running_server(create_app(slow, ServerSettings())) as url, httpx.Client(base_url=url, timeout=30) as c:
@@ -234,6 +246,11 @@ def test_deeply_nested_json_is_a_422_naming_the_field(client):
     ({"fine": [{"action": "AU12", "start_s": 9.0, "end_s": 10.0}]}, "fine[0].start_s"),
     ({"fine": [{"action": "AU12", "start_s": 0.5, "end_s": 0.2}]}, "fine[0].end_s"),
     ({"emotion_spans": [{"emotion": "sad", "start_s": 5.0, "end_s": 6.0}]}, "emotion_spans[0].start_s"),
+    ({"head_spans": [{"start_s": 0.2, "end_s": 0.5, "amount": 2.5}]}, "head_spans[0].amount"),
+    ({"head_spans": [{"start_s": 0.2, "end_s": 0.5, "amount": "still"}]}, "head_spans[0].amount"),
+    ({"head_spans": [{"start_s": 0.5, "end_s": 0.2}]}, "head_spans[0].end_s"),
+    ({"head_spans": [{"start_s": 0.2, "end_s": 0.5, "intensity": 0}]}, "head_spans[0]"),
+    ({"head_spans": {"start_s": 0.2}}, "head_spans"),
     ({"emotoin": "happy"}, "controls"),
     ([1, 2], "controls"),
     ('{"emotion": "happy"', "controls"),

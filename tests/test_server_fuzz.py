@@ -75,6 +75,8 @@ _controls = st.fixed_dictionaries({}, optional={
     "fine": st.lists(_fine, max_size=3) | _json,
     "emotion_spans": st.lists(st.fixed_dictionaries({"emotion": st.sampled_from(["sad", "x"]), "start_s": _number,
                                                      "end_s": _number}), max_size=2) | _json,
+    "head_spans": st.lists(st.fixed_dictionaries({"start_s": _number, "end_s": _number},
+                                                 optional={"amount": _number, "extra": _scalar}), max_size=2) | _json,
 })
 _options = st.fixed_dictionaries({}, optional={
     "steps": _number, "audio_scale": _number, "control_scale": _number, "seed": _number | st.integers(),
@@ -113,6 +115,8 @@ _valid_controls = st.fixed_dictionaries({}, optional={
     "fine": st.lists(st.builds(lambda a, s, d, k: {"action": a, "start_s": s, "end_s": s + d, "intensity": k},
                                st.sampled_from(["AU12", "AU45", "AU1"]), st.floats(0, 1.99), st.floats(0.01, 3),
                                st.floats(0, 1)), max_size=2),
+    "head_spans": st.lists(st.builds(lambda s, d, k: {"start_s": s, "end_s": s + d, "amount": k},
+                                     st.floats(0, 1.99), st.floats(0.01, 3), st.floats(0, 2)), max_size=2),
 })
 
 

@@ -252,9 +252,10 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
     def submit_job(
         audio: UploadFile = File(..., description="speech audio (wav, flac, ogg, ...); any rate, resampled to 16 kHz mono"),
         controls: str = Form("{}", description='ControlSet JSON, e.g. {"emotion": "happy", "intensity": 0.7, '
-                                               '"fine": [{"action": "AU12", "start_s": 1.2, "end_s": 2.0}]}'),
-        options: str = Form("{}", description="JSON: {steps, audio_scale, control_scale, seed, fps, "
-                                              "inpaint: {curves, start_s, end_s}}"),
+                                               '"fine": [{"action": "AU12", "start_s": 1.2, "end_s": 2.0}], '
+                                               '"head_spans": [{"start_s": 2.0, "end_s": 3.0, "amount": 0}]}'),
+        options: str = Form("{}", description="JSON: {steps, audio_scale, control_scale, face_scale, seed, fps, "
+                                              "head_motion, inpaint: {curves, start_s, end_s}}"),
     ) -> JSONResponse:
         """Queue a generation. Audio, controls and options are checked now: any problem is a 4xx here."""
         manager.check_capacity()
