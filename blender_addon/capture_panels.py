@@ -29,6 +29,10 @@ class CAFETALK_PT_head(_CafeTalkPanel, Panel):
     def draw(self, context: Any) -> None:
         props, layout = context.scene.cafetalk, self.layout
         layout.prop(props, "head_motion", slider=True)
+        row = layout.row(align=True)
+        row.prop(props, "new_head_amount", slider=True)
+        row.prop(props, "new_length")
+        layout.operator("cafetalk.add_control", text="Add Head Motion Strip", icon="NLA_PUSHDOWN").kind = "HEAD"
         layout.prop(props, "head_rig")
         rig = props.head_rig
         if rig is not None and rig.type == "ARMATURE":

@@ -194,19 +194,23 @@ class _NeedsTarget:
 class CAFETALK_OT_add_control(_NeedsTarget, ReportingOperator):
     bl_idname = "cafetalk.add_control"
     bl_label = "Add Control Strip"
-    bl_description = "Add a control strip (the panel's action, or the emotion) at the current frame"
+    bl_description = "Add a control strip (the panel's action, the emotion, or head motion) at the current frame"
     bl_options = {"REGISTER", "UNDO"}
 
     kind: EnumProperty(name="Kind", default="FINE", description="What the new strip controls",
                        items=(("FINE", "Action", "A fine control (AU-like action)"),
-                              ("EMOTION", "Emotion", "An emotion span")))
+                              ("EMOTION", "Emotion", "An emotion span"),
+                              ("HEAD", "Head motion", "A span with its own head-motion amount")))
 
     def run(self, context: Any) -> str:
         scene, props = context.scene, context.scene.cafetalk
-        start = float(scene.frame_current)
-        kind, label = ("fine", props.new_action) if self.kind == "FINE" else ("emotion", props.emotion)
-        strip = nla_controls.add_strip(takes.target_key(scene), kind, label, start, start + props.new_length,
-                                       props.new_intensity)
+        key, start = takes.target_key(scene), float(scene.frame_current)
+        end = start + props.new_length
+        if self.kind == "HEAD":
+            strip = nla_controls.add_head_strip(key, start, end, props.new_head_amount)
+        else:
+            kind, label = ("fine", props.new_action) if self.kind == "FINE" else ("emotion", props.emotion)
+            strip = nla_controls.add_strip(key, kind, label, start, end, props.new_intensity)
         return f"control strip {strip.name} on frames {strip.frame_start:g}-{strip.frame_end:g}"
 
 

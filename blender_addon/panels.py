@@ -120,10 +120,14 @@ class CAFETALK_PT_controls(_CafeTalkPanel, Panel):
         box = layout.box()
         for track in anim.nla_tracks:
             if track.name.startswith((nla_controls.CONTROLS_TRACK, nla_controls.EMOTIONS_TRACK)):
-                for strip in track.strips:
-                    box.label(text=f"{strip.name}: {strip.frame_start:g}-{strip.frame_end:g} @ "
-                                   f"{nla_controls.strip_intensity(strip):.2f}",
-                              icon="HIDE_ON" if strip.mute else ("RESTRICT_SELECT_OFF" if strip.select else "NLA"))
+                value = nla_controls.strip_intensity
+            elif track.name.startswith(nla_controls.HEAD_TRACK):
+                value = nla_controls.strip_head_amount
+            else:
+                continue
+            for strip in track.strips:
+                box.label(text=f"{strip.name}: {strip.frame_start:g}-{strip.frame_end:g} @ {value(strip):.2f}",
+                          icon="HIDE_ON" if strip.mute else ("RESTRICT_SELECT_OFF" if strip.select else "NLA"))
 
 
 class CAFETALK_PT_sampling(_CafeTalkPanel, Panel):

@@ -77,6 +77,9 @@ class CAFETALK_SceneProps(PropertyGroup):
     new_length: IntProperty(name="Length", default=15, min=1, soft_max=300, description="Frames of a new control strip")
     new_intensity: FloatProperty(name="Intensity", default=0.8, min=0.0, max=1.0, subtype="FACTOR",
                                  description="Intensity of a new control strip")
+    new_head_amount: FloatProperty(name="Strip head motion", default=0.0, min=0.0, max=vocabulary.MAX_HEAD_MOTION,
+                                   description="Head motion inside a new head-motion strip (0 = still head, 1 = as "
+                                               "learned); its influence in the NLA is this / 2")
     # sampling
     steps: IntProperty(name="Steps", default=10, min=1, max=200,
                        description="Denoising steps; the shipped model was tuned at 10 (20 measured fewer lip closures)")
@@ -104,8 +107,10 @@ class CAFETALK_SceneProps(PropertyGroup):
                                 description="ARKit channel -> shape key rows used when a take is written")
     mapping_index: IntProperty(name="Row", default=0, min=0, description="Selected row of the mapping table")
     # head and eyes
-    head_motion: FloatProperty(name="Head motion", default=1.0, min=0.0, max=2.0, subtype="FACTOR",
-                               description="How much the generated head and eyes move (0 = a still head, 1 = natural)")
+    head_motion: FloatProperty(name="Head motion", default=1.0, min=0.0, max=vocabulary.MAX_HEAD_MOTION,
+                               subtype="FACTOR",
+                               description="How much the generated head moves outside head-motion strips "
+                                           "(0 = a still head, 1 = natural)")
     head_rig: PointerProperty(name="Head rig", type=bpy.types.Object,
                               description="Armature with head/eye bones, or an object that turns as the head")
     head_bone: StringProperty(name="Head bone", description="Bone that turns with HeadYaw/Pitch/Roll")

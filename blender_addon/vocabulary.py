@@ -2,8 +2,9 @@
 
 The add-on cannot import ``cafetalk_core``, so this is the one place holding a copy of its
 vocabulary (``rig.ARKIT_NAMES``, ``controls/coarse.py`` EMOTIONS, ``controls/vocabulary.py``
-ACTIONS). At run time :func:`update_from_server` replaces it with what ``GET /v1/info``
-reports, so a newer server with more actions shows them in the panel without an add-on update.
+ACTIONS, ``controls/head.py`` MAX_HEAD_MOTION). At run time :func:`update_from_server` replaces
+the emotions and actions with what ``GET /v1/info`` reports, so a newer server with more actions
+shows them in the panel without an add-on update.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ ARKIT_NAMES: tuple[str, ...] = (
 )
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt")
+#: the largest head-motion amount (``controls/head.py`` MAX_HEAD_MOTION): 0 = still head, 1 = as learned
+MAX_HEAD_MOTION = 2.0
 
 
 def _lr(stem: str, w: float) -> tuple[tuple[str, float], ...]:

@@ -171,6 +171,59 @@ def test_controls_roundtrip_through_nla_strips(bpy_mod, addon, scene):
     assert [c["action"] for c in back["fine"]] == ["AU12", "AU12"] and back["fine"][-1]["end_s"] == 2.75
 
 
+def test_head_motion_strips_roundtrip_through_nla(bpy_mod, addon, scene):
+    nla = addon.nla_controls
+    key = make_face(bpy_mod).data.shape_keys
+    assert "head_spans" not in nla.read_controls(key, 11, 30.0)      # none: the key stays out (older servers)
+    # overlapping spans: a later span wins its frames, so the read-back keeps their order
+    spans = [{"start_s": 0.0, "end_s": 2.0, "amount": 0.0}, {"start_s": 1.0, "end_s": 3.5, "amount": 2.0},
+             {"start_s": 3.0, "end_s": 4.0, "amount": 0.5}]
+    fine = [{"action": "AU12", "start_s": 1, "end_s": 2}]
+    strips = nla.write_controls(key, {"head_spans": spans, "fine": fine}, 11, 30.0)
+    assert len(strips) == 4
+    tracks = [t for t in key.animation_data.nla_tracks if t.name.startswith(nla.HEAD_TRACK)]
+    assert [t.name for t in tracks] == ["CafeTalk Head Motion", "CafeTalk Head Motion 2", "CafeTalk Head Motion 3"]
+    assert all(t.mute for t in tracks)
+    assert [s.influence for s in strips[1:]] == pytest.approx([0.0, 1.0, 0.25])   # amount / 2
+    back = nla.read_controls(key, 11, 30.0)
+    assert back["head_spans"] == spans and [c["action"] for c in back["fine"]] == ["AU12"]
+    # the artist moves a strip, renames it and edits its influence in the NLA sidebar: read back follows
+    moved = strips[3]
+    moved.frame_end += 15
+    moved.name = "calm down"
+    nla.set_intensity(moved, 0.4)
+    assert nla.read_controls(key, 11, 30.0)["head_spans"][2] == {"start_s": 3.0, "end_s": 4.5, "amount": 0.8}
+    for strip in strips:
+        strip.select = False
+    moved.select = True
+    assert nla.selected_span(key) == (moved.frame_start, moved.frame_end)    # regenerate only that span
+    # muted strips are left out, the clip end cuts spans, a bad amount is refused
+    strips[1].mute = True
+    assert nla.read_controls(key, 11, 30.0, clip_s=3.25)["head_spans"] == [
+        {"start_s": 1.0, "end_s": 3.25, "amount": 2.0}, {"start_s": 3.0, "end_s": 3.25, "amount": 0.8}]
+    with pytest.raises(addon.errors.CafeTalkError, match=r"amount must be in \[0, 2\]"):
+        nla.add_head_strip(key, 200, 210, 2.5)
+    nla.clear_controls(key)
+    assert not [t for t in key.animation_data.nla_tracks if t.name.startswith("CafeTalk ") and "Head" in t.name]
+    assert nla.read_controls(key, 11, 30.0) == {"fine": [], "emotion_spans": []}
+
+
+def test_add_head_motion_strip_operator(bpy_mod, addon, scene):
+    face = make_face(bpy_mod)
+    props = scene.cafetalk
+    props.target = face
+    scene.frame_current = 40
+    props.new_length, props.new_head_amount = 12, 0.0
+    assert bpy_mod.ops.cafetalk.add_control(kind="HEAD") == {"FINISHED"}
+    props.new_head_amount = 1.5
+    scene.frame_current = 70
+    assert bpy_mod.ops.cafetalk.add_control(kind="HEAD") == {"FINISHED"}
+    back = addon.nla_controls.read_controls(face.data.shape_keys, 1, 30.0)
+    assert back["head_spans"] == [{"start_s": 1.3, "end_s": 1.7, "amount": 0.0},
+                                  {"start_s": 2.3, "end_s": 2.7, "amount": 1.5}]
+    assert back["fine"] == [] and back["emotion_spans"] == []
+
+
 def test_save_and_reload_keeps_takes_strips_and_settings(bpy_mod, addon, scene, tmp_path):
     face = make_face(bpy_mod)
     key = face.data.shape_keys

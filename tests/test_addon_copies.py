@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from blender_fixtures import load_addon_io
 from cafetalk_core import rig
+from cafetalk_core.controls import MAX_HEAD_MOTION
 from cafetalk_core.curves import reduce_channel_keys
 
 formats = load_addon_io("formats")
@@ -17,6 +18,10 @@ vocabulary = load_addon_io("vocabulary")
 
 def test_arkit_names_are_the_cores_in_the_cores_order():
     assert vocabulary.ARKIT_NAMES == rig.ARKIT_NAMES
+
+
+def test_head_motion_range_is_the_cores():
+    assert vocabulary.MAX_HEAD_MOTION == MAX_HEAD_MOTION
 
 
 def _speechlike(rng: np.random.Generator, n: int) -> np.ndarray:

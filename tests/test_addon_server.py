@@ -65,10 +65,13 @@ def test_generate_end_to_end_writes_a_take(bpy_mod, addon, scene, live_server, t
     assert (scene.frame_start, scene.frame_end) == (5, 34)
     # regenerate reads the (edited) strips back and makes a second take, the first muted
     addon.nla_controls.add_strip(key, "emotion", "sad", 20, 30, 0.5)
+    addon.nla_controls.add_head_strip(key, 8, 26, 0.0)      # the server takes head spans too
     assert _generate(bpy_mod, addon, "REGENERATE")[0] == "done"
     take2 = addon.nla_layout.active_take(key)
     assert take2.name == "CafeTalk_hello_2"
     assert addon.take_store.take_meta(take2)["controls"]["emotion_spans"][0]["emotion"] == "sad"
+    assert addon.take_store.take_meta(take2)["controls"]["head_spans"] == [
+        {"start_s": 0.1, "end_s": 0.7, "amount": 0.0}]
     assert [t.mute for t in addon.nla_layout.take_tracks(key.animation_data)] == [True, False]
     assert len([s for s in (getattr(se, "strips_all", None) or se.sequences_all) if s.type == "SOUND"]) == 1
     # regenerate only the selected strip's span: frames outside it keep the first take's values
