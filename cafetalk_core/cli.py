@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from . import __version__
-from .train_options import add_head_arguments, add_train_arguments
+from .train_options import add_closure_arguments, add_head_arguments, add_train_arguments
 
 # command -> (module, function, help). The function takes the parsed argparse.Namespace.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
     "train-head": ("cafetalk_core.train_head", "cli_train_head",
                    "train the head stage (head yaw/pitch/roll) on a corpus's head truth"),
+    "train-closure": ("cafetalk_core.train_closure", "cli_train_closure",
+                      "train the closure stage (where the lips meet) on a corpus's bilabial times"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
     "tune": ("cafetalk_core.evaluation.tuning", "cli_tune",
@@ -137,6 +139,7 @@ ARGUMENTS = {
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
     "convert": lambda p: importlib.import_module("cafetalk_core.formats.command").add_arguments(p),
     "train-head": add_head_arguments,
+    "train-closure": add_closure_arguments,
 }
 
 

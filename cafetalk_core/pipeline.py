@@ -5,11 +5,11 @@ The server, the CLI (``cafetalk generate``), the evaluation and the add-on tests
 against the clip -> front-end features at the model's frame rate -> windowed DDIM sampling
 with mask-based CFG (any length; windows overlap by 1 s, each window's start is inpainted from
 the previous window and the overlap is crossfaded) -> optional inpainting of a time span of an
-existing take -> clamp to [0, 1] -> the after-sampling stages (motion/: smoothing, the controls'
-signature prior, blinks) -> head and eye rotations (the head stage) -> resample to the
-requested fps -> the take's own frames pasted outside an inpainted span. Over 400 lines
-because it is that one path end to end, with the validation of every argument a caller can
-pass; the stages themselves live in their own modules (``model/windows.py``,
+existing take -> clamp to [0, 1] -> the after-sampling stages (motion/: smoothing with the
+closure stage's bilabials, the controls' signature prior, blinks) -> head and eye rotations
+(the head stage) -> resample to the requested fps -> the take's own frames pasted outside an
+inpainted span. Over 400 lines because it is that one path end to end, with the validation of
+every argument a caller can pass; the stages themselves live in their own modules (``model/windows.py``,
 ``model/diffusion.py``, ``model/runtime.py``, ``motion/``).
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .model.config import preset as model_preset
 from .model.denoiser import Conditions, Denoiser, randomize_zero_init
 from .model.diffusion import (CFGDenoiser, DDIMScheduler, InpaintDenoiser, SchedulerConfig, channel_scales,
                               sample_ddim)
+from .model.closure import CLOSURE_DIR, ClosureDetector, load_closure
 from .model.head import HEAD_DIR, HeadStage, head_features, head_features_from
 from .model.runtime import configure_threads, resolve_device
 from .model.windows import crossfade_into, windows
@@ -83,6 +84,12 @@ class Generator:
         self.checkpoint_path = path
         head_dir = path / HEAD_DIR
         self.head = HeadStage.load(head_dir, dev) if (head_dir / "config.json").is_file() else None
+        closure_dir = path / CLOSURE_DIR
+        if (closure_dir / "config.json").is_file():
+            self.closure = load_closure(closure_dir, dev)
+            if self.closure.front_end != self.front_end.id or self.closure.audio_dim != int(self.front_end.dim):
+                raise ValueError(f"{closure_dir}: the closure stage was trained on {self.closure.front_end!r} "
+                                 f"({self.closure.audio_dim}-d), the model runs {self.front_end.id!r} ({self.front_end.dim}-d)")
 
     @classmethod
     def random(cls, preset: str = "tiny", seed: int = 0, front_end: str = "logmel-v1",
@@ -113,6 +120,7 @@ class Generator:
     def _setup(self, model: Denoiser, front_end_id: str, model_id: str, device: torch.device,
                front_end: Any = None) -> None:
         self.head: HeadStage | None = None   # the head stage, when the checkpoint has one
+        self.closure: ClosureDetector | None = None   # the closure stage, when the checkpoint has one
         self.model = model.to(device).eval()
         self.cfg = model.cfg
         self.device = device
@@ -145,7 +153,7 @@ class Generator:
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
-            "head_motion": self.head is not None,
+            "head_motion": self.head is not None, "closure_stage": self.closure is not None,
             "window_s": c.max_frames / c.fps, "device": str(self.device),
         }
 
@@ -256,7 +264,8 @@ class Generator:
     @property
     def _uses_speech(self) -> bool:
         cfg, control = self.cfg, self.model.control
-        return bool(cfg.blink_stage or self.head is not None or (control is not None and control.prior is not None))
+        return bool(cfg.blink_stage or self.head is not None or (self.closure is not None and cfg.finish_motion)
+                    or (control is not None and control.prior is not None))
 
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
@@ -283,9 +292,11 @@ class Generator:
             return (values + b_scale * (composed.numpy() - values)).astype(np.float32)
 
         labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
+        closure_prob = self.closure.probability(feats) if self.closure is not None and cfg.finish_motion else None
         return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
                               emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
-                              blinks=cfg.blink_stage, prior=prior if prior_module is not None else None)
+                              blinks=cfg.blink_stage, prior=prior if prior_module is not None else None,
+                              closure_prob=closure_prob)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""

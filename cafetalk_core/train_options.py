@@ -61,3 +61,21 @@ def add_head_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", default="auto", help="torch threads ('auto' picks from the cores)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last")
+
+
+def add_closure_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``cafetalk train-closure`` / ``python -m cafetalk_core.train_closure``."""
+    p.add_argument("--data", required=True, help="synthetic corpus folder (cafetalk synth-data)")
+    p.add_argument("--out", required=True, help="output folder (last/ and best/, log.jsonl)")
+    p.add_argument("--checkpoint", default=None, help="the model whose front end feeds the detector (default: shipped)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--frames", type=int, default=120, help="training window in frames")
+    p.add_argument("--width", type=int, default=64, help="convolution channels")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--noise", type=float, default=0.1, help="input noise, in feature standard deviations")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", default="auto", help="torch threads ('auto' picks from the cores)")

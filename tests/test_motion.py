@@ -92,3 +92,57 @@ def test_head_stats_see_stillness_in_pauses():
     assert s["head_std_deg"] == pytest.approx(s["head_yaw_std_deg"]) and 1.5 < s["head_yaw_std_deg"] < 2.5  # 3 / sqrt 2
     assert s["head_pause_speed"] < 0.1 * s["head_speech_speed"]
     assert motion.head_stats(None, speech, FPS)["head_std_deg"] == 0.0
+
+
+def test_closure_stage_closes_a_heard_bilabial_the_model_missed_and_leaves_the_rest():
+    v, phones = noisy_speech()
+    n = len(v)
+    # the model misses the closure at 1.1 s (lips stay apart); the closure stage hears it
+    f = int(round(1.1 * FPS))
+    v[f:f + 2, J["mouthClose"]] = 0.0
+    prob, speech = np.zeros(n), np.ones(n)
+    prob[f:f + 2] = 0.99
+    plain = finish_lips_and_face(v, FPS)
+    heard = finish_lips_and_face(v, FPS, closure_prob=prob, speech=speech)
+    ap = lambda x: x[:, J["jawOpen"]] - x[:, J["mouthClose"]]  # noqa: E731
+    assert ap(plain)[f:f + 2].min() > 0.1 and ap(heard)[f:f + 2].min() < 0.01
+    assert closure_rate(plain, phones) < 1.0 and closure_rate(heard, phones) == 1.0
+    far = np.r_[0:f - 6, f + 8:n]
+    np.testing.assert_allclose(heard[far], plain[far], atol=1e-6)   # nothing else moves
+
+
+def test_closure_stage_opens_a_long_seal_while_speaking_but_not_a_heard_one():
+    v, _ = noisy_speech()
+    n = len(v)
+    seal = slice(150, 180)                        # 1 s of "talking through sealed lips"
+    v[seal, J["mouthClose"]] = v[seal, J["jawOpen"]]
+    speech = np.ones(n)
+    ap = lambda x: x[:, J["jawOpen"]] - x[:, J["mouthClose"]]  # noqa: E731
+    opened = finish_lips_and_face(v, FPS, closure_prob=np.zeros(n), speech=speech)
+    assert ap(opened)[155:175].min() > 0.5 * 0.8 * opened[155:175, J["jawOpen"]].min()
+    prob = np.zeros(n)
+    prob[165] = 0.99                              # a bilabial heard inside: the seal is the model's closure
+    kept = finish_lips_and_face(v, FPS, closure_prob=prob, speech=speech)
+    assert ap(kept)[155:175].max() < 0.02
+    silent = finish_lips_and_face(v, FPS, closure_prob=np.zeros(n), speech=np.zeros(n))
+    assert ap(silent)[155:175].max() < 0.02       # sealed lips in a pause stay sealed
+    with pytest.raises(ValueError, match="go together"):
+        finish_lips_and_face(v, FPS, closure_prob=np.zeros(n))
+
+
+def test_closure_detector_round_trips_and_refuses_other_features(tmp_path):
+    import torch
+
+    from cafetalk_core.model.closure import ClosureDetector, load_closure, save_closure
+
+    torch.manual_seed(0)
+    det = ClosureDetector(12, width=8, front_end="test-fe")
+    det.set_feature_stats(np.full(12, 0.5), np.full(12, 2.0))
+    feats = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+    p = det.probability(feats)
+    assert p.shape == (40,) and np.all((p >= 0) & (p <= 1))
+    back = load_closure(save_closure(tmp_path / "closure", det, {"note": "test"}))
+    assert back.front_end == "test-fe"
+    np.testing.assert_array_equal(back.probability(feats), p)
+    with pytest.raises(ValueError, match=r"\(frames, 12\)"):
+        det.probability(feats[:, :5])

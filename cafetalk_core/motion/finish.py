@@ -14,6 +14,16 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
    it) pulls the smoothed aperture to 0, so each closure lasts as long as the model made it, at
    least 2 frames, with soft edges; mouthClose is rebuilt from the new aperture.
 
+With the closure stage (model/closure.py: a classifier that hears bilabials in the audio) two
+more rules apply, both needing voice activity:
+
+4. frames where the detector's probability exceeds ``detector_threshold`` (and the model's
+   aperture is below ``detector_ratio`` x the local open aperture) are closures too: the lips
+   meet on a /p b m/ that stage 1 did not hear;
+5. a sealed stretch while speaking longer than ``max_seal_s`` in which the detector finds no
+   bilabial is opened to ``seal_open_frac`` x jawOpen: no bilabial lasts that long, and a model
+   unsure of the audio (reverb, noise) otherwise talks through sealed lips.
+
 All sizes are in seconds, so 24, 25, 30 and 60 fps behave alike. The defaults were chosen on
 the real-speech validation set (docs/model.md), never on the test set.
 """
@@ -30,6 +40,7 @@ J = rig.INDEX
 LIP = rig.indices(rig.LIP_SYNC_NAMES)
 BLINK = [J["eyeBlinkLeft"], J["eyeBlinkRight"]]
 GAZE = [J[n] for n in rig.REGIONS["eyes"] if n.startswith("eyeLook")]
+SEAL_EDGE_S = 0.067   # an opened seal's soft edges (Gaussian sigma)
 FACE = [i for i in range(rig.NUM_CHANNELS) if i not in set(LIP) | set(BLINK) | set(GAZE)]
 
 
@@ -43,6 +54,11 @@ class FinishConfig:
     min_open: float = 0.08            # a closure needs an open mouth within window_s
     closure_sigma_s: float = 0.033
     min_closure_s: float = 0.06       # a closure lasts at least this long (2 frames at 30 fps)
+    detector_threshold: float = 0.9   # closure stage: probability above which the lips meet
+    detector_ratio: float = 1.0       # ... where the model's aperture is below this x the local open one
+    max_seal_s: float = 0.3           # sealed longer than this while speaking, with no detected bilabial: opened
+    seal_ratio: float = 0.35          # "sealed": aperture below this x the local open aperture
+    seal_open_frac: float = 0.8       # an opened seal's aperture, as a share of jawOpen
 
     def __post_init__(self) -> None:
         for name in ("lip_sigma_s", "face_sigma_s", "gaze_sigma_s", "closure_sigma_s"):
@@ -55,19 +71,48 @@ def _blur(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma_frames, axis=0, mode="nearest") if sigma_frames > 0 else x
 
 
+def local_open_aperture(aperture: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
+    """(frames,) the 90th percentile of the aperture over ``window_s``: how open the mouth is nearby."""
+    size = max(3, int(round(cfg.window_s * fps)) | 1)
+    return percentile_filter(aperture, 90, size=size, mode="nearest")
+
+
 def closure_frames(aperture: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
     """(frames,) bool: where the model closed the lips (relative to the local open aperture)."""
-    size = max(3, int(round(cfg.window_s * fps)) | 1)
-    local_open = percentile_filter(aperture, 90, size=size, mode="nearest")
+    local_open = local_open_aperture(aperture, fps, cfg)
     return (aperture < cfg.closure_ratio * local_open) & (local_open > cfg.min_open)
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of every run of True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def heard_closures(aperture: np.ndarray, closure_prob: np.ndarray, fps: float,
+                   cfg: FinishConfig = FinishConfig()) -> np.ndarray:
+    """(frames,) bool: bilabials the closure stage heard, where the model's lips are not wide open."""
+    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), cfg.min_open)
+    return (np.asarray(closure_prob) > cfg.detector_threshold) & (aperture < cfg.detector_ratio * local_open)
+
+
+def unsupported_seals(aperture: np.ndarray, heard: np.ndarray, speech: np.ndarray, fps: float,
+                      cfg: FinishConfig = FinishConfig()) -> np.ndarray:
+    """(frames,) bool: sealed stretches while speaking, longer than ``max_seal_s``, with no heard bilabial."""
+    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), 0.1)
+    sealed = (aperture < cfg.seal_ratio * local_open) & (np.asarray(speech) > 0.5)
+    out = np.zeros(len(aperture), bool)
+    for a, b in runs(sealed):
+        if (b - a) / fps > cfg.max_seal_s and not heard[a:b].any():
+            out[a:b] = True
+    return out
 
 
 def at_least(closed: np.ndarray, aperture: np.ndarray, frames: int) -> np.ndarray:
     """Closure runs shorter than ``frames`` grown to ``frames``, towards the side where the lips are nearer shut."""
     out = closed.copy()
     n = len(closed)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], closed.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in runs(closed):
         while b - a < frames and (a > 0 or b < n):
             left = aperture[a - 1] if a > 0 else np.inf
             right = aperture[b] if b < n else np.inf
@@ -79,8 +124,15 @@ def at_least(closed: np.ndarray, aperture: np.ndarray, frames: int) -> np.ndarra
     return out
 
 
-def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
-    """(frames, 52) ARKit-ordered weights -> smoothed copy with every closure kept."""
+def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig(), *,
+                         closure_prob: np.ndarray | None = None, speech: np.ndarray | None = None) -> np.ndarray:
+    """(frames, 52) ARKit-ordered weights -> smoothed copy with every closure kept.
+
+    ``closure_prob`` (frames,) from the closure stage and ``speech`` (frames,) voice activity
+    turn on rules 4 and 5 (both or neither).
+    """
+    if (closure_prob is None) != (speech is None):
+        raise ValueError("closure_prob and speech go together")
     v = np.asarray(values, np.float64)
     if v.ndim != 2 or v.shape[1] != rig.NUM_CHANNELS:
         raise ValueError(f"values must be (frames, {rig.NUM_CHANNELS}), got {v.shape}")
@@ -92,10 +144,19 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     out[:, LIP] = _blur(v[:, LIP], cfg.lip_sigma_s * fps)
     out[:, FACE] = _blur(v[:, FACE], cfg.face_sigma_s * fps)
     out[:, GAZE] = _blur(v[:, GAZE], cfg.gaze_sigma_s * fps)
-    closed = at_least(closure_frames(aperture, fps, cfg), aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6))))
-    closed = closed.astype(np.float64)
+    closed = closure_frames(aperture, fps, cfg)
+    opened = np.zeros(len(v), bool)
+    if closure_prob is not None:
+        heard = heard_closures(aperture, closure_prob, fps, cfg)
+        opened = unsupported_seals(aperture, heard, speech, fps, cfg)
+        closed = (closed & ~opened) | heard
+    closed = at_least(closed, aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6)))).astype(np.float64)
     weight = np.maximum(closed, np.clip(_blur(closed, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0)) \
         if cfg.closure_sigma_s > 0 else closed
-    smooth_ap = np.clip(out[:, jo] - out[:, mc], 0.0, None) * (1.0 - weight)
+    smooth_ap = np.clip(out[:, jo] - out[:, mc], 0.0, None)
+    if opened.any():
+        open_weight = np.clip(_blur(opened.astype(np.float64), SEAL_EDGE_S * fps) * 1.5, 0.0, 1.0)
+        smooth_ap = np.maximum(smooth_ap, open_weight * cfg.seal_open_frac * out[:, jo])
+    smooth_ap = smooth_ap * (1.0 - weight)
     out[:, mc] = np.clip(out[:, jo] - smooth_ap, 0.0, None)
     return out.astype(np.float32)

@@ -1,4 +1,5 @@
-"""The stages after sampling, in order: smoothing, the controls' signature prior, blinks.
+"""The stages after sampling, in order: smoothing (with the closure stage's bilabials), the
+controls' signature prior, blinks.
 
 Order matters: smoothing first (it would soften the requested levels if it came after the
 prior), then the prior (so a requested smile peaks at exactly its intensity x signature), then
@@ -20,11 +21,17 @@ from .finish import finish_lips_and_face
 def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: np.ndarray,
                    fine_controls: Sequence[FineControl], emotion_labels: Sequence[str], seed: int,
                    finish: bool, blinks: bool,
-                   prior: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None) -> np.ndarray:
-    """(frames, 52) sampled curves -> the take's curves (still unclipped)."""
+                   prior: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None,
+                   closure_prob: np.ndarray | None = None) -> np.ndarray:
+    """(frames, 52) sampled curves -> the take's curves (still unclipped).
+
+    ``closure_prob`` (the closure stage's, model/closure.py) lets the smoothing add the bilabials
+    it heard and open long sealed stretches (motion/finish.py, rules 4 and 5).
+    """
     out = np.asarray(values, np.float32)
     if finish:
-        out = finish_lips_and_face(out, fps)
+        out = finish_lips_and_face(out, fps, closure_prob=closure_prob,
+                                   speech=None if closure_prob is None else speech)
     if prior is not None and np.any(fine > 0):
         out = prior(out, fine, speech)
     if blinks:

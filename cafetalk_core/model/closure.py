@@ -1,0 +1,96 @@
+"""The closure stage: where the lips must meet, heard from the audio by a small classifier.
+
+Why (issue 16): on synthesised voices stage 1 closed only ~0.72 of the bilabials (/p b m/) of
+the held-out corpus split, against 0.97 on real voices. Every miss was a bilabial the phone
+recogniser did not report (its bilabial posterior separates bilabial frames from the rest with
+an AUC of 0.70 on the corpus validation split), so stage 1 had nothing to close on. A classifier
+trained on the corpus's exact phone times hears them far better from the same features (AUC
+~0.9 on the validation split), at the cost of a few microseconds per frame: a three-layer
+temporal convolution over the front end's features (phone posteriors, viseme prior, log-mel,
+loudness, voice activity; ~0.5 s receptive field). Retraining stage 1 would do the same job
+inside the model and risk its real-speech lip sync, which took the longest CPU run to reach.
+
+The finish stage (motion/finish.py) turns its probability into closures: frames above the
+threshold become closures (at least 2 frames, soft edges), and a long sealed stretch while
+speaking that the detector does not support is opened (the model "talking through sealed
+lips" when unsure, which also hides every closure in it).
+
+Checkpoint: the folder ``closure/`` inside a stage-1/2 checkpoint: ``model.safetensors`` +
+``config.json`` naming the front end it was trained on (a mismatch is refused on load).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CLOSURE_DIR = "closure"
+FORMAT = "cafetalk-closure"
+FORMAT_VERSION = 1
+
+
+class ClosureDetector(nn.Module):
+    """(B, T, A) front-end features -> (B, T) logits that the lips are closed for a bilabial."""
+
+    def __init__(self, audio_dim: int, width: int = 64, front_end: str = "") -> None:
+        super().__init__()
+        self.audio_dim, self.width, self.front_end = int(audio_dim), int(width), str(front_end)
+        self.register_buffer("feat_mean", torch.zeros(self.audio_dim))
+        self.register_buffer("feat_std", torch.ones(self.audio_dim))
+        self.inp = nn.Conv1d(self.audio_dim, self.width, 5, padding=2)
+        self.mid = nn.Conv1d(self.width, self.width, 5, padding=4, dilation=2)
+        self.top = nn.Conv1d(self.width, self.width, 3, padding=1)
+        self.out = nn.Conv1d(self.width, 1, 1)
+
+    def set_feature_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        h = ((feats - self.feat_mean) / self.feat_std).transpose(1, 2)
+        h = F.gelu(self.inp(h))
+        h = h + F.gelu(self.mid(h))
+        h = h + F.gelu(self.top(h))
+        return self.out(h)[:, 0]
+
+    @torch.inference_mode()
+    def probability(self, feats: np.ndarray) -> np.ndarray:
+        """(frames, A) features of one clip -> (frames,) closure probability in [0, 1]."""
+        f = np.asarray(feats, np.float32)
+        if f.ndim != 2 or f.shape[1] != self.audio_dim:
+            raise ValueError(f"closure detector expects (frames, {self.audio_dim}) features, got {f.shape}")
+        dev = self.feat_mean.device
+        return torch.sigmoid(self(torch.as_tensor(f, device=dev)[None]))[0].float().cpu().numpy()
+
+
+def save_closure(directory: str | Path, detector: ClosureDetector, train: dict[str, Any] | None = None) -> Path:
+    """Weights (safetensors) + config.json; written through temporary files so a crash leaves the old one."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in detector.state_dict().items()}
+    tmp = directory / "model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(directory / "model.safetensors")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "audio_dim": detector.audio_dim,
+            "width": detector.width, "front_end": detector.front_end, "train": train or {}}
+    (directory / "config.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def load_closure(directory: str | Path, device: str | torch.device = "cpu") -> ClosureDetector:
+    directory = Path(directory)
+    meta = json.loads((directory / "config.json").read_text())
+    if meta.get("format") != FORMAT or int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise ValueError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} folder (got {meta.get('format')!r} "
+                         f"v{meta.get('format_version')!r})")
+    det = ClosureDetector(meta["audio_dim"], meta["width"], meta["front_end"])
+    missing, unexpected = det.load_state_dict(load_file(str(directory / "model.safetensors")), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{directory}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return det.to(device).eval()
