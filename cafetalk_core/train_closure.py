@@ -127,7 +127,7 @@ def train_closure(args: argparse.Namespace) -> Path:
             info = {"data": str(args.data), "val_ap": ap, "step": step, "command": "cafetalk train-closure",
                     "steps": args.steps, "train_clips": len(data["train"]), "val_clips": len(data["val"])}
             with log.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": float(loss), "val_ap": ap, "sec": round(time.time() - t0, 1)}) + "\n")
+                f.write(json.dumps({"step": step, "loss": loss.item(), "val_ap": ap, "sec": round(time.time() - t0, 1)}) + "\n")
             save_closure(out / "last", det, info)
             if ap > best:
                 best = ap

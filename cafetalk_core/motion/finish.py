@@ -17,9 +17,8 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
 With the closure stage (model/closure.py: a classifier that hears bilabials in the audio) two
 more rules apply, both needing voice activity:
 
-4. frames where the detector's probability exceeds ``detector_threshold`` (and the model's
-   aperture is below ``detector_ratio`` x the local open aperture) are closures too: the lips
-   meet on a /p b m/ that stage 1 did not hear;
+4. frames where the detector's probability exceeds ``detector_threshold`` are closures too:
+   the lips meet on a /p b m/ that stage 1 did not hear;
 5. a sealed stretch while speaking longer than ``max_seal_s`` in which the detector finds no
    bilabial is opened to ``seal_open_frac`` x jawOpen: no bilabial lasts that long, and a model
    unsure of the audio (reverb, noise) otherwise talks through sealed lips.
@@ -54,8 +53,7 @@ class FinishConfig:
     min_open: float = 0.08            # a closure needs an open mouth within window_s
     closure_sigma_s: float = 0.033
     min_closure_s: float = 0.06       # a closure lasts at least this long (2 frames at 30 fps)
-    detector_threshold: float = 0.9   # closure stage: probability above which the lips meet
-    detector_ratio: float = 1.0       # ... where the model's aperture is below this x the local open one
+    detector_threshold: float = 0.7   # closure stage: probability above which the lips meet
     max_seal_s: float = 0.3           # sealed longer than this while speaking, with no detected bilabial: opened
     seal_ratio: float = 0.35          # "sealed": aperture below this x the local open aperture
     seal_open_frac: float = 0.8       # an opened seal's aperture, as a share of jawOpen
@@ -87,13 +85,6 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of every run of True."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
-def heard_closures(aperture: np.ndarray, closure_prob: np.ndarray, fps: float,
-                   cfg: FinishConfig = FinishConfig()) -> np.ndarray:
-    """(frames,) bool: bilabials the closure stage heard, where the model's lips are not wide open."""
-    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), cfg.min_open)
-    return (np.asarray(closure_prob) > cfg.detector_threshold) & (aperture < cfg.detector_ratio * local_open)
 
 
 def unsupported_seals(aperture: np.ndarray, heard: np.ndarray, speech: np.ndarray, fps: float,
@@ -147,7 +138,7 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     closed = closure_frames(aperture, fps, cfg)
     opened = np.zeros(len(v), bool)
     if closure_prob is not None:
-        heard = heard_closures(aperture, closure_prob, fps, cfg)
+        heard = np.asarray(closure_prob) > cfg.detector_threshold
         opened = unsupported_seals(aperture, heard, speech, fps, cfg)
         closed = (closed & ~opened) | heard
     closed = at_least(closed, aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6)))).astype(np.float64)
