@@ -175,6 +175,9 @@ def test_mouth_channels_of_requested_actions():
     keep = metrics.lip_sync_channels_excluding(["smile"])
     assert rig.channel_index("mouthSmileLeft") not in keep and JAW in keep
     assert len(keep) == len(metrics.MOUTH_IDX) - 2
+    # a jaw drop drives mouthClose with the jaw (the lips stay sealed on a /b/): both left out
+    jaw_drop = metrics.mouth_channels_of(["AU26"])
+    assert jaw_drop == sorted(rig.indices(["jawOpen", "mouthClose"]))
 
 
 # --- emotion classifier -------------------------------------------------------------------------

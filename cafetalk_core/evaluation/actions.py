@@ -10,7 +10,9 @@ action is tried as a user would: the same clip and seed generated without and wi
   outside it, next to the same rate in the un-controlled take: what the clip does anyway); the
   **peak** (max over the span of the mean of the action's channels) at intensities 0.3 / 0.6 /
   0.9 with whether it rises; the **lip-sync error rise** (mouth MSE
-  against the ground truth on the lip channels the action does not drive, with vs without).
+  against the ground truth on the lip channels the action does not drive, with vs without;
+  a jaw drop drives mouthClose with the jaw, metrics.mouth_channels_of says why) and the
+  **bilabial closure** with and without the control (the corpus's true phones).
 * Real speech (the bundled recordings, no curves): a 1.2 s span at 0.9 in the middle of each
   clip; **rise inside** = mean increase of the action's channels inside the span; **outside** =
   mean |change| of those channels outside it; **bilabial closure** with and without the control.
@@ -102,6 +104,8 @@ def synthetic_actions(generate: Generate, clips: Sequence[Any], *, clips_per_act
                 "false_plain": metrics.false_activation(lab_plain, [span], fps),
                 "peaks": peaks, "peak_plain": _peak(plain, span, fps),
                 "mse_plain": metrics.mouth_mse(plain, g, keep), "mse_ctrl": metrics.mouth_mse(ctrl, g, keep),
+                "closure_ctrl": metrics.bilabial_closure(metrics.lip_aperture(ctrl), clip.phones, fps),
+                "closure_plain": metrics.bilabial_closure(metrics.lip_aperture(plain), clip.phones, fps),
             })
         if not rows:
             continue
@@ -119,6 +123,8 @@ def synthetic_actions(generate: Generate, clips: Sequence[Any], *, clips_per_act
             "peaks": peaks, "peak_plain": metrics.nanmean(r["peak_plain"] for r in rows),
             "monotonic": bool(all(b > a for a, b in zip(peaks, peaks[1:]))),
             "lip_sync_rise": metrics.nanmean(r["mse_ctrl"] for r in rows) / mse_p - 1.0 if mse_p > 0 else float("nan"),
+            "closure_with": _pooled_closure(r["closure_ctrl"] for r in rows),
+            "closure_without": _pooled_closure(r["closure_plain"] for r in rows),
         }
     return out
 
@@ -129,12 +135,7 @@ def real_actions(generate: Generate, clips: Sequence[Any], fps: float,
     plain = {c.id: generate(c.wav, ControlSet()) for c in clips}
 
     def closure(values: dict[str, np.ndarray]) -> float:
-        closed = total = 0
-        for c in clips:
-            r = metrics.bilabial_closure(metrics.lip_aperture(values[c.id]), c.phones, fps)
-            if math.isfinite(r["rate"]):
-                closed, total = closed + r["closed"], total + r["total"]
-        return closed / total if total else float("nan")
+        return _pooled_closure(metrics.bilabial_closure(metrics.lip_aperture(values[c.id]), c.phones, fps) for c in clips)
 
     base_closure = closure(plain)
     out: dict[str, dict[str, Any]] = {}
@@ -162,16 +163,25 @@ def real_actions(generate: Generate, clips: Sequence[Any], fps: float,
     return out
 
 
+def _pooled_closure(results: Any) -> float:
+    """Closed over total bilabials of several ``metrics.bilabial_closure`` results (NaN when none)."""
+    closed = total = 0
+    for r in results:
+        if not math.isnan(r["rate"]):
+            closed, total = closed + r["closed"], total + r["total"]
+    return closed / total if total else float("nan")
+
+
 def format_synthetic(table: dict[str, dict[str, Any]]) -> str:
     head = (f"{'action':7s} {'spans':>5s} {'rate':>5s} {'IoU':>5s} {'false (no ctrl)':>15s}  "
-            f"peak@0.3/0.6/0.9 (plain)   {'mono':4s} {'lip rise':>8s}")
+            f"peak@0.3/0.6/0.9 (plain)   {'mono':4s} {'lip rise':>8s}  closure with / without")
     lines = [head, "-" * len(head)]
     for a, d in table.items():
         p = d["peaks"]
         false = f"{d['false_activation']:.3f} ({d['false_activation_uncontrolled']:.3f})"
         lines.append(f"{a:7s} {d['spans']:5d} {d['control_rate']:5.2f} {d['iou']:5.2f} {false:>15s}  "
                      f"{p[0]:.2f} / {p[1]:.2f} / {p[2]:.2f} ({d['peak_plain']:.2f})   {'yes' if d['monotonic'] else 'NO':4s} "
-                     f"{d['lip_sync_rise']:+8.1%}")
+                     f"{d['lip_sync_rise']:+8.1%}  {d['closure_with']:>12.2f} / {d['closure_without']:.2f}")
     return "\n".join(lines)
 
 

@@ -270,13 +270,19 @@ def mouth_channels_of(actions: Iterable[str]) -> list[int]:
     """ARKit channel indices driven by the mouth-region actions among ``actions``.
 
     The lip-sync error under control leaves these out: a requested smile moves mouthSmile*
-    away from the ground truth by design, which is obedience, not a lip-sync failure.
+    away from the ground truth by design, which is obedience, not a lip-sync failure. An action
+    that drives jawOpen drives mouthClose with it: ARKit's mouthClose is the jaw's corrective
+    (lips together *while the jaw is open*), so keeping a /b/ sealed under a jaw drop must raise
+    it; whether the lips still meet is measured by the bilabial closure with and without the
+    control instead.
     """
     idx: set[int] = set()
     for key in actions:
         a = get_action(key)
         if a.region == "mouth":
             idx.update(a.channel_indices())
+    if JAW_OPEN in idx:
+        idx.add(MOUTH_CLOSE)
     return sorted(idx)
 
 
