@@ -7,7 +7,9 @@ action is tried as a user would: the same clip and seed generated without and wi
   1.2 s (0.3 s for a blink), mouth actions inside the speech; Algorithm 1's deterministic
   detector (controls/binarize.py) gives the **control rate** (span covered >= 50%), the
   **span IoU** and **false activations** (detected frames outside the span, over the frames
-  outside it, next to the same rate in the un-controlled take: what the clip does anyway); the
+  outside it; then the share of those the control *added*, active with it and not without:
+  the leak; next to the same rate in the un-controlled take and in the ground truth: what the
+  clip does anyway, a happy face smiles and a speaking jaw opens); the
   **peak** (max over the span of the mean of the action's channels) at intensities 0.3 / 0.6 /
   0.9 with whether it rises; the **lip-sync error rise** (mouth MSE
   against the ground truth on the lip channels the action does not drive, with vs without;
@@ -97,11 +99,14 @@ def synthetic_actions(generate: Generate, clips: Sequence[Any], *, clips_per_act
             lab, lab_plain = binarize(ctrl, fps, seed=None), binarize(plain, fps, seed=None)
             keep = metrics.lip_sync_channels_excluding([action])
             g = metrics.align(plain, gt)[1]
+            lab_truth = binarize(g, fps, seed=None)
             rows.append({
                 "overlap": metrics.span_overlaps(lab, [span], fps)[0],
                 "iou": metrics.span_ious(lab, [span], fps)[0],
                 "false": metrics.false_activation(lab, [span], fps),
                 "false_plain": metrics.false_activation(lab_plain, [span], fps),
+                "false_truth": metrics.false_activation(lab_truth, [span], fps),
+                "false_added": metrics.false_activation(lab & ~lab_plain, [span], fps),
                 "peaks": peaks, "peak_plain": _peak(plain, span, fps),
                 "mse_plain": metrics.mouth_mse(plain, g, keep), "mse_ctrl": metrics.mouth_mse(ctrl, g, keep),
                 "closure_ctrl": metrics.bilabial_closure(metrics.lip_aperture(ctrl), clip.phones, fps),
@@ -120,6 +125,10 @@ def synthetic_actions(generate: Generate, clips: Sequence[Any], *, clips_per_act
             # the same frames in the un-controlled take: what the clip does anyway (a happy face smiles)
             "false_activation_uncontrolled": (sum(r["false_plain"]["active"] for r in rows) / frames
                                               if frames else float("nan")),
+            # the ground truth's own rate there (speech and emotion move these channels too), and
+            # the frames the control switched on outside its span: the leak the control causes
+            "false_activation_truth": sum(r["false_truth"]["active"] for r in rows) / frames if frames else float("nan"),
+            "false_activation_added": sum(r["false_added"]["active"] for r in rows) / frames if frames else float("nan"),
             "peaks": peaks, "peak_plain": metrics.nanmean(r["peak_plain"] for r in rows),
             "monotonic": bool(all(b > a for a, b in zip(peaks, peaks[1:]))),
             "lip_sync_rise": metrics.nanmean(r["mse_ctrl"] for r in rows) / mse_p - 1.0 if mse_p > 0 else float("nan"),
@@ -173,13 +182,14 @@ def _pooled_closure(results: Any) -> float:
 
 
 def format_synthetic(table: dict[str, dict[str, Any]]) -> str:
-    head = (f"{'action':7s} {'spans':>5s} {'rate':>5s} {'IoU':>5s} {'false (no ctrl)':>15s}  "
+    head = (f"{'action':7s} {'spans':>5s} {'rate':>5s} {'IoU':>5s} {'false added (no ctrl / truth)':>29s}  "
             f"peak@0.3/0.6/0.9 (plain)   {'mono':4s} {'lip rise':>8s}  closure with / without")
     lines = [head, "-" * len(head)]
     for a, d in table.items():
         p = d["peaks"]
-        false = f"{d['false_activation']:.3f} ({d['false_activation_uncontrolled']:.3f})"
-        lines.append(f"{a:7s} {d['spans']:5d} {d['control_rate']:5.2f} {d['iou']:5.2f} {false:>15s}  "
+        false = (f"{d['false_activation']:.3f} {d['false_activation_added']:.3f} "
+                 f"({d['false_activation_uncontrolled']:.3f} / {d['false_activation_truth']:.3f})")
+        lines.append(f"{a:7s} {d['spans']:5d} {d['control_rate']:5.2f} {d['iou']:5.2f} {false:>29s}  "
                      f"{p[0]:.2f} / {p[1]:.2f} / {p[2]:.2f} ({d['peak_plain']:.2f})   {'yes' if d['monotonic'] else 'NO':4s} "
                      f"{d['lip_sync_rise']:+8.1%}  {d['closure_with']:>12.2f} / {d['closure_without']:.2f}")
     return "\n".join(lines)
