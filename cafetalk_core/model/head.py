@@ -38,13 +38,14 @@ WINDOW_OVERLAP_S = 1.0
 def head_model_config(fps: float = 30.0) -> ModelConfig:
     """The shipped head stage's size: ~0.1 M parameters, a few ms per step on CPU.
 
-    20 steps at guidance 1.0: on the corpus validation split 8 steps at 2.0 gave a yaw / pitch /
-    roll spread of 2.2 / 2.0 / 1.2 deg against the truth's 3.8 / 2.8 / 1.9 (DDIM with few steps
-    under-disperses); 20 steps at 1.0 give 3.0 / 2.2 / 1.7 for ~40 ms more per 5 s clip.
+    20 steps: on the corpus validation split 8 steps gave a yaw / pitch / roll spread of 2.2 /
+    2.0 / 1.2 deg against the truth's 3.8 / 2.8 / 1.9 (DDIM with few steps under-disperses); 20
+    give 2.8 / 2.4 / 1.6 for ~40 ms more per 5 s clip. The shipped checkpoint's guidance (2.0) was
+    chosen on the real-speech validation set for stillness in pauses (docs/training.md).
     """
     return ModelConfig(num_channels=len(HEAD_NAMES), audio_dim=HEAD_AUDIO_DIM, width=64, depth=2, heads=2,
                        ff_mult=2, attn_window=8, max_frames=240, fps=fps, front_end=HEAD_FEATURES,
-                       control_width=16, default_steps=20, default_audio_scale=1.0)
+                       control_width=16, default_steps=20, default_audio_scale=2.0)
 
 
 def head_features(wav16k: np.ndarray, num_frames: int, fps: float, vad: np.ndarray | None = None) -> np.ndarray:
