@@ -129,20 +129,3 @@ def test_closure_stage_opens_a_long_seal_while_speaking_but_not_a_heard_one():
     with pytest.raises(ValueError, match="go together"):
         finish_lips_and_face(v, FPS, closure_prob=np.zeros(n))
 
-
-def test_closure_detector_round_trips_and_refuses_other_features(tmp_path):
-    import torch
-
-    from cafetalk_core.model.closure import ClosureDetector, load_closure, save_closure
-
-    torch.manual_seed(0)
-    det = ClosureDetector(12, width=8, front_end="test-fe")
-    det.set_feature_stats(np.full(12, 0.5), np.full(12, 2.0))
-    feats = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
-    p = det.probability(feats)
-    assert p.shape == (40,) and np.all((p >= 0) & (p <= 1))
-    back = load_closure(save_closure(tmp_path / "closure", det, {"note": "test"}))
-    assert back.front_end == "test-fe"
-    np.testing.assert_array_equal(back.probability(feats), p)
-    with pytest.raises(ValueError, match=r"\(frames, 12\)"):
-        det.probability(feats[:, :5])

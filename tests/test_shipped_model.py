@@ -48,3 +48,27 @@ def test_default_generator_rests_in_silence(generator):
     curves = generator.generate(wav, seed=0)
     aperture = curves.channel("jawOpen") - curves.channel("mouthClose")
     assert np.abs(aperture).mean() < 0.1
+
+
+def test_shipped_closure_stage_hears_bilabials_and_matches_the_front_end(generator, tmp_path):
+    """The closure stage ships, is fed by the model's own front end, and fires on real /p b m/ more than on vowels."""
+    import shutil
+
+    from cafetalk_core.evaluation.real_speech import load_real_speech
+    from cafetalk_core.model.closure import CLOSURE_DIR
+    from cafetalk_core.phones import BILABIALS, OPEN_VOWELS
+
+    assert generator.closure is not None and generator.info["closure_stage"]
+    clip = load_real_speech()[0]
+    n = int(round(len(clip.wav) / 16000 * generator.cfg.fps))
+    prob = generator.closure.probability(generator.front_end.features(clip.wav, n, generator.cfg.fps))
+    t = np.arange(n) / generator.cfg.fps
+    on = lambda kinds: np.any([(t >= p.start_s) & (t < p.end_s) for p in clip.phones if p.phone in kinds], axis=0)  # noqa: E731
+    assert prob[on(BILABIALS)].mean() > 3 * prob[on(OPEN_VOWELS)].mean()
+    # a checkpoint whose closure stage was trained on another front end is refused, naming both
+    bad = tmp_path / "ck"
+    shutil.copytree(DEFAULT_CHECKPOINT, bad)
+    cfg = (bad / CLOSURE_DIR / "config.json")
+    cfg.write_text(cfg.read_text().replace(generator.front_end.id, "logmel-v1"))
+    with pytest.raises(ValueError, match="logmel-v1"):
+        Generator(bad, threads=1)

@@ -1,0 +1,61 @@
+"""The closure stage: its detector's checkpoint, its training command (cached, resumable features)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cafetalk_core.model.closure import ClosureDetector, load_closure, save_closure
+from cafetalk_core.phones import Phone
+from cafetalk_core.train_closure import average_precision, bilabial_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_closure_detector_round_trips_and_refuses_other_features(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    det = ClosureDetector(12, width=8, front_end="test-fe")
+    det.set_feature_stats(np.full(12, 0.5), np.full(12, 2.0))
+    feats = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+    p = det.probability(feats)
+    assert p.shape == (40,) and np.all((p >= 0) & (p <= 1))
+    back = load_closure(save_closure(tmp_path / "closure", det, {"note": "test"}))
+    assert back.front_end == "test-fe"
+    np.testing.assert_array_equal(back.probability(feats), p)
+    with pytest.raises(ValueError, match=r"\(frames, 12\)"):
+        det.probability(feats[:, :5])
+
+
+def test_bilabial_labels_cover_each_p_b_m_at_least_one_frame():
+    phones = [Phone("AA", 0.0, 0.2), Phone("B", 0.2, 0.21), Phone("AA", 0.21, 0.5), Phone("M", 0.5, 0.6)]
+    lab = bilabial_labels(phones, 30, 30.0)
+    assert lab[6] == 1 and lab.sum() == 1 + 4         # a 10 ms /b/ still marks its frame; /m/ 0.5-0.6 s: frames 15-18
+    assert np.flatnonzero(lab).tolist() == [6, 15, 16, 17, 18]
+
+
+def test_average_precision_orders_a_perfect_and_a_reversed_detector():
+    label = np.array([0, 0, 1, 1, 0], np.float32)
+    assert average_precision(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), label) == 1.0
+    assert average_precision(np.array([0.9, 0.8, 0.1, 0.2, 0.7]), label) < 0.5
+
+
+def test_train_closure_command_caches_features_and_writes_a_loadable_detector(tmp_path):
+    data, out = tmp_path / "corpus", tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "cafetalk_core.cli", "synth-data", "--out", str(data), "--hours", "0.02",
+                    "--seed", "3", "--workers", "1"], check=True, capture_output=True, cwd=ROOT)
+    cmd = [sys.executable, "-m", "cafetalk_core.cli", "train-closure", "--data", str(data), "--out", str(out),
+           "--steps", "20", "--eval-every", "10", "--batch-size", "4", "--frames", "60", "--width", "8", "--threads", "1"]
+    run = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    assert "step 20" in run.stdout
+    cached = list((data / ".closure").glob("*/*.npz"))
+    assert cached and all(np.load(f)["feats"].shape[1] == 194 for f in cached)
+    det = load_closure(out / "best")
+    assert det.front_end == "phonetic-viseme-mel-v1" and det.width == 8
+    stamp = {f: f.stat().st_mtime_ns for f in cached}
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)     # a second run reads the cache
+    assert {f: f.stat().st_mtime_ns for f in cached} == stamp
