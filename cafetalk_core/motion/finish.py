@@ -14,8 +14,8 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
    it) pulls the smoothed aperture to 0, so each closure lasts as long as the model made it, at
    least 2 frames, with soft edges; mouthClose is rebuilt from the new aperture.
 
-With the closure stage (model/closure.py: a classifier that hears bilabials in the audio) two
-more rules apply, both needing voice activity:
+With the closure stage (model/closure.py: a classifier that hears bilabials in the audio; its
+probability and the voice activity are passed in together) two more rules apply:
 
 4. frames where the detector's probability exceeds ``detector_threshold`` are closures too:
    the lips meet on a /p b m/ that stage 1 did not hear;
@@ -56,6 +56,7 @@ class FinishConfig:
     detector_threshold: float = 0.7   # closure stage: probability above which the lips meet
     max_seal_s: float = 0.3           # sealed longer than this while speaking, with no detected bilabial: opened
     seal_ratio: float = 0.35          # "sealed": aperture below this x the local open aperture
+    seal_min_open: float = 0.1        # ... where the local open aperture counts as at least this
     seal_open_frac: float = 0.8       # an opened seal's aperture, as a share of jawOpen
 
     def __post_init__(self) -> None:
@@ -90,7 +91,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def unsupported_seals(aperture: np.ndarray, heard: np.ndarray, speech: np.ndarray, fps: float,
                       cfg: FinishConfig = FinishConfig()) -> np.ndarray:
     """(frames,) bool: sealed stretches while speaking, longer than ``max_seal_s``, with no heard bilabial."""
-    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), 0.1)
+    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), cfg.seal_min_open)
     sealed = (aperture < cfg.seal_ratio * local_open) & (np.asarray(speech) > 0.5)
     out = np.zeros(len(aperture), bool)
     for a, b in runs(sealed):
@@ -138,6 +139,8 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     closed = closure_frames(aperture, fps, cfg)
     opened = np.zeros(len(v), bool)
     if closure_prob is not None:
+        if len(closure_prob) != len(v) or len(speech) != len(v):
+            raise ValueError(f"closure_prob and speech need {len(v)} frames, got {len(closure_prob)} and {len(speech)}")
         heard = np.asarray(closure_prob) > cfg.detector_threshold
         opened = unsupported_seals(aperture, heard, speech, fps, cfg)
         closed = (closed & ~opened) | heard
