@@ -103,6 +103,18 @@ def test_evaluate_runs_the_model_and_both_baselines(clips):
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in sys_["model"].values())
 
 
+def test_indexed_generation_gets_each_clip_its_own_index(clips):
+    subset = clips[:3]
+    seen: list[int] = []
+
+    def gen(wav, k):
+        seen.append(k)
+        return np.zeros((int(round(len(wav) / 16000 * FPS)), 52), np.float32)
+
+    evaluate_real_speech(gen, fps=FPS, clips=subset, oracle=False, indexed=True)
+    assert seen == [0, 1, 2]
+
+
 def test_baselines_only_and_wrong_shapes(clips):
     subset = [c for c in clips if c.id == "ps_cards_005"]
     report = evaluate_real_speech(None, fps=25, clips=subset, oracle=False)

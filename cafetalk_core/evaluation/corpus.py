@@ -381,6 +381,8 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
                   degrade: str | None = None) -> dict[str, Any]:
     """realspeech.evaluate_real_speech on a real-speech set (``test``, ``val`` or a folder), with its table.
 
+    Clip k of the set is generated with seed ``seed + k``: independent samples, pooled.
+
     ``degrade`` names one of ``realspeech.DEGRADATIONS`` (noise, reverb, telephone) applied to
     every clip before any system hears it.
     """
@@ -390,7 +392,7 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
         raise EvaluationError(f"--degrade must be one of {sorted(realspeech.DEGRADATIONS)}, got {degrade!r}")
     fps = float(getattr(generator, "info", {}).get("fps", 30.0))
     report = realspeech.evaluate_real_speech(
-        lambda wav: generator.generate(wav, None, steps=steps, seed=seed, fps=fps),
+        lambda wav, k: generator.generate(wav, None, steps=steps, seed=seed + k, fps=fps), indexed=True,
         fps=fps, clips=realspeech.load_real_speech(realspeech.real_set_dir(real_set)),
         degrade=realspeech.DEGRADATIONS[degrade] if degrade else None)
     report["set"] = str(real_set)
