@@ -153,7 +153,7 @@ def train_head(args: argparse.Namespace) -> Path:
         step += 1
         if step % 50 == 0:
             with log.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": float(loss), "lr": lr, "sec": round(time.time() - t0, 1)}) + "\n")
+                f.write(json.dumps({"step": step, "loss": loss.item(), "lr": lr, "sec": round(time.time() - t0, 1)}) + "\n")
         if step % args.eval_every == 0 or step == args.steps:
             v = val_loss(model, sched, data["val"], args.frames)
             info = {"data": str(args.data), "features": HEAD_FEATURES, "val_loss": v, "best_val": min(best, v),
