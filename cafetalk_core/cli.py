@@ -1,4 +1,7 @@
-"""The ``cafetalk`` command: serve | generate | train | synth-data | evaluate | tune | controls-from-text | demo.
+"""The ``cafetalk`` command: serve, generate, train, evaluate, convert takes, run the demo.
+
+Sub-commands: serve | generate | train | train-head | train-closure | synth-data | evaluate |
+tune | controls-from-text | demo | convert.
 
 Each sub-command parses its arguments here and hands them to one function of the module
 that does the work, imported lazily so ``cafetalk --help`` stays instant and never loads torch.
