@@ -40,7 +40,8 @@ def head_model_config(fps: float = 30.0) -> ModelConfig:
 
     20 steps: on the corpus validation split 8 steps gave a yaw / pitch / roll spread of 2.2 /
     2.0 / 1.2 deg against the truth's 3.8 / 2.8 / 1.9 (DDIM with few steps under-disperses); 20
-    give 2.8 / 2.4 / 1.6 for ~40 ms more per 5 s clip. The shipped checkpoint's guidance (2.0) was
+    gave 2.8 / 2.4 / 1.6 for ~40 ms more per 5 s clip (the 2,000-step model; the shipped 5,000-step
+    one gives 3.1 / 2.7 / 1.7). The shipped checkpoint's guidance (2.0) was
     chosen on the real-speech validation set for stillness in pauses (docs/training.md).
     """
     return ModelConfig(num_channels=len(HEAD_NAMES), audio_dim=HEAD_AUDIO_DIM, width=64, depth=2, heads=2,
