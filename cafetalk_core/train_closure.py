@@ -5,7 +5,7 @@
 
 The features are the front end of ``--checkpoint`` (default: the shipped model), the one the
 detector will run beside; they are computed once per clip and cached under
-``<data>/.closure/<front-end id>/`` (resumable: an interrupted run keeps the clips it did).
+``<data>/.closure/<front-end id>-<fps>fps/`` (resumable: an interrupted run keeps the clips it did).
 The label of a frame is 1 inside a /p b m/ of the corpus's phone alignment. The loop is
 short (a few CPU minutes): AdamW, warm-up and cosine, input noise, a positive-class weight for
 the rare closures, and every ``--eval-every`` steps the average precision on the validation
@@ -47,7 +47,7 @@ def build_cache(data: Path, checkpoint: str | None, fps: float) -> tuple[dict[st
     from .pipeline import Generator
 
     front_end = Generator(checkpoint, threads=1).front_end
-    folder = data / ".closure" / front_end.id
+    folder = data / ".closure" / f"{front_end.id}-{fps:g}fps"
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, list] = {"train": [], "val": [], "test": []}
     for rec in scan(data):
