@@ -1,14 +1,15 @@
 """The closure stage: where the lips must meet, heard from the audio by a small classifier.
 
 Why (issue 16): on synthesised voices stage 1 closed only ~0.72 of the bilabials (/p b m/) of
-the held-out corpus split, against 0.97 on real voices. On 24 validation clips every miss was
-a bilabial the phone recogniser did not report (its bilabial posterior separates bilabial frames from the rest with
-an AUC of 0.70 on the corpus validation split), so stage 1 had nothing to close on. A classifier
-trained on the corpus's exact phone times hears them far better from the same features (AUC
-0.94, average precision 0.61 on the validation split, against 0.70 and 0.21), at the cost of a few microseconds per frame: a three-layer
-temporal convolution over the front end's features (phone posteriors, viseme prior, log-mel,
-loudness, voice activity; ~0.5 s receptive field). Retraining stage 1 would do the same job
-inside the model and risk its real-speech lip sync, which took the longest CPU run to reach.
+the held-out corpus split, against 0.97 on real voices. On 24 validation clips every miss was a
+bilabial the phone recogniser did not report (its bilabial posterior separates bilabial frames
+from the rest with an AUC of 0.70 on the corpus validation split), so stage 1 had nothing to
+close on. A classifier trained on the corpus's exact phone times hears them far better from the
+same features (AUC 0.94, average precision 0.61 on the validation split, against 0.70 and 0.21),
+at the cost of a few microseconds per frame: a three-layer temporal convolution over the front
+end's features (phone posteriors, viseme prior, log-mel, loudness, voice activity; ~0.5 s
+receptive field). Retraining stage 1 would do the same job inside the model and risk its
+real-speech lip sync, which took the longest CPU run to reach.
 
 The finish stage (motion/finish.py) turns its probability into closures: frames above the
 threshold become closures (at least 2 frames, soft edges), and a long sealed stretch while
