@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import phones as phoneset
 from .. import rig
+from ..motion.finish import runs
 from . import metrics
 
 EYE_BLINK = [rig.channel_index("eyeBlinkLeft"), rig.channel_index("eyeBlinkRight")]
@@ -23,13 +24,6 @@ EYES_SHUT = 0.5
 #: Between these, sustained for HALF_CLOSED_MIN_S, the lids "drift": neither open nor a blink.
 HALF_CLOSED = (0.2, 0.5)
 HALF_CLOSED_MIN_S = 0.5
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True in a 1-D bool array."""
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    d = np.diff(m.astype(np.int8))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
 def region_jitter(values: np.ndarray) -> dict[str, float]:

@@ -83,8 +83,8 @@ def closure_frames(aperture: np.ndarray, fps: float, cfg: FinishConfig = FinishC
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of every run of True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
+    """[start, end) of every run of True in a 1-D mask (also the evaluation's run finder)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, bool).astype(np.int8), [0]])))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
