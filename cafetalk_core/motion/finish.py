@@ -76,9 +76,8 @@ def local_open_aperture(aperture: np.ndarray, fps: float, cfg: FinishConfig = Fi
     return percentile_filter(aperture, 90, size=size, mode="nearest")
 
 
-def closure_frames(aperture: np.ndarray, fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
+def closure_frames(aperture: np.ndarray, local_open: np.ndarray, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
     """(frames,) bool: where the model closed the lips (relative to the local open aperture)."""
-    local_open = local_open_aperture(aperture, fps, cfg)
     return (aperture < cfg.closure_ratio * local_open) & (local_open > cfg.min_open)
 
 
@@ -88,11 +87,11 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def unsupported_seals(aperture: np.ndarray, heard: np.ndarray, speech: np.ndarray, fps: float,
-                      cfg: FinishConfig = FinishConfig()) -> np.ndarray:
+def unsupported_seals(aperture: np.ndarray, local_open: np.ndarray, heard: np.ndarray, speech: np.ndarray,
+                      fps: float, cfg: FinishConfig = FinishConfig()) -> np.ndarray:
     """(frames,) bool: sealed stretches while speaking, longer than ``max_seal_s``, with no heard bilabial."""
-    local_open = np.maximum(local_open_aperture(aperture, fps, cfg), cfg.seal_min_open)
-    sealed = (aperture < cfg.seal_ratio * local_open) & (np.asarray(speech) > 0.5)
+    floor = np.maximum(local_open, cfg.seal_min_open)
+    sealed = (aperture < cfg.seal_ratio * floor) & (np.asarray(speech) > 0.5)
     out = np.zeros(len(aperture), bool)
     for a, b in runs(sealed):
         if (b - a) / fps > cfg.max_seal_s and not heard[a:b].any():
@@ -136,13 +135,14 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     out[:, LIP] = _blur(v[:, LIP], cfg.lip_sigma_s * fps)
     out[:, FACE] = _blur(v[:, FACE], cfg.face_sigma_s * fps)
     out[:, GAZE] = _blur(v[:, GAZE], cfg.gaze_sigma_s * fps)
-    closed = closure_frames(aperture, fps, cfg)
+    local_open = local_open_aperture(aperture, fps, cfg)
+    closed = closure_frames(aperture, local_open, cfg)
     opened = np.zeros(len(v), bool)
     if closure_prob is not None:
         if len(closure_prob) != len(v) or len(speech) != len(v):
             raise ValueError(f"closure_prob and speech need {len(v)} frames, got {len(closure_prob)} and {len(speech)}")
         heard = np.asarray(closure_prob) > cfg.detector_threshold
-        opened = unsupported_seals(aperture, heard, speech, fps, cfg)
+        opened = unsupported_seals(aperture, local_open, heard, speech, fps, cfg)
         closed = (closed & ~opened) | heard
     closed = at_least(closed, aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6)))).astype(np.float64)
     weight = np.maximum(closed, np.clip(_blur(closed, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0)) \
