@@ -5,11 +5,11 @@
     python benchmarks/bench_training.py --preset small --steps 20 --threads 1 --no-ddp
     python benchmarks/bench_training.py --quick --omp-passive  # same, idle OpenMP threads sleep
 
-Part 1 times one full optimizer step as cafetalk_core/train.py does it (diffusion_loss with its
+Part 1 times one full optimizer step as cafetalk_core/training/denoiser.py does it (diffusion_loss with its
 condition dropout, backward, grad clip 1.0, AdamW) on a synthetic random batch of B=16 windows
 of T=120 frames, the shape of the shipped training run, so data loading is left out. Stage 2
 attaches the control adapter, freezes the base and alternates plain and swap-label batches as
-train.py does. Prints the median ms/step, steps/s, frames/s (B*T per step) and the process CPU
+training/denoiser.py does. Prints the median ms/step, steps/s, frames/s (B*T per step) and the process CPU
 ms per step: on a shared machine the CPU time is the steadier figure, the wall time what a
 training run sees. ``--quick`` stops a case after 3 s (column n: steps timed; 0 when the
 warm-up alone spent the budget, and then the warm-up step is what is shown). On a loaded CPU
@@ -19,7 +19,7 @@ while other processes hold the cores; ``--omp-passive`` re-runs under OMP_WAIT_P
 Part 2 launches ``python -m torch.distributed.run --standalone --nproc_per_node=N`` on this same
 file (``--ddp-worker``), which wraps the model in DistributedDataParallel with the gloo backend
 and 1 torch thread per process, gives every rank its own batch of B windows (the global batch
-grows with N, as in train.py) and times rounds of K steps. samples/s = N * B * K / the median
+grows with N, as in training/denoiser.py) and times rounds of K steps. samples/s = N * B * K / the median
 round's time (of the slowest rank); the scaling ratio is samples/s at N=2 over N=1 (2.0 would
 be perfect). On a 2-core machine the two processes share the same two cores with gloo's
 all-reduce and with whatever else runs, so a ratio well under 2 there says more about the
@@ -47,7 +47,7 @@ from cafetalk_core.model import (DDIMScheduler, Denoiser, SchedulerConfig, attac
                                  build_model, diffusion_loss, preset)
 
 AUDIO_DIM = 166          # the phonetic-mel-v1 front end the shipped model trains on
-CLIP_NORM = 1.0          # train.py's default --clip
+CLIP_NORM = 1.0          # training/denoiser.py's default --clip
 RESULT_TAG = "DDP_RESULT "
 
 
@@ -76,7 +76,7 @@ def synthetic_batch(cfg, batch: int, frames: int, seed: int = 0) -> dict[str, to
 
 
 def training_setup(preset_name: str, stage: int) -> tuple[Denoiser, list[torch.nn.Parameter]]:
-    """A fresh model for ``stage`` with train.py's trainable set (stage 2: the adapter only)."""
+    """A fresh model for ``stage`` with training/denoiser.py's trainable set (stage 2: the adapter only)."""
     model = build_model(preset(preset_name, audio_dim=AUDIO_DIM), stage=1)
     if stage == 2:
         attach_control(model)
@@ -87,7 +87,7 @@ def training_setup(preset_name: str, stage: int) -> tuple[Denoiser, list[torch.n
 
 
 class Trainer:
-    """One optimizer step exactly as train.py's loop takes it (minus data loading and logging)."""
+    """One optimizer step exactly as training/denoiser.py's loop takes it (minus data loading and logging)."""
 
     def __init__(self, model: torch.nn.Module, params: list[torch.nn.Parameter], stage: int) -> None:
         core = getattr(model, "module", model)
@@ -172,7 +172,7 @@ def ddp_worker(args: argparse.Namespace) -> None:
         model, params = training_setup(args.ddp_preset, args.ddp_stage)
         ddp_model = torch.nn.parallel.DistributedDataParallel(model)
         trainer = Trainer(ddp_model, params, args.ddp_stage)
-        torch.manual_seed(1000 + rank)        # different noise / dropout per rank, as train.py
+        torch.manual_seed(1000 + rank)        # different noise / dropout per rank, as training/denoiser.py
         data = synthetic_batch(model.cfg, args.batch, args.frames, seed=rank)
         for _ in range(args.warmup):
             trainer.step(data)
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         # a little slower is a model too small to split; several times slower is threads spinning
         if any(by_key[(p, s, hi)].wall_ms > 2 * by_key[(p, s, lo)].wall_ms for p in presets for s in stages):
             print(f"  {hi} threads are more than 2x slower than {lo}: on a busy CPU the OpenMP threads spin-wait "
-                  "for each other; use torch.set_num_threads(1) (python -m cafetalk_core.train --threads 1) "
+                  "for each other; use torch.set_num_threads(1) (python -m cafetalk_core.training.denoiser --threads 1) "
                   "or OMP_WAIT_POLICY=PASSIVE (--omp-passive)")
     if 1 in stages and 2 in stages:
         print("stage 2 vs stage 1 (steps/s ratio, frozen base + adapter): " + ", ".join(

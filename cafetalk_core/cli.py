@@ -13,16 +13,16 @@ import importlib
 import sys
 
 from . import __version__
-from .train_options import add_closure_arguments, add_head_arguments, add_train_arguments
+from .training.options import add_closure_arguments, add_head_arguments, add_train_arguments
 
 # command -> (module, function, help). The function takes the parsed argparse.Namespace.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("cafetalk_core.server.app", "cli_serve", "run the HTTP inference server"),
     "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
-    "train": ("cafetalk_core.train", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
-    "train-head": ("cafetalk_core.train_head", "cli_train_head",
+    "train": ("cafetalk_core.training.denoiser", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
+    "train-head": ("cafetalk_core.training.head", "cli_train_head",
                    "train the head stage (head yaw/pitch/roll) on a corpus's head truth"),
-    "train-closure": ("cafetalk_core.train_closure", "cli_train_closure",
+    "train-closure": ("cafetalk_core.training.closure", "cli_train_closure",
                       "train the closure stage (where the lips meet) on a corpus's bilabial times"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),

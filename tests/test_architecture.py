@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"audio", "controls", "formats"},                           # audio in, controls in, take files in/out
     {"model", "motion", "generation"},                          # the model; motion after sampling; the contract
     {"data"},                                                   # the synthetic corpus and training dataset
-    {"pipeline", "train", "train_options", "train_head", "train_closure"},   # generate; train (and the stages')
+    {"pipeline", "training"},                                   # generate; train every stage (training/)
     {"evaluation", "server", "demo", "server_process"},         # the products built on the pipeline
     {"cli"},                                                    # the command, on top of everything
 ]

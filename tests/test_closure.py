@@ -10,7 +10,7 @@ import pytest
 
 from cafetalk_core.model.closure import ClosureDetector, load_closure, save_closure
 from cafetalk_core.phones import Phone
-from cafetalk_core.train_closure import average_precision, bilabial_labels
+from cafetalk_core.training.closure import average_precision, bilabial_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import pytest
 
 from cafetalk_core.controls import check_head_motion
 from cafetalk_core.model.head import HeadStage, head_features
-from cafetalk_core.motion.head_rules import head_truth, speech_mask
+from cafetalk_core.data.head_rules import head_truth, speech_mask
 from cafetalk_core.phones import Phone
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def _train(args: list[str], env_extra: dict | None = None, torchrun: int = 0,
-           entry: tuple[str, ...] = ("-m", "cafetalk_core.train")) -> subprocess.CompletedProcess:
+           entry: tuple[str, ...] = ("-m", "cafetalk_core.training.denoiser")) -> subprocess.CompletedProcess:
     """Run training in a subprocess: ``entry`` is the module (or ``-m cafetalk_core.cli train``)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}"] if torchrun else []
@@ -71,8 +71,9 @@ def test_ddp_two_cpu_processes_end_identical(corpus, tmp_path):
 
 
 def test_cafetalk_train_and_module_take_the_same_options():
-    """`cafetalk train` and `python -m cafetalk_core.train` parse one definition (train_options.py)."""
-    from cafetalk_core import cli, train
+    """`cafetalk train` and `python -m cafetalk_core.training.denoiser` parse one definition (training/options.py)."""
+    from cafetalk_core import cli
+    from cafetalk_core.training import denoiser as train
 
     argv = ["--data", "d", "--out", "o", "--fps", "25", "--front-end", "logmel-v1", "--stage2-steps", "7",
             "--stage2-lr", "3e-4", "--window-frames", "50", "--p-swap", "0.3", "--warmup", "4", "--threads", "1"]
@@ -85,7 +86,7 @@ def test_cafetalk_train_and_module_take_the_same_options():
 
 def test_stage_plan():
     """--stage both: stage 2 starts from OUT/stage1; --stage 2 alone needs --init (or a resumable OUT)."""
-    from cafetalk_core.train import build_parser, plan_stages
+    from cafetalk_core.training.denoiser import build_parser, plan_stages
 
     args = build_parser().parse_args(["--data", "d", "--out", "/tmp/x", "--steps", "9"])
     args.out = Path(args.out)

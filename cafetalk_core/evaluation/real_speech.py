@@ -304,7 +304,7 @@ def _as_rotations(result: Any, num_frames: int, fps: float) -> np.ndarray | None
 def clip_motion_report(values: np.ndarray, clip: RealClip, fps: float, rotations: np.ndarray | None) -> dict[str, Any]:
     """Issue 16's motion stats of one clip: face (evaluation/motion.py) + head against the speech."""
     from ..audio.mel import loudness
-    from ..motion.head_rules import speech_mask
+    from ..data.head_rules import speech_mask
 
     out = motion.clip_motion(values, clip.phones, fps)
     n = len(values)

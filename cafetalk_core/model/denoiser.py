@@ -205,7 +205,7 @@ class Denoiser(nn.Module):
         self.final_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.final_mod = nn.Sequential(nn.SiLU(), nn.Linear(w, 2 * w))
         self.out = nn.Linear(w, cfg.num_channels)
-        # data normalisation: curves in [0, 1] -> model space; train.py may set per-channel stats
+        # data normalisation: curves in [0, 1] -> model space; training/denoiser.py may set per-channel stats
         self.register_buffer("data_mean", torch.full((cfg.num_channels,), 0.5))
         self.register_buffer("data_std", torch.full((cfg.num_channels,), 0.5))
         self.control = None  # ControlBranch or None

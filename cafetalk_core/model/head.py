@@ -6,7 +6,7 @@ outputs risks exactly that; head motion depends on prosody (loudness accents, pa
 emotion, not on visemes, so it needs none of stage 1's phonetic input. The stage is the same
 DiT (``Denoiser``) sized for 3 channels, fed log-mel + loudness + voice activity (82 columns)
 and the coarse condition, and sampled with DDIM like stage 1; it learns the corpus's head
-truth (motion/head_rules.py). Head motion is one-to-many (the same sentence is said with many
+truth (data/head_rules.py). Head motion is one-to-many (the same sentence is said with many
 head paths), which is why it is sampled, not regressed: a regressor averages to a still head.
 
 Checkpoint: the folder ``head/`` inside a stage-1/2 checkpoint (same safetensors + JSON format).

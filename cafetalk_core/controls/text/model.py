@@ -108,7 +108,7 @@ def load_head(path: Path = HEAD_PATH, config_path: Path = CONFIG_PATH) -> Loaded
     labels = tuple(config["label_order"])
     if labels != ACTION_IDS[:len(labels)]:
         raise ValueError(f"{config_path}: label_order {labels} does not match controls.vocabulary ACTION_IDS "
-                         f"{ACTION_IDS}; retrain with `python -m cafetalk_core.controls.text.train`")
+                         f"{ACTION_IDS}; retrain with `python -m cafetalk_core.training.text_head`")
     if tuple(config["emotion_order"]) != EMOTION_LABELS:
         raise ValueError(f"{config_path}: emotion_order {config['emotion_order']} != {EMOTION_LABELS}")
     module = TextHead(len(labels), len(EMOTION_LABELS), int(config["hidden"]))

@@ -1,7 +1,7 @@
 """Train the closure stage (model/closure.py) on a synthetic corpus's exact bilabial times.
 
     cafetalk train-closure --data corpus --out runs/closure --steps 1500
-    python -m cafetalk_core.train_closure --data corpus --out runs/closure
+    python -m cafetalk_core.training.closure --data corpus --out runs/closure
 
 The features are the front end of ``--checkpoint`` (default: the shipped model), the one the
 detector will run beside; they are computed once per clip and cached under
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.dataset import load_audio_16k, scan, true_phones
-from .model.closure import ClosureDetector, save_closure
-from .model.runtime import configure_threads
-from .phones import BILABIALS, Phone
-from .train_options import add_closure_arguments
+from ..data.dataset import load_audio_16k, scan, true_phones
+from ..model.closure import ClosureDetector, save_closure
+from ..model.runtime import configure_threads
+from ..phones import BILABIALS, Phone
+from .options import add_closure_arguments
 
 
 def bilabial_labels(phones: list[Phone], num_frames: int, fps: float) -> np.ndarray:
@@ -44,7 +44,7 @@ def bilabial_labels(phones: list[Phone], num_frames: int, fps: float) -> np.ndar
 def build_cache(data: Path, checkpoint: str | None, fps: float) -> tuple[dict[str, list[tuple[np.ndarray, np.ndarray]]], str]:
     """Per split: (features, labels) of every train/val clip with phones, computed by the checkpoint's
     front end; and that front end's id."""
-    from .pipeline import Generator
+    from ..pipeline import Generator
 
     front_end = Generator(checkpoint, threads=1).front_end
     folder = data / ".closure" / f"{front_end.id}-{fps:g}fps"

@@ -1,6 +1,6 @@
-"""The options of ``cafetalk train`` and ``python -m cafetalk_core.train``: one definition for both.
+"""The options of ``cafetalk train`` and ``python -m cafetalk_core.training.denoiser``: one definition for both.
 
-Kept apart from train.py so that ``cafetalk --help`` never imports torch, and so that train.py
+Kept apart from training/denoiser.py so that ``cafetalk --help`` never imports torch, and so that training/denoiser.py
 does not import the CLI (the CLI sits on top of everything; see docs/architecture.md).
 Add a new training or model option here and both commands get it.
 """
@@ -49,7 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_head_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``cafetalk train-head`` / ``python -m cafetalk_core.train_head`` (no torch: the CLI parser stays light)."""
+    """The options of ``cafetalk train-head`` / ``python -m cafetalk_core.training.head`` (no torch: the CLI parser stays light)."""
     p.add_argument("--data", required=True, help="synthetic corpus folder (cafetalk synth-data)")
     p.add_argument("--out", required=True, help="output folder (last/ and best/ checkpoints, log.jsonl)")
     p.add_argument("--steps", type=int, default=3000)
@@ -64,7 +64,7 @@ def add_head_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_closure_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``cafetalk train-closure`` / ``python -m cafetalk_core.train_closure``."""
+    """The options of ``cafetalk train-closure`` / ``python -m cafetalk_core.training.closure``."""
     p.add_argument("--data", required=True, help="synthetic corpus folder (cafetalk synth-data)")
     p.add_argument("--out", required=True, help="output folder (last/ and best/, log.jsonl)")
     p.add_argument("--checkpoint", default=None, help="the model whose front end feeds the detector (default: shipped)")

@@ -2,16 +2,16 @@
 
 Single process (CPU or one GPU):
     cafetalk train --data corpus --out runs/small
-    python -m cafetalk_core.train --data corpus --out runs/small --stage both --steps 4000
+    python -m cafetalk_core.training.denoiser --data corpus --out runs/small --stage both --steps 4000
 Many GPUs (or CPU processes with gloo) with DDP:
-    torchrun --standalone --nproc_per_node 4 -m cafetalk_core.train --data corpus --out runs/ddp
+    torchrun --standalone --nproc_per_node 4 -m cafetalk_core.training.denoiser --data corpus --out runs/ddp
 
-Both commands take the same options (cafetalk_core/train_options.py). Layout of ``--out`` (stage
+Both commands take the same options (cafetalk_core/training/options.py). Layout of ``--out`` (stage
 ``both``): ``OUT/stage1/`` is the stage-1 checkpoint, ``OUT/`` the final stage-2 one; each holds
 model.safetensors + config.json (+ optimizer.safetensors, train_config.json, log.jsonl).
 ``--resume`` continues from what is there.
 
-Read top to bottom, in the manner of nanoGPT's train.py: ``run`` sets up DDP (one unit,
+Read top to bottom, in the manner of nanoGPT's training/denoiser.py: ``run`` sets up DDP (one unit,
 ``Distributed``) and plans the stages; ``train_stage`` builds one stage in named steps (model,
 seeds, front end, data, trainable parameters and optimiser, DDP wrapper, run record); ``train_loop``
 is the one loop (learning rate, step, clip, log, then validation + checkpoint). The helpers follow.
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, build_model, diffusion_loss,
+from ..model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, build_model, diffusion_loss,
                     load_checkpoint, preset, save_checkpoint)
-from .model.checkpoint import OPTIMIZER_FILE, load_optimizer
-from .model.config import ModelConfig
-from .train_options import add_train_arguments
+from ..model.checkpoint import OPTIMIZER_FILE, load_optimizer
+from ..model.config import ModelConfig
+from .options import add_train_arguments
 
 
 # -- the run: DDP and the stages --------------------------------------------------------------
@@ -201,7 +201,7 @@ def load_front_end(front_end_id: str) -> tuple[Any, bool]:
 def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_phones: bool,
               dist: Distributed) -> StageData:
     """Train and validation windows; the recogniser cache is filled once, by rank 0, first."""
-    from .data.dataset import CurvesDataset, precompute
+    from ..data.dataset import CurvesDataset, precompute
 
     window = args.window_frames or cfg.max_frames
     if dist.master and uses_phones and args.precompute_workers > 0:
@@ -354,7 +354,7 @@ def save_stage_checkpoint(args: argparse.Namespace, stage: StageRun, dist: Distr
 
 def build_front_end(name: str) -> Any:
     """The audio front end named in the model config (cafetalk_core.audio)."""
-    from .audio import build_front_end as _build
+    from ..audio import build_front_end as _build
 
     return _build(name)
 
@@ -430,7 +430,7 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
 
 def data_stats(dataset: Any, max_clips: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean/std of the training curves (the model normalises with them)."""
-    from .data.dataset import BadClip, load_curves
+    from ..data.dataset import BadClip, load_curves
 
     chunks = []
     for rec in dataset.records[:max_clips]:
@@ -484,13 +484,13 @@ def check_ranks_in_sync(model: torch.nn.Module, out: Path | None, world: int) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cafetalk_core.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m cafetalk_core.training.denoiser", description=__doc__.splitlines()[0])
     add_train_arguments(p)
     return p
 
 
 def cli_train(args: argparse.Namespace) -> int:
-    """``cafetalk train``: the parser is the same (train_options.py), so the namespace is complete."""
+    """``cafetalk train``: the parser is the same (training/options.py), so the namespace is complete."""
     run(args)
     return 0
 

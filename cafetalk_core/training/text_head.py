@@ -1,4 +1,4 @@
-"""Train the text -> action head: ``python -m cafetalk_core.controls.text.train``.
+"""Train the text -> action head: ``python -m cafetalk_core.training.text_head``.
 
 Reproduces ``weights/text_head.safetensors`` + ``text_head.json`` from the generated phrases
 (text_data.py) in about a minute on one CPU core. Sentence embeddings are cached under
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import generate_examples
-from .model import (CONFIG_PATH, EMBEDDING_MODEL, EMOTION_LABELS, HEAD_PATH, TextHead, embed, reset_cache,
+from ..controls.text.data import generate_examples
+from ..controls.text.model import (CONFIG_PATH, EMBEDDING_MODEL, EMOTION_LABELS, HEAD_PATH, TextHead, embed, reset_cache,
                          save_head)
-from ..vocabulary import ACTION_IDS, ACTIONS
+from ..controls.vocabulary import ACTION_IDS, ACTIONS
 
 
 def _cache_path() -> Path:
@@ -131,7 +131,7 @@ def train(epochs: int = 120, seed: int = 0, hidden: int = 256, lr: float = 2e-3,
             "val_action_precision": round(prec, 4), "val_action_recall": round(rec, 4),
             "val_emotion_accuracy": round(emo_acc, 4), "val_negation_accuracy": round(neg_acc, 4),
             "seconds": round(time.time() - t0, 1),
-            "command": "python -m cafetalk_core.controls.text.train",
+            "command": "python -m cafetalk_core.training.text_head",
         },
     }
     save_head(head, config, out, config_out)

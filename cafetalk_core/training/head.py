@@ -1,11 +1,11 @@
-"""Train the head stage (model/head.py) on a synthetic corpus's head truth (motion/head_rules.py).
+"""Train the head stage (model/head.py) on a synthetic corpus's head truth (data/head_rules.py).
 
     cafetalk train-head --data corpus --out runs/head --steps 3000
-    python -m cafetalk_core.train_head --data corpus --out runs/head --steps 3000 --resume
+    python -m cafetalk_core.training.head --data corpus --out runs/head --steps 3000 --resume
 
 One process, CPU or GPU. Features and head truth are computed once per clip and cached in
 ``<data>/head_cache.npz`` (the truth is seeded by the clip id, so it is the same every run).
-The loop, like train.py's: learning rate (warm-up, cosine), step, clip, log, and every
+The loop, like training/denoiser.py's: learning rate (warm-up, cosine), step, clip, log, and every
 ``--eval-every`` steps the validation loss and a checkpoint (resumable with ``--resume``);
 the checkpoint kept in ``--out`` is the one with the lowest validation loss (``best/``).
 """
@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .controls.coarse import emotion_index
-from .data.dataset import load_audio_16k, scan, true_phones
-from .model.checkpoint import build_model, load_checkpoint, save_checkpoint
-from .model.denoiser import Conditions
-from .model.diffusion import DDIMScheduler, SchedulerConfig
-from .model.head import HEAD_FEATURES, head_features, head_model_config
-from .model.runtime import configure_threads
-from .train_options import add_head_arguments
-from .motion.head_rules import head_truth
+from ..controls.coarse import emotion_index
+from ..data.dataset import load_audio_16k, scan, true_phones
+from ..model.checkpoint import build_model, load_checkpoint, save_checkpoint
+from ..model.denoiser import Conditions
+from ..model.diffusion import DDIMScheduler, SchedulerConfig
+from ..model.head import HEAD_FEATURES, head_features, head_model_config
+from ..model.runtime import configure_threads
+from .options import add_head_arguments
+from ..data.head_rules import head_truth
 
 
 def clip_seed(clip_id: str) -> int:
