@@ -6,7 +6,14 @@ A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`
 
 - Curves are resampled to the model fps (``BlendshapeCurves.resample``), audio to 16 kHz
   mono by ``audio.load_audio`` (the project's one loader).
-- Split: the JSON's ``split`` for synth clips; for user files a hash of the file name (70/15/15).
+- Split: the JSON's ``split`` for synth clips; a folder's ``dataset.json`` ``splits`` (by take) for
+  converted real captures (``datasets/facegood``); otherwise a hash of the file name (70/15/15).
+- Supervised channels: a folder's ``dataset.json`` may name the ARKit channels its captures really
+  animate (``supervised_channels``: FACEGOOD maps 27 mouth and jaw channels); the others are zero in
+  the files but unknown, so each item carries ``channel_mask`` (52,) and the loss ignores them.
+- Audio: ``<name>.wav`` or ``<name>.flac``.
+- Weights: each training clip gives as many windows per epoch as it holds (long real takes are not
+  drowned by many short synthetic clips), times its folder's weight (``--data-weights``).
 - Windows of ``window_frames``: a random crop per item for train, a fixed tiling for val/test;
   shorter clips are padded with the rest pose and ``mask`` = 0 on the padding.
 - Labels: emotion/intensity/events from the JSON when present, otherwise neutral / 0.5 and
@@ -61,6 +68,10 @@ def split_of_name(name: str) -> str:
     return "train" if h < 0.7 else "val" if h < 0.85 else "test"
 
 
+AUDIO_SUFFIXES = (".wav", ".flac")
+DATASET_CARD = "dataset.json"   # a folder's card: provenance, splits by take, supervised channels
+
+
 @dataclass
 class ClipRecord:
     id: str
@@ -69,6 +80,8 @@ class ClipRecord:
     meta: dict | None
     split: str
     duration_s: float
+    channels: tuple[str, ...] | None = None   # supervised ARKit channels; None = all 52
+    weight: float = 1.0                       # the folder's sampling weight
 
     def num_frames(self, fps: float) -> int:
         return max(1, int(round(self.duration_s * fps)))
@@ -78,14 +91,39 @@ class BadClip(ValueError):
     """A clip that cannot be used; the message names the file."""
 
 
-def scan(roots: str | Path | list[str | Path]) -> list[ClipRecord]:
-    """Every usable-looking ``<name>.wav`` + ``<name>.csv`` pair under the roots (not recursive)."""
+def read_dataset_card(root: Path) -> dict:
+    """A folder's ``dataset.json`` (empty when there is none); bad splits or channel names raise."""
+    path = root / DATASET_CARD
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    for name in card.get("supervised_channels") or []:
+        if name not in rig.ARKIT_NAMES:
+            raise ValueError(f"{path}: supervised_channels: {name!r} is not an ARKit channel")
+    for split, takes in (card.get("splits") or {}).items():
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"{path}: splits: {split!r} is not train, val or test")
+    return card
+
+
+def scan(roots: str | Path | list[str | Path], weights: list[float] | None = None) -> list[ClipRecord]:
+    """Every usable-looking ``<name>.wav|.flac`` + ``<name>.csv`` pair under the roots (not recursive)."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    weights = [1.0] * len(roots) if weights is None else list(weights)
+    if len(weights) != len(roots):
+        raise ValueError(f"{len(weights)} data weights for {len(roots)} data folders")
     out: list[ClipRecord] = []
-    for root in map(Path, roots):
+    for root, weight in zip(map(Path, roots), weights):
         if not root.is_dir():
             raise FileNotFoundError(f"data folder {root} does not exist")
-        for wav in sorted(root.glob("*.wav")):
+        card = read_dataset_card(root)
+        split_of_take = {t: split for split, takes in (card.get("splits") or {}).items() for t in takes}
+        channels = tuple(card["supervised_channels"]) if card.get("supervised_channels") else None
+        audio_files = sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+        for wav in audio_files:
             csv_path = wav.with_suffix(".csv")
             if not csv_path.exists():
                 log.warning("%s: no matching %s; skipped", wav, csv_path.name)
@@ -97,18 +135,29 @@ def scan(roots: str | Path | list[str | Path]) -> list[ClipRecord]:
                     meta = json.loads(meta_path.read_text())
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     log.warning("%s: unreadable JSON (%s); using it as a plain capture", meta_path, exc)
+            if meta is None and card.get("fps"):
+                meta = {"fps": card["fps"]}
             try:
                 info = sf.info(str(wav))
                 duration = info.frames / info.samplerate
             except Exception as exc:
-                log.warning("%s: unreadable wav (%s); skipped", wav, exc)
+                log.warning("%s: unreadable audio (%s); skipped", wav, exc)
                 continue
             if duration <= 0:
-                log.warning("%s: empty wav; skipped", wav)
+                log.warning("%s: empty audio; skipped", wav)
                 continue
-            split = (meta or {}).get("split") or split_of_name(wav.stem)
-            out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration))
+            split = (meta or {}).get("split") or split_of_take.get(wav.stem) or split_of_name(wav.stem)
+            out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration, channels, float(weight)))
     return out
+
+
+def channel_mask(rec: ClipRecord) -> np.ndarray:
+    """(52,) 1 on the channels this clip's truth really animates."""
+    if rec.channels is None:
+        return np.ones(rig.NUM_CHANNELS, np.float32)
+    mask = np.zeros(rig.NUM_CHANNELS, np.float32)
+    mask[rig.indices(rec.channels)] = 1.0
+    return mask
 
 
 def load_audio_16k(path: Path) -> np.ndarray:
@@ -148,7 +197,7 @@ def true_phones(rec: ClipRecord) -> list[Phone] | None:
 def recognised_phones(rec: ClipRecord, front_end: FrontEnd, audio: np.ndarray | None = None) -> list[Phone]:
     """The front end's recogniser output for the clip, cached as ``<id>.recog.json``."""
     cache = rec.wav.with_name(f"{rec.id}.recog.json")
-    if cache.exists():
+    if cache.exists():  # (git ignores *.recog.json: a cache, not data)
         try:
             data = json.loads(cache.read_text())
             if data.get("front_end") == front_end.id:
@@ -198,13 +247,15 @@ class CurvesDataset(Dataset):
     """Windows of (curves, audio features, emotion, intensity, fine labels) for training.
 
     Items are dicts: ``x0`` (T, 52), ``audio`` (T, dim), ``emotion`` (T,) int64, ``intensity``
-    (T,), ``fine`` (T, NUM_ACTIONS), ``mask`` (T,) (1 on real frames), and ``id``.
+    (T,), ``fine`` (T, NUM_ACTIONS), ``mask`` (T,) (1 on real frames), ``channel_mask`` (52,)
+    (1 on the channels the clip's truth animates), and ``id``.
     """
 
     def __init__(self, root: str | Path | list, split: str | None = "train", fps: float = 30.0,
                  window_frames: int = 120, front_end: FrontEnd | None = None,
                  fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
-                 cache_clips: bool = True, recog_cached_only: bool = False) -> None:
+                 cache_clips: bool = True, recog_cached_only: bool = False,
+                 weights: list[float] | None = None) -> None:
         if split not in ("train", "val", "test", None):
             raise ValueError(f"split must be train, val, test or None, got {split!r}")
         if window_frames < 1:
@@ -212,7 +263,7 @@ class CurvesDataset(Dataset):
         self.fps, self.window, self.split = float(fps), int(window_frames), split
         self.front_end = front_end if front_end is not None else LogMelFrontEnd()
         self.fine_label_seed, self.p_recog, self.seed = fine_label_seed, float(p_recog), seed
-        self.records = [r for r in scan(root) if split is None or r.split == split]
+        self.records = [r for r in scan(root, weights) if split is None or r.split == split]
         self.bad: set[str] = set()
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_clips = cache_clips
@@ -220,8 +271,9 @@ class CurvesDataset(Dataset):
         # clips whose recogniser output is already cached use it; the rest use perturbed truth.
         self.recog_cached_only = recog_cached_only
         self._epoch = 0
-        if split == "train":
-            self.index = [(i, -1) for i in range(len(self.records))]
+        if split == "train":   # a clip gives as many random windows as it holds, times its folder's weight
+            self.index = [(i, -1) for i, r in enumerate(self.records)
+                          for _ in range(max(1, round(r.weight * r.num_frames(self.fps) / self.window)))]
         else:  # deterministic tiling
             self.index = []
             for i, r in enumerate(self.records):
@@ -317,7 +369,8 @@ class CurvesDataset(Dataset):
             "x0": torch.from_numpy(x0), "audio": torch.from_numpy(audio),
             "emotion": torch.full((self.window,), clip["emotion"], dtype=torch.int64),
             "intensity": torch.full((self.window,), clip["intensity"], dtype=torch.float32),
-            "fine": torch.from_numpy(fine_w), "mask": torch.from_numpy(mask), "id": rec.id,
+            "fine": torch.from_numpy(fine_w), "mask": torch.from_numpy(mask),
+            "channel_mask": torch.from_numpy(channel_mask(rec)), "id": rec.id,
         }
 
     def __getitem__(self, k: int) -> dict[str, Any]:

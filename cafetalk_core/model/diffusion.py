@@ -294,7 +294,8 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
 
     ``batch``: ``curves`` (B, T, 52) in [0, 1]; ``audio`` (B, T, audio_dim); ``emotion`` (B, T)
     int64; ``intensity`` (B, T); optional ``fine`` (B, T, num_actions) rasterised controls
-    (stage 2) and ``mask`` (B, T) valid frames. Returns (loss, logs).
+    (stage 2), ``mask`` (B, T) valid frames and ``channel_mask`` (B, 52) the channels each
+    row's truth animates (a real capture mapped from another rig knows only some). Returns (loss, logs).
 
     * Audio and coarse are dropped independently with p = 0.2 (classifier-free guidance).
     * Stage 2: each control span is dropped with ``p_drop_controls`` (paper: ~80%).
@@ -338,6 +339,8 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
     valid = batch.get("mask")
     valid = torch.ones(b, n, device=device) if valid is None else valid.float()
     weight = valid[..., None] * w                                              # (B, T, 52)
+    if batch.get("channel_mask") is not None:
+        weight = weight * batch["channel_mask"].float()[:, None, :]
     if swap.any():
         z_ctrl = ((fine > 0).float() @ action_channel_matrix(device)).clamp(max=1.0)   # (B, T, 52)
         weight = torch.where(swap[:, None, None], weight * z_ctrl, weight)

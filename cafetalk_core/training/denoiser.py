@@ -211,7 +211,8 @@ def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_p
     dist.barrier()
     train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
                               fine_label_seed=args.seed, p_recog=args.p_recog if uses_phones else 0.0,
-                              seed=args.seed + dist.rank, recog_cached_only=args.precompute_workers == 0)
+                              seed=args.seed + dist.rank, recog_cached_only=args.precompute_workers == 0,
+                              weights=args.data_weights)
     val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
                             fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0)
     if len(train_set) == 0:
@@ -249,11 +250,22 @@ def wrap_ddp(model: Denoiser, dist: Distributed) -> torch.nn.Module:
         model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
 
 
+def recorded_paths(paths: str | Path | list) -> list[str]:
+    """Data folders as the run record keeps them: relative to the working directory when inside it,
+    so a checkpoint made in a checkout names its data the same way on every machine."""
+    out = []
+    for p in ([paths] if isinstance(paths, (str, Path)) else paths):
+        full = Path(p).resolve()
+        out.append(os.path.relpath(full) if full.is_relative_to(Path.cwd()) else str(p))
+    return out
+
+
 def write_run_record(args: argparse.Namespace, stage: StageRun, dist: Distributed) -> None:
     """OUT/train_config.json (every option, the model config, the clip counts) and a summary line."""
     s, out = stage.settings, stage.settings.out
     out.mkdir(parents=True, exist_ok=True)
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    options["data"] = recorded_paths(args.data)
     record = {**options, "init": s.init, "stage": s.stage, "world_size": dist.world,
               "model_config": stage.cfg.to_dict(), "train_clips": len(stage.data.train_set.records),
               "val_clips": len(stage.data.val_set.records)}
@@ -346,7 +358,7 @@ def save_stage_checkpoint(args: argparse.Namespace, stage: StageRun, dist: Distr
     s = stage.settings
     save_checkpoint(s.out, stage.model, step=step, stage=s.stage, optimizer=stage.optimizer,
                     front_end={"id": stage.cfg.front_end},
-                    train={"data": str(args.data), "val_loss": val_loss, "lr": s.lr,
+                    train={"data": recorded_paths(args.data), "val_loss": val_loss, "lr": s.lr,
                            "batch_size": args.batch_size * dist.world, "seed": args.seed})
 
 
@@ -371,6 +383,7 @@ class AcousticCache:
     def __init__(self, front_end: Any) -> None:
         self.inner = front_end
         self.id, self.dim = front_end.id, front_end.dim
+        self.uses_phones = True   # only phonetic front ends are wrapped (load_front_end)
         self._acoustic: dict[tuple[int, int, float], np.ndarray] = {}
         self._phones = getattr(front_end, "slices", {}).get("phones")
 
@@ -405,7 +418,8 @@ def model_config(spec: str, front_end: Any, fps: float) -> ModelConfig:
 def to_batch(item: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Dataset item names -> the names diffusion_loss expects."""
     batch = {"curves": item["x0"], "audio": item["audio"], "emotion": item["emotion"],
-             "intensity": item["intensity"], "fine": item["fine"], "mask": item["mask"] > 0.5}
+             "intensity": item["intensity"], "fine": item["fine"], "mask": item["mask"] > 0.5,
+             "channel_mask": item["channel_mask"]}
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 

@@ -12,7 +12,8 @@ import argparse
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Every training option, grouped: what to train, the optimiser, the data, the run."""
     what = p.add_argument_group("what to train")
-    what.add_argument("--data", required=True, help="corpus folder (synth-data output or wav+csv pairs)")
+    what.add_argument("--data", required=True, nargs="+",
+                      help="data folders: synth-data output, wav/flac + Live Link CSV pairs, converted real captures")
     what.add_argument("--out", required=True, help="output checkpoint folder")
     what.add_argument("--stage", choices=["1", "2", "both"], default="both")
     what.add_argument("--config", default="small", help="model size: small | paper | tiny | a JSON file")
@@ -33,6 +34,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--p-drop-controls", type=float, default=0.8, help="stage 2: drop each control span")
 
     data = p.add_argument_group("data")
+    data.add_argument("--data-weights", type=float, nargs="+", default=None,
+                      help="one sampling weight per --data folder (default 1 each; windows per clip x weight)")
     data.add_argument("--window-frames", type=int, default=None, help="training window (default: model max_frames)")
     data.add_argument("--p-recog", type=float, default=0.5, help="share of samples using recogniser phones")
     data.add_argument("--workers", type=int, default=0, help="DataLoader workers")
