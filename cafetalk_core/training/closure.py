@@ -14,7 +14,6 @@ split; the checkpoint with the best one is written to ``<out>/best`` (and ``<out
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..data.dataset import load_audio_16k, scan, true_phones
 from ..model.closure import ClosureDetector, save_closure
 from ..model.runtime import configure_threads
 from ..phones import BILABIALS, Phone
+from .loop import append_log, optimizer_step, scheduled_lr
 from .options import add_closure_arguments
 
 
@@ -113,21 +113,16 @@ def train_closure(args: argparse.Namespace) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     log, best, t0 = out / "log.jsonl", -math.inf, time.time()
     for step in range(1, args.steps + 1):
-        lr = args.lr * min(1.0, step / 100) * 0.5 * (1 + math.cos(math.pi * (step - 1) / args.steps))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        scheduled_lr(opt, step - 1, args.steps, args.lr, warmup=100, floor=0.0)
         x, y = batch(data["train"], args.batch_size, args.frames, rng)
         x = x + args.noise * det.feat_std * torch.randn_like(x)      # noise in normalised units
         loss = F.binary_cross_entropy_with_logits(det(x), y, pos_weight=pos_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(loss, opt, det.parameters(), clip=None)
         if step % args.eval_every == 0 or step == args.steps:
             ap = val_score(det, data["val"])
             info = {"data": str(args.data), "val_ap": ap, "step": step, "command": "cafetalk train-closure",
                     "steps": args.steps, "train_clips": len(data["train"]), "val_clips": len(data["val"])}
-            with log.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": loss.item(), "val_ap": ap, "sec": round(time.time() - t0, 1)}) + "\n")
+            append_log(log, {"step": step, "loss": loss.item(), "val_ap": ap, "sec": round(time.time() - t0, 1)})
             save_closure(out / "last", det, info)
             if ap > best:
                 best = ap

@@ -37,6 +37,7 @@ from ..model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, b
                     load_checkpoint, preset, save_checkpoint)
 from ..model.checkpoint import OPTIMIZER_FILE, load_optimizer
 from ..model.config import ModelConfig
+from .loop import optimizer_step, scheduled_lr
 from .options import add_train_arguments
 
 
@@ -285,20 +286,15 @@ def train_loop(args: argparse.Namespace, stage: StageRun, dist: Distributed) -> 
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dist.device.type == "cuda" else torch.autocast("cpu", enabled=False)
     val_loss = float("nan")
     for step in range(stage.start_step, s.steps):
-        lr = lr_at(step, s.steps, s.lr, args.warmup)
-        for group in stage.optimizer.param_groups:
-            group["lr"] = lr
+        lr = scheduled_lr(stage.optimizer, step, s.steps, s.lr, args.warmup)
         batch = to_batch(next(batches), dist.device)
         # Stage 2 alternates plain batches and swap-label batches (paper section 3.3).
         p_swap = args.p_swap if (s.stage == 2 and step % 2 == 1) else 0.0
         with amp:
             loss, logs = diffusion_loss(stage.loss_model, stage.scheduler, batch, stage=s.stage,
                                         p_swap=p_swap, p_drop_controls=args.p_drop_controls)
-        stage.optimizer.zero_grad(set_to_none=True)
-        loss.backward()            # under DDP the backward all-reduces (averages) the gradients
-        grad_norm = torch.nn.utils.clip_grad_norm_(stage.params, args.clip)
-        stage.optimizer.step()
-        log.step(step, lr, float(grad_norm), logs, val_loss)
+        grad_norm = optimizer_step(loss, stage.optimizer, stage.params, args.clip)   # DDP: backward all-reduces
+        log.step(step, lr, grad_norm, logs, val_loss)
         if (step + 1) % args.eval_every == 0 or step == s.steps - 1:
             if dist.master:
                 val_loss = validate(stage.model, stage.scheduler, stage.data.val_loader, s.stage, dist.device)
@@ -432,14 +428,6 @@ def infinite(loader: DataLoader, sampler: Any) -> Iterator[dict[str, torch.Tenso
             loader.dataset.set_epoch(epoch)
         yield from loader
         epoch += 1
-
-
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 10% (nanoGPT's schedule)."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def data_stats(dataset: Any, max_clips: int = 400) -> tuple[torch.Tensor, torch.Tensor]:

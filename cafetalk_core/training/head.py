@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..model.denoiser import Conditions
 from ..model.diffusion import DDIMScheduler, SchedulerConfig
 from ..model.head import HEAD_FEATURES, head_features, head_model_config
 from ..model.runtime import configure_threads
+from .loop import append_log, optimizer_step, scheduled_lr
 from .options import add_head_arguments
 from ..data.head_rules import head_truth
 
@@ -142,24 +142,17 @@ def train_head(args: argparse.Namespace) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     while step < args.steps:
-        lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = scheduled_lr(opt, step, args.steps, args.lr, warmup=100)
         loss = head_loss(model, sched, batch(data["train"], args.batch_size, args.frames, rng), gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(loss, opt, model.parameters(), clip=1.0)
         step += 1
         if step % 50 == 0:
-            with log.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": loss.item(), "lr": lr, "sec": round(time.time() - t0, 1)}) + "\n")
+            append_log(log, {"step": step, "loss": loss.item(), "lr": lr, "sec": round(time.time() - t0, 1)})
         if step % args.eval_every == 0 or step == args.steps:
             v = val_loss(model, sched, data["val"], args.frames)
             info = {"data": str(args.data), "features": HEAD_FEATURES, "val_loss": v, "best_val": min(best, v),
                     "command": "cafetalk train-head", "steps": args.steps}
-            with log.open("a") as f:
-                f.write(json.dumps({"step": step, "val_loss": v}) + "\n")
+            append_log(log, {"step": step, "val_loss": v})
             save_checkpoint(last, model, step=step, stage=1, front_end={"id": HEAD_FEATURES}, train=info)
             if v < best:
                 best = v

@@ -24,6 +24,7 @@ from ..controls.text.data import generate_examples
 from ..controls.text.model import (CONFIG_PATH, EMBEDDING_MODEL, EMOTION_LABELS, HEAD_PATH, TextHead, embed, reset_cache,
                          save_head)
 from ..controls.vocabulary import ACTION_IDS, ACTIONS
+from .loop import optimizer_step, scheduled_lr
 
 
 def _cache_path() -> Path:
@@ -80,9 +81,9 @@ def train(epochs: int = 120, seed: int = 0, hidden: int = 256, lr: float = 2e-3,
 
     head = TextHead(len(ACTION_IDS), len(EMOTION_LABELS), hidden)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     batch = 256
     for epoch in range(epochs):
+        scheduled_lr(opt, epoch, epochs, lr, warmup=0, floor=0.0)   # per epoch, cosine to 0
         head.train()
         order = tr[torch.randperm(len(tr))]
         total = 0.0
@@ -97,11 +98,8 @@ def train(epochs: int = 120, seed: int = 0, hidden: int = 256, lr: float = 2e-3,
             if s.any():
                 sim = F.normalize(proj[s], dim=-1) @ F.normalize(desc, dim=-1).T / 0.07
                 loss = loss + 0.2 * F.cross_entropy(sim, y_act[idx][s].argmax(1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            optimizer_step(loss, opt, head.parameters(), clip=None)
             total += float(loss.detach()) * len(idx)
-        sched.step()
         if verbose and (epoch % 20 == 0 or epoch == epochs - 1):
             print(f"epoch {epoch:3d} loss {total / len(tr):.4f}")
 
