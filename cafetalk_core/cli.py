@@ -19,7 +19,8 @@ from .training.options import add_closure_arguments, add_head_arguments, add_tra
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("cafetalk_core.server.app", "cli_serve", "run the HTTP inference server"),
     "generate": ("cafetalk_core.pipeline", "cli_generate", "audio + controls -> curves file (.csv/.json/.npz)"),
-    "train": ("cafetalk_core.training.denoiser", "cli_train", "train stage 1 and/or stage 2 on a corpus folder"),
+    "train": ("cafetalk_core.cli", "cli_train",
+              "train stage 1 and/or stage 2 on data folders, or rebuild every shipped part with --recipe"),
     "train-head": ("cafetalk_core.training.head", "cli_train_head",
                    "train the head stage (head yaw/pitch/roll) on a corpus's head truth"),
     "train-closure": ("cafetalk_core.training.closure", "cli_train_closure",
@@ -144,6 +145,17 @@ ARGUMENTS = {
     "train-head": add_head_arguments,
     "train-closure": add_closure_arguments,
 }
+
+
+def cli_train(args: argparse.Namespace) -> int:
+    """``cafetalk train``: one stage run, or with ``--recipe`` every shipped part in order (training/recipe.py).
+    The recipe's tuning step lives in evaluation/, above training, so it is handed in from here."""
+    if args.recipe:
+        from .evaluation.tuning import recipe_tune
+        from .training.recipe import cli_recipe
+        return cli_recipe(args, {"tune": recipe_tune})
+    from .training.denoiser import cli_train as train_stages
+    return train_stages(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,6 +48,7 @@ from ..audio import FrontEnd as AudioFrontEnd
 from ..controls.binarize import binarize, labels_to_controls
 from ..controls.coarse import emotion_index
 from ..controls.fine import FineControl, rasterize_fine
+from ..controls.vocabulary import NUM_ACTIONS
 from ..curves import BlendshapeCurves
 from ..phones import Phone
 
@@ -255,7 +256,7 @@ class CurvesDataset(Dataset):
                  window_frames: int = 120, front_end: FrontEnd | None = None,
                  fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
                  cache_clips: bool = True, recog_cached_only: bool = False,
-                 weights: list[float] | None = None) -> None:
+                 weights: list[float] | None = None, fine_labels: bool = True) -> None:
         if split not in ("train", "val", "test", None):
             raise ValueError(f"split must be train, val, test or None, got {split!r}")
         if window_frames < 1:
@@ -263,6 +264,7 @@ class CurvesDataset(Dataset):
         self.fps, self.window, self.split = float(fps), int(window_frames), split
         self.front_end = front_end if front_end is not None else LogMelFrontEnd()
         self.fine_label_seed, self.p_recog, self.seed = fine_label_seed, float(p_recog), seed
+        self.fine_labels = fine_labels   # stage 1 never reads them: Algorithm 1 per item is a third of its cost
         self.records = [r for r in scan(root, weights) if split is None or r.split == split]
         self.bad: set[str] = set()
         self._cache: dict[str, dict[str, Any]] = {}
@@ -349,7 +351,9 @@ class CurvesDataset(Dataset):
             start = int(rng.integers(0, max(1, n - self.window + 1)))
         end = min(n, start + self.window)
         fine = clip["fine"]
-        if fine is None:
+        if fine is None and not self.fine_labels:
+            fine = np.zeros((n, NUM_ACTIONS), np.float32)
+        elif fine is None:
             seed = None if self.fine_label_seed is None else int(rng.integers(2**31)) + self.fine_label_seed
             labels = binarize(clip["curves"], self.fps, seed=seed)
             fine = rasterize_fine(labels_to_controls(labels, clip["curves"], self.fps), n, self.fps)

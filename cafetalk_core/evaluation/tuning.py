@@ -131,6 +131,33 @@ def write_defaults(checkpoint: str | Path, chosen: SettingScore, evidence: dict[
     tmp.replace(path)
 
 
+def tune_checkpoint(checkpoint: str | Path, set_name: str = "val", scales: Sequence[float] = (2, 3, 4, 5),
+                    steps: Sequence[int] = (10,), seeds: int = 2, write: bool = True,
+                    device: str = "cpu", max_clips: int | None = None) -> tuple[SettingScore, list[SettingScore]]:
+    """Score the settings on a real-speech set, choose by the rule, optionally store it in the checkpoint."""
+    from ..pipeline import Generator
+
+    generator = Generator(Path(checkpoint), device=device)
+    clips = realspeech.load_real_speech(realspeech.real_set_dir(set_name))[:max_clips]
+    seed_list = list(range(int(seeds)))
+    scores = score_settings(generator, clips, list(scales), [int(x) for x in steps], seed_list)
+    chosen = choose(scores)
+    if write:
+        write_defaults(checkpoint, chosen, {"set": str(set_name), "clips": len(clips), "seeds": seed_list,
+                                            "rule": "max closure (tie 0.02) with silence <= 0.10, then min jitter",
+                                            "chosen": asdict(chosen), "scores": [asdict(s) for s in scores]})
+    return chosen, scores
+
+
+def recipe_tune(step: Any, out: Path) -> dict[str, Any]:
+    """The recipe's ``tune`` step (training/recipe.py): options ``set``, ``scales``, ``steps``, ``seeds``,
+    ``max_clips`` (the tiny recipe's toy scale; the default recipe uses the whole set)."""
+    opts = dict(step.options)
+    chosen, _ = tune_checkpoint(out, opts.get("set", "val"), opts.get("scales", (2, 3, 4, 5)),
+                                opts.get("steps", (10,)), opts.get("seeds", 2), max_clips=opts.get("max_clips"))
+    return {"audio_scale": chosen.audio_scale, "steps": chosen.steps, "bilabial_closure": chosen.bilabial_closure}
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 

@@ -136,10 +136,14 @@ def cli_train_closure(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cafetalk_core.training.closure", description=__doc__.splitlines()[0])
     add_closure_arguments(p)
-    return cli_train_closure(p.parse_args(argv))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_train_closure(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, dist: Distrib
     if start_step:   # a resumed run must not replay the noise and dropout of its first steps
         seed_everything(args.seed + dist.rank + 7919 * start_step)
     front_end, uses_phones = load_front_end(cfg.front_end)
-    data = load_data(args, cfg, front_end, uses_phones, dist)
+    data = load_data(args, cfg, front_end, uses_phones, dist, settings.stage)
     if settings.stage == 1 and start_step == 0 and not settings.init:
         mean, std = data_stats(data.train_set)
         model.set_data_stats(mean.to(dist.device), std.to(dist.device))
@@ -200,7 +200,7 @@ def load_front_end(front_end_id: str) -> tuple[Any, bool]:
 
 
 def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_phones: bool,
-              dist: Distributed) -> StageData:
+              dist: Distributed, stage: int) -> StageData:
     """Train and validation windows; the recogniser cache is filled once, by rank 0, first."""
     from ..data.dataset import CurvesDataset, precompute
 
@@ -213,9 +213,10 @@ def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_p
     train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
                               fine_label_seed=args.seed, p_recog=args.p_recog if uses_phones else 0.0,
                               seed=args.seed + dist.rank, recog_cached_only=args.precompute_workers == 0,
-                              weights=args.data_weights)
+                              weights=args.data_weights, fine_labels=stage == 2)
     val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
-                            fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0)
+                            fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0,
+                            fine_labels=stage == 2)
     if len(train_set) == 0:
         raise SystemExit(f"no training clips under {args.data}")
     sampler = (DistributedSampler(train_set, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=args.seed)

@@ -15,6 +15,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--data", required=True, nargs="+",
                       help="data folders: synth-data output, wav/flac + Live Link CSV pairs, converted real captures")
     what.add_argument("--out", required=True, help="output checkpoint folder")
+    what.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                      help="rebuild every shipped part in order (training/recipes/NAME.json: default, tiny); "
+                           "--data names the synthetic corpus and the real capture folders, --out the model folder")
     what.add_argument("--stage", choices=["1", "2", "both"], default="both")
     what.add_argument("--config", default="small", help="model size: small | paper | tiny | a JSON file")
     what.add_argument("--front-end", default="phonetic-viseme-mel-v1", help="audio front end id for a new model")
