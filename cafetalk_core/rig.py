@@ -1,5 +1,9 @@
 """The ARKit-52 rig: channel names, regions, neutral pose, and Live Link Face CSV I/O.
 
+The helpers every take reader shares live here too (:class:`TakeFormatError`, CSV cells to numbers,
+the weight range rule :func:`clamp_weights`, rows onto a frame grid); timecodes are in
+:mod:`cafetalk_core.timecode`.
+
 Curves never travel as a bare array: every consumer addresses channels by these names.
 Apple's order (ARFaceAnchor.BlendShapeLocation, camelCase) is our canonical order.
 
@@ -18,6 +22,9 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from .timecode import (TimecodeError, format_timecode, infer_rate,
+                       is_drop_frame, split_timecode, timecode_frame)
 
 ARKIT_NAMES: tuple[str, ...] = (
     "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
@@ -99,10 +106,11 @@ ROTATION_NAMES: tuple[str, ...] = (
 LIVE_LINK_ROTATIONS = ROTATION_NAMES
 LIVE_LINK_HEADER: tuple[str, ...] = ("Timecode", "BlendShapeCount") + LIVE_LINK_BLENDSHAPES + LIVE_LINK_ROTATIONS
 LIVE_LINK_BLENDSHAPE_COUNT = 61  # what the app writes: 52 weights + 9 rotations
-#: Frame rates a timecode's frame field is snapped up to when the fps is inferred.
-STANDARD_RATES: tuple[int, ...] = (24, 25, 30, 50, 60)
-#: How far a weight may stray outside [0, 1] (rounding) before a file is refused.
-WEIGHT_TOLERANCE = 1e-6
+#: How far a weight may stray outside [0, 1] and still be read. Real Live Link Face exports hold
+#: such weights (``EyeLookInRight`` 1.00334 and 1.00985 in two iPhone takes, a few frames each) and
+#: Unreal reads them: every reader here clamps a finite weight within this distance into [0, 1] and
+#: counts it (:func:`clamp_weights`); further out (or NaN, or text) the file is refused.
+WEIGHT_TOLERANCE = 0.1
 
 
 class TakeFormatError(ValueError):
@@ -155,66 +163,8 @@ class LiveLinkTake:
     fps: float
     start_frame: float = 0.0
     missing: tuple[str, ...] = ()
-
-    def to_curves(self):
-        """The take as :class:`~cafetalk_core.curves.BlendshapeCurves` (start at the first timecode)."""
-        from .curves import BlendshapeCurves  # curves imports this module
-        return BlendshapeCurves(self.weights, self.fps, ARKIT_NAMES, self.rotations, self.start_frame / self.fps)
-
-
-def format_timecode(frame: float, fps: float) -> str:
-    """``HH:MM:SS:FF.fff`` where ``.fff`` is a fraction of a frame (not milliseconds).
-
-    The fraction is rounded to thousandths first, so 0.9996 of a frame carries to the next frame.
-    """
-    if not (frame >= 0 and math.isfinite(frame)):
-        raise ValueError(f"frame must be >= 0, got {frame}")
-    whole, milli = divmod(int(round(frame * 1000)), 1000)
-    ifps = int(round(fps))
-    secs, ff = divmod(whole, ifps)
-    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{ff:02d}.{milli:03d}"
-
-
-def split_timecode(text: str) -> tuple[int, float]:
-    """``(whole seconds, frame field with its fraction)`` of ``HH:MM:SS:FF.fff``."""
-    try:
-        hh, mm, ss, ff = text.strip().split(":")
-        h, m, sec, frame = int(hh), int(mm), int(ss), float(ff)
-    except ValueError:
-        raise TakeFormatError(f"Timecode {text!r} is not HH:MM:SS:FF.fff") from None
-    if not (h >= 0 and 0 <= m < 60 and 0 <= sec < 60 and 0 <= frame < 1000 and math.isfinite(frame)):
-        raise TakeFormatError(f"Timecode {text!r} is out of range (MM and SS below 60, FF >= 0)")
-    return (h * 60 + m) * 60 + sec, frame
-
-
-def parse_timecode(text: str, fps: float) -> float:
-    """Frame number of a ``HH:MM:SS:FF.fff`` timecode at ``fps`` (frames counted at round(fps))."""
-    secs, frame = split_timecode(text)
-    return secs * round(fps) + frame
-
-
-def infer_fps(timecodes: list[str]) -> int:
-    """The frame rate of a file's timecodes (the file has no fps field).
-
-    A second that is followed by another one shows its whole frame count: the largest FF in
-    it + 1, snapped up to :data:`STANDARD_RATES` (so one dropped last frame does not change
-    it), is the rate; 24, 25 and 50 fps files therefore read back at their rate. A file
-    inside one second falls back to Epic's importer rule: 60 if any FF > 30, else 30. The
-    iPhone app's 30 and 60 fps files give 30 and 60 under both rules.
-    """
-    parsed = [split_timecode(tc) for tc in timecodes]
-    return _infer_rate(parsed)
-
-
-def _infer_rate(parsed: list[tuple[int, float]]) -> int:
-    if not parsed:
-        return 30
-    last = max(s for s, _ in parsed)
-    full = [int(ff) for s, ff in parsed if s != last]
-    if not full:
-        return 60 if any(ff >= 31 for _, ff in parsed) else 30
-    count = max(full) + 1
-    return next((r for r in STANDARD_RATES if r >= count), count)
+    #: Weights the file held a little outside [0, 1] (within :data:`WEIGHT_TOLERANCE`), clamped.
+    clamped: int = 0
 
 
 def write_live_link_csv(
@@ -286,12 +236,42 @@ def parse_table(body: list[tuple[int, list[str]]], columns: list[int], names: li
     return table
 
 
-def check_weight_range(table: np.ndarray, names: list[str], lines: list[int], path: str | None) -> None:
-    """Refuse a weight outside [0, 1] (beyond rounding), naming its line and column."""
-    bad = (table < -WEIGHT_TOLERANCE) | (table > 1 + WEIGHT_TOLERANCE)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise TakeFormatError(f"weight {table[r, c]:g} is outside [0, 1]", path=path, line=lines[r], column=names[c])
+def clamp_weights(table: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(table clamped into [0, 1], how many weights were outside [0, 1])``: the one rule for
+    weights slightly out of range, shared by every take reader (and pinned in the add-on's copy).
+
+    The caller has refused non-finite cells and anything further out than
+    :data:`WEIGHT_TOLERANCE` first (:func:`first_weight_out_of_range`).
+    """
+    table = np.asarray(table)
+    outside = int(np.count_nonzero((table < 0) | (table > 1)))
+    return (np.clip(table, 0, 1) if outside else table), outside
+
+
+def first_weight_out_of_range(table: np.ndarray) -> tuple[int, int] | None:
+    """``(row, column)`` of the first weight that is NaN/infinite or more than
+    :data:`WEIGHT_TOLERANCE` outside [0, 1] (a file no tool should read as a face), else None."""
+    table = np.asarray(table)
+    bad = ~np.isfinite(table) | (table < -WEIGHT_TOLERANCE) | (table > 1 + WEIGHT_TOLERANCE)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def weight_range_message(value: float) -> str:
+    """What a refused weight is told: the same words from every reader."""
+    if not math.isfinite(value):
+        return f"weight {value:g} is not finite"
+    return f"weight {value:g} is outside [0, 1] by more than {WEIGHT_TOLERANCE:g}"
+
+
+def check_weight_range(table: np.ndarray, names: list[str], lines: list[int],
+                       path: str | None) -> tuple[np.ndarray, int]:
+    """Refuse a weight far outside [0, 1], naming its line and column; clamp and count the rest
+    (:func:`clamp_weights`). Returns ``(clamped table, count)``."""
+    bad = first_weight_out_of_range(table)
+    if bad is not None:
+        r, c = bad
+        raise TakeFormatError(weight_range_message(table[r, c]), path=path, line=lines[r], column=names[c])
+    return clamp_weights(table)
 
 
 def to_frame_grid(frames: np.ndarray, tables: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
@@ -322,9 +302,13 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
       an error. ``Timecode`` is required.
     - Every row's timecode counts: rows are placed at their frame (with its ``.fff`` fraction)
       and the take is one row per frame from the first timecode; gaps are interpolated.
-    - ``fps=None`` infers the rate from the timecodes (:func:`infer_fps`).
+    - ``fps=None`` infers the rate from the timecodes (:func:`cafetalk_core.timecode.infer_fps`); drop-frame timecodes
+      (``HH:MM:SS;FF``) are 29.97 (or 59.94) fps and are counted without the skipped numbers.
+    - A weight a little outside [0, 1] (at most :data:`WEIGHT_TOLERANCE`, as real iPhone exports
+      hold) is clamped into it and counted in ``LiveLinkTake.clamped``. Rotations are radians,
+      not weights: they are only required to be finite.
     - Bad content (a missing header or Timecode, ragged rows, a non-number, NaN, a weight
-      outside [0, 1], timecodes going back) raises :class:`TakeFormatError` naming the line
+      more than :data:`WEIGHT_TOLERANCE` outside [0, 1], timecodes going back) raises :class:`TakeFormatError` naming the line
       and the column (and the file: ``source``'s path, or ``path`` for a stream).
     """
     text, source_path = read_text(source)
@@ -351,12 +335,16 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
                               path=path, line=header_line)
     tc_col = lower["timecode"]
     parsed = []
+    drop_frame = bool(body) and is_drop_frame(body[0][1][tc_col])
     for line, row in body:
         try:
             parsed.append(split_timecode(row[tc_col]))
-        except TakeFormatError as exc:
-            raise TakeFormatError(exc.what, path=path, line=line, column=header[tc_col]) from None
-    rate = float(fps) if fps else float(_infer_rate(parsed))
+        except TimecodeError as exc:
+            raise TakeFormatError(str(exc), path=path, line=line, column=header[tc_col]) from None
+        if is_drop_frame(row[tc_col]) != drop_frame:
+            raise TakeFormatError(f"timecode {row[tc_col].strip()!r} mixes drop-frame (;) and non-drop-frame (:) "
+                                  "with the first row", path=path, line=line, column=header[tc_col])
+    rate = float(fps) if fps else float(infer_rate(parsed, drop_frame))
     if not (rate > 0 and math.isfinite(rate)):
         raise ValueError(f"fps must be positive, got {fps}")
     nominal = round(rate)
@@ -365,7 +353,10 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
         if ff >= nominal:
             raise TakeFormatError(f"frame field {ff:g} of {row[tc_col].strip()!r} is not below {nominal} (fps {rate:g})",
                                   path=path, line=line, column=header[tc_col])
-        frames[i] = secs * nominal + ff
+        try:
+            frames[i] = timecode_frame(secs, ff, nominal, drop_frame)
+        except TimecodeError as exc:
+            raise TakeFormatError(str(exc), path=path, line=line, column=header[tc_col]) from None
         if i and frames[i] < frames[i - 1]:
             raise TakeFormatError(f"timecode {row[tc_col].strip()!r} is earlier than the row before",
                                   path=path, line=line, column=header[tc_col])
@@ -376,7 +367,7 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
 
     w_names = [header[lower[n.lower()]] for n in present]
     w = parse_table(body, [lower[n.lower()] for n in present], w_names, path)
-    check_weight_range(w, w_names, [line for line, _ in body], path)
+    w, clamped = check_weight_range(w, w_names, [line for line, _ in body], path)
     r_names = [n for n in ROTATION_NAMES if n.lower() in lower]
     r = parse_table(body, [lower[n.lower()] for n in r_names], [header[lower[n.lower()]] for n in r_names], path)
     start, (w, r) = to_frame_grid(frames, [w, r])
@@ -386,4 +377,5 @@ def read_live_link_csv(source: str | Path | io.TextIOBase, fps: float | None = N
     if r_names:
         rotations = np.zeros((len(w), len(ROTATION_NAMES)), dtype=np.float32)
         rotations[:, [ROTATION_NAMES.index(n) for n in r_names]] = r
-    return LiveLinkTake(weights=weights, rotations=rotations, fps=rate, start_frame=start, missing=missing)
+    return LiveLinkTake(weights=weights, rotations=rotations, fps=rate, start_frame=start, missing=missing,
+                        clamped=clamped)

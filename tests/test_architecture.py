@@ -17,7 +17,7 @@ CORE = ROOT / "cafetalk_core"
 
 #: Bottom to top; a room may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
-    {"__init__", "rig", "curves", "phones", "visemes"},        # names, curves, phone and viseme tables
+    {"__init__", "rig", "timecode", "curves", "phones", "visemes"},   # names, timecodes, curves, phone/viseme tables
     {"audio", "controls", "formats"},                           # audio in, controls in, take files in/out
     {"model", "motion", "generation"},                          # the model; motion after sampling; the contract
     {"data"},                                                   # the synthetic corpus and training dataset
@@ -153,3 +153,51 @@ def test_long_modules_say_why_they_are_long():
         if source.count("\n") > 400 and "400 lines" not in (ast.get_docstring(ast.parse(source)) or ""):
             quiet.append(f"{path.relative_to(ROOT)} ({source.count(chr(10))} lines)")
     assert not quiet, "split these modules or say at their top why they are long:\n" + "\n".join(quiet)
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """core module -> the core modules it imports (at module level or inside functions)."""
+    graph: dict[str, set[str]] = {}
+    for path in _core_files():
+        module, _ = _module_name(path)
+        graph[module] = {t for t, _, _ in _imports(path) if t.startswith("cafetalk_core") and t != module}
+    return {m: {t for t in ts if t in graph} for m, ts in graph.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_two_modules_import_each_other():
+    """No circle of imports, lazy ones included (``rig`` and ``curves`` were one: a Live Link take
+    now becomes curves by ``BlendshapeCurves.from_live_link``, and ``rig`` imports no curves)."""
+    assert not _cycles(_module_graph()), _cycles(_module_graph())
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]   # the checker itself

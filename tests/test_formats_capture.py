@@ -113,7 +113,7 @@ BAD = [
     ("a.json", json.dumps(dict(_a2f(), facsNames=["jawOpen", "Frown", "eyeBlinkLeft"])), None, "facsNames[1]",
      "'Frown' is not an ARKit"),
     ("a.json", json.dumps(dict(_a2f(frames=1), weightMat=[[0.1, 1.7, 0.2]])), None, "weightMat[0][1] (jawOpen)",
-     "not in [0, 1]"),
+     "weight 1.7 is outside [0, 1] by more than 0.1"),
     ("a.json", '{"exportFps": 30,\n "numPoses": }', 2, 14, "not JSON"),
     ("c.tsv", "0.00\tX\n0.10\tQ\n", 2, 2, "mouth shape 'Q'"),
     ("c.tsv", "0.00\tX\n0.50\tA\n0.20\tX\n", 3, 1, "earlier than the cue before"),
@@ -167,6 +167,6 @@ def test_cli_convert_refuses_bad_files_with_one_line(tmp_path):
     r = _convert(tmp_path / "bad.csv", tmp_path / "out.json")
     assert r.returncode == 2 and not (tmp_path / "out.json").exists()
     assert r.stderr.strip().splitlines() == [f"cafetalk convert: error: {tmp_path / 'bad.csv'}: line 3, column 'JawOpen': "
-                                             "weight 7 is outside [0, 1]"]
+                                             "weight 7 is outside [0, 1] by more than 0.1"]
     r = _convert(tmp_path / "missing.csv", tmp_path / "out.json")
     assert r.returncode == 2 and "no such file" in r.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cafetalk_core import rig
+from cafetalk_core import rig, timecode
 from cafetalk_core.curves import BlendshapeCurves
 
 FPS = (24.0, 25.0, 29.97, 30.0, 50.0, 60.0)
@@ -41,7 +41,7 @@ def test_round_trip_exact_at_every_fps(fps, frames, start, seed):
     np.testing.assert_allclose(take.weights, w, atol=6e-11)
     np.testing.assert_allclose(take.rotations, rot, atol=6e-11)
     assert rig.write_live_link_csv(None, take.weights, take.fps, take.rotations, take.start_frame) == text
-    curves = take.to_curves()
+    curves = BlendshapeCurves.from_live_link(take)
     assert curves.start_s == pytest.approx(start / fps) and curves.num_frames == frames
 
 
@@ -58,13 +58,13 @@ def test_iphone_files_read_as_epics_importer_does():
 
 def test_infer_fps_tolerates_a_dropped_last_frame():
     tcs = [f"00:00:00:{f:02d}.000" for f in range(23)] + ["00:00:01:00.000"]   # 24 fps, frame 23 dropped
-    assert rig.infer_fps(tcs) == 24
+    assert timecode.infer_fps(tcs) == 24
 
 
 def test_fraction_of_1000_carries_to_the_next_frame():
-    assert rig.format_timecode(0.9996, 30) == "00:00:00:01.000"
-    assert rig.format_timecode(29.9999, 30) == "00:00:01:00.000"
-    assert rig.format_timecode(10.25, 25) == "00:00:00:10.250"
+    assert timecode.format_timecode(0.9996, 30) == "00:00:00:01.000"
+    assert timecode.format_timecode(29.9999, 30) == "00:00:01:00.000"
+    assert timecode.format_timecode(10.25, 25) == "00:00:00:10.250"
 
 
 def test_every_rows_timecode_counts():

@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 
-from cafetalk_core import rig
+from cafetalk_core import rig, timecode
 
 
 def test_names_are_apple_order_and_regions_cover_all():
@@ -47,11 +47,11 @@ def test_csv_round_trip_bit_identical(tmp_path):
 
 
 def test_timecodes_fraction_of_frame_and_fps_inference():
-    assert rig.format_timecode(0, 30) == "00:00:00:00.000"
-    assert rig.format_timecode(31.5, 30) == "00:00:01:01.500"
-    assert rig.parse_timecode("00:00:01:01.500", 30) == 31.5
-    assert rig.infer_fps(["00:00:00:45.000"]) == 60
-    assert rig.infer_fps(["00:00:00:29.000"]) == 30
+    assert timecode.format_timecode(0, 30) == "00:00:00:00.000"
+    assert timecode.format_timecode(31.5, 30) == "00:00:01:01.500"
+    assert timecode.parse_timecode("00:00:01:01.500", 30) == 31.5
+    assert timecode.infer_fps(["00:00:00:45.000"]) == 60
+    assert timecode.infer_fps(["00:00:00:29.000"]) == 30
 
 
 def test_reads_columns_by_name_with_extra_and_missing_columns():

@@ -178,7 +178,9 @@ def load_curves(rec: ClipRecord, fps: float) -> np.ndarray:
         raise BadClip(f"{rec.csv}: malformed Live Link CSV ({exc})") from None
     if take.weights.shape[0] < 2:
         raise BadClip(f"{rec.csv}: fewer than 2 frames")
-    curves = BlendshapeCurves(np.clip(take.weights, 0, 1), take.fps).resample(fps)
+    if take.clamped:
+        log.info("%s: %d weights slightly outside [0, 1] clamped into it", rec.csv, take.clamped)
+    curves = BlendshapeCurves(take.weights, take.fps).resample(fps)   # the reader clamped into [0, 1]
     n = rec.num_frames(fps)
     if abs(curves.num_frames / fps - rec.duration_s) > max(MAX_MISMATCH_S, 0.05 * rec.duration_s):
         raise BadClip(f"{rec.csv}: length mismatch, CSV {curves.num_frames / fps:.2f} s at {take.fps:g} fps "

@@ -10,7 +10,13 @@ import math
 import sys
 
 from . import READ_FORMATS, WRITE_FORMATS, read_take, write_take
-from ..rig import TakeFormatError
+from ..rig import WEIGHT_TOLERANCE, TakeFormatError
+
+
+def clamp_note(path, count: int) -> str:
+    """The one-line note for weights a reader clamped into [0, 1] (``rig.clamp_weights``)."""
+    return (f"{path}: {count} weight{'s' if count != 1 else ''} slightly outside [0, 1] "
+            f"(within {WEIGHT_TOLERANCE:g}) clamped into [0, 1]")
 
 
 def add_arguments(p) -> None:
@@ -24,7 +30,8 @@ def add_arguments(p) -> None:
 
 
 def cli_convert(args) -> int:
-    """Exit 0 on success (one JSON line on stdout), 2 with one line on stderr for a bad file or option."""
+    """Exit 0 on success (one JSON line on stdout, with ``clamped``: weights a little outside [0, 1]
+    clamped into it, also told in one note on stderr), 2 with one line on stderr for a bad file or option."""
     if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
         print(f"cafetalk convert: error: --fps must be positive, got {args.fps}", file=sys.stderr)
         return 2
@@ -34,9 +41,11 @@ def cli_convert(args) -> int:
     except (TakeFormatError, ValueError, OSError) as exc:
         print(f"cafetalk convert: error: {exc}", file=sys.stderr)
         return 2
+    if curves.clamped:
+        print(f"cafetalk convert: note: {clamp_note(args.input, curves.clamped)}", file=sys.stderr)
     print(json.dumps({"input": str(args.input), "output": str(args.output), "format": used,
                       "frames": curves.num_frames, "fps": curves.fps, "rotations": curves.rotations is not None,
-                      "start_s": curves.start_s}))
+                      "start_s": curves.start_s, "clamped": curves.clamped}))
     return 0
 
 
