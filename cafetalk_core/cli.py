@@ -171,7 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module, func, _ = COMMANDS[args.command]
     handler = getattr(importlib.import_module(module), func)
-    return int(handler(args) or 0)
+    try:
+        return int(handler(args) or 0)
+    except ValueError as exc:
+        # Audio that cannot be read is one line and exit 2 in every sub-command, not a traceback.
+        # (Imported here: by the time an AudioError exists, its module is loaded.)
+        from .audio.io import AudioError
+        if not isinstance(exc, AudioError):
+            raise
+        print(f"cafetalk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ every argument a caller can pass; the stages themselves live in their own module
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -417,6 +418,7 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
 
         from .controls.text import text_to_controls
         tc = text_to_controls(args.text, duration_s=duration_s)
+        print(f"--text: read as {json.dumps(tc.to_dict())}", file=sys.stderr)   # what controls-from-text prints
         for msg in tc.messages:
             print(f"--text: {msg}", file=sys.stderr)
         coarse = cs.coarse
@@ -436,14 +438,27 @@ def cli_generate(args: Any) -> int:
 
     from .controls import ControlError
 
+    from .audio import AudioError
+
+    try:   # the audio and the controls are checked before the model loads and the bar starts
+        wav = load_audio(args.audio)
+        controls = _controls_from_args(args, len(wav) / SAMPLE_RATE).validated(len(wav) / SAMPLE_RATE)
+    except AudioError as exc:
+        print(f"cafetalk generate: error: {exc}", file=sys.stderr)
+        return 2
+    except ControlError as exc:
+        print(f"cafetalk generate: bad control: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:   # a --controls-json file that cannot be read
+        where = f"--controls-json {args.controls_json}: " if args.controls_json else ""
+        print(f"cafetalk generate: error: {where}{exc}", file=sys.stderr)
+        return 2
     try:
         gen = Generator(args.checkpoint, device=args.device)
     except FileNotFoundError as exc:
         print(f"cafetalk generate: {exc}", file=sys.stderr)
         return 2
-    wav = load_audio(args.audio)
     try:
-        controls = _controls_from_args(args, len(wav) / SAMPLE_RATE)
         bar = tqdm(total=100, desc="generating", unit="%", leave=False)
 
         def progress(p: float) -> None:

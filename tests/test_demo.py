@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +120,12 @@ def test_known_curves_move_the_mouth_and_lids_on_screen(tmp_path):
 @needs_espeak
 def test_demo_runs_end_to_end_in_process(tmp_path):
     from cafetalk_core.demo import run as demo
+    rendered = []
     res = demo.run_demo(tmp_path / "demo", emotion="happy", in_process=True, frames=2, resolution="160x120",
-                        random_model=True, sentence="Papa may move.", steps=2, contact_max=3, log=lambda *_: None)
+                        random_model=True, sentence="Papa may move.", steps=2, contact_max=3, log=lambda *_: None,
+                        progress=lambda k, n: rendered.append((k, n)))
+    n = rendered[-1][1]   # every rendered frame is told as it finishes: the sequence + the contact frames
+    assert rendered == [(k, n) for k in range(1, n + 1)] and n >= 2
     for key in ("blend", "mp4", "curves_plot", "contact_sheet", "take_curves"):
         assert res.files[key].is_file() and res.files[key].stat().st_size > 1000, key
     assert any(p.phone in ("P", "M") for p in res.phones)
@@ -160,3 +165,20 @@ def test_demo_through_the_server_with_text_controls(tmp_path):
     controls = json.loads((res.out_dir / "controls.json").read_text())
     assert any(c["action"] == "AU12" for c in controls["fine"]), controls
     assert res.files["blend"].is_file() and res.files["mp4"].is_file()
+
+
+def test_blender_output_is_followed_line_by_line_while_it_runs(tmp_path):
+    """``run_logged``: each line reaches the callback while the process still runs (so progress moves
+    during a render, not after it), the log keeps every line, and a hung process is killed."""
+    from cafetalk_core.demo.run import run_logged
+    seen = []
+    script = ("import sys, time\nfor k in range(1, 4):\n    print('DEMO_FRAME', k, 3, flush=True)\n"
+              "    time.sleep(0.3)\nprint('tail without newline', end='', flush=True)\n")
+    t0 = time.monotonic()
+    rc = run_logged([sys.executable, "-c", script], tmp_path / "log.txt", 60,
+                    lambda line: seen.append((line, time.monotonic() - t0)), poll_s=0.05)
+    assert rc == 0 and [line for line, _ in seen] == [f"DEMO_FRAME {k} 3" for k in range(1, 4)]
+    assert seen[0][1] < seen[-1][1] - 0.4          # the first line came while the process still ran
+    assert (tmp_path / "log.txt").read_text().endswith("tail without newline")
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_logged([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "log2.txt", 0.5)

@@ -203,6 +203,14 @@ def test_bad_audio(client, audio, status, words):
     assert body["field"] == "audio" and words in body["detail"], body
 
 
+def test_non_audio_upload_is_named_by_its_file_name(client):
+    """The message names the upload and libsndfile's reason, never a stream's repr."""
+    r = submit(client, b"just some text, renamed .wav" * 10, filename="notes.wav")
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "the upload 'notes.wav'" in detail and "Format not recognised" in detail, detail
+    assert "BytesIO" not in detail and " at 0x" not in detail
+
+
 def test_upload_too_large_by_content_length(client):
     big = bytes(2_000_000)  # over 0.5 MB + 1 MB multipart allowance
     r = submit(client, big)

@@ -32,34 +32,42 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
     return resample_poly(audio, int(target) // g, int(rate) // g).astype(np.float32)
 
 
-def _read(source: str | Path | bytes) -> tuple[np.ndarray, int]:
+def _read(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, int]:
+    """``(samples, rate)`` of a file or its bytes; ``name`` is what messages call it (default: the
+    path, or "the audio bytes"), never the repr of a stream."""
     import soundfile as sf
 
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    name = name or ("the audio bytes" if is_bytes else repr(str(source)))
     try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
+        if is_bytes:
             if len(source) == 0:
-                raise AudioError("audio bytes are empty (0 bytes)")
+                raise AudioError(f"{name}: empty (0 bytes)")
             data, rate = sf.read(io.BytesIO(bytes(source)), dtype="float32", always_2d=True)
         else:
             path = Path(source)
+            if not path.exists():
+                raise AudioError(f"audio file not found: {name}")
             if not path.is_file():
-                raise AudioError(f"audio file not found: {str(path)!r}")
+                raise AudioError(f"{name} is not a file")
             data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except AudioError:
         raise
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        name = "bytes" if isinstance(source, (bytes, bytearray, memoryview)) else repr(str(source))
-        raise AudioError(f"unreadable or unsupported audio ({name}): {exc}") from exc
+        why = getattr(exc, "error_string", None) or str(exc)   # libsndfile's reason without the stream's repr
+        raise AudioError(f"{name} is not audio this reader can decode (wav, flac, ogg, ...): {why}") from exc
     return data, int(rate)
 
 
-def load_audio(source: str | Path | bytes | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+def load_audio(source: str | Path | bytes | np.ndarray, sample_rate: int | None = None,
+               name: str | None = None) -> np.ndarray:
     """Speech as float32 mono at 16 kHz.
 
     ``source`` is a path, the bytes of a file (wav/flac/ogg/...), or an array. For an array,
     ``sample_rate`` is its rate (default 16000) and shape is (samples,) or (samples, channels);
     int16 arrays are scaled to [-1, 1]. Stereo is averaged to mono. All-zero audio is valid
-    (silence); empty audio or NaN/inf samples raise :class:`AudioError`.
+    (silence); a missing or undecodable file, empty audio or NaN/inf samples raise :class:`AudioError`
+    with one line naming ``name`` (default: the path; an upload's file name for bytes).
     """
     if isinstance(source, np.ndarray):
         data = source
@@ -76,7 +84,7 @@ def load_audio(source: str | Path | bytes | np.ndarray, sample_rate: int | None 
         elif data.ndim != 1:
             raise AudioError(f"audio array must be 1-D or 2-D, got shape {data.shape}")
     else:
-        data, rate = _read(source)
+        data, rate = _read(source, name)
         if sample_rate is not None and int(sample_rate) != rate:
             raise AudioError(f"sample_rate={sample_rate} given but the file says {rate} Hz")
     if data.ndim == 2:

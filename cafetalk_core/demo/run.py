@@ -90,12 +90,11 @@ def make_sample_clip(path: str | Path, sentence: str = SAMPLE_SENTENCE, voice: s
         return []
 
 
-def recognise_phones(audio_path: str | Path) -> list[Phone]:
-    """Phones of a user's recording by the project's recogniser (pocketsphinx); [] if unavailable."""
+def recognise_phones(wav16k: np.ndarray) -> list[Phone]:
+    """Phones of a user's recording (16 kHz mono) by the project's recogniser (pocketsphinx); [] if unavailable."""
     try:
-        from ..audio.io import load_audio
         from ..audio.phonetic import recognise_phones as recognise
-        return list(recognise(load_audio(str(audio_path))))
+        return list(recognise(wav16k))
     except Exception as exc:  # noqa: BLE001 - the sheet falls back to evenly spaced frames
         print(f"cafetalk demo: phone recognition unavailable ({type(exc).__name__}: {exc}); "
               "the contact sheet shows evenly spaced frames", file=sys.stderr)
@@ -205,21 +204,56 @@ def generate_in_process(audio_path: Path, controls: dict[str, Any], checkpoint: 
 
 
 # --- Blender and video -------------------------------------------------------------------------
-def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_TIMEOUT_S) -> dict[str, Any]:
-    """Run ``demo/scene.py`` with this interpreter (which has ``bpy``); return its result.json."""
+def run_logged(cmd: list[str], log_path: Path, timeout_s: float, on_line=None, env: dict | None = None,
+               cwd: str | None = None, poll_s: float = 0.1) -> int:
+    """Run ``cmd`` with stdout and stderr into ``log_path``; ``on_line(line)`` sees each complete line
+    as it is written (Blender's output keeps going to the log, where a failure can be read).
+    Returns the exit code; :class:`subprocess.TimeoutExpired` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    with open(log_path, "w") as log, open(log_path, errors="replace") as follow:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        pending = ""
+        while True:
+            done = proc.poll() is not None
+            pending += follow.read()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if on_line is not None:
+                    on_line(line)
+            if done:
+                return proc.returncode
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise subprocess.TimeoutExpired(cmd, timeout_s)
+            time.sleep(poll_s)
+
+
+def run_blender(job: dict[str, Any], out_dir: Path, timeout_s: float = BLENDER_TIMEOUT_S,
+                progress=None) -> dict[str, Any]:
+    """Run ``demo/scene.py`` with this interpreter (which has ``bpy``); return its result.json.
+
+    ``progress(k, n)`` is called after each rendered frame (``DEMO_FRAME k n`` in Blender's output).
+    """
+    from .scene import FRAME_MARK
+
     job_path = out_dir / "demo_job.json"
     job_path.write_text(json.dumps(job, indent=1))
     log_path = out_dir / "blender.log"
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    with open(log_path, "w") as log:
-        try:
-            proc = subprocess.run([sys.executable, "-m", "cafetalk_core.demo.scene", str(job_path)], stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env, cwd=str(CORE_HOME))
-        except subprocess.TimeoutExpired:
-            raise DemoError(f"blender: no result after {timeout_s:.0f} s; see {log_path}") from None
+
+    def on_line(line: str) -> None:
+        if progress is not None and line.startswith(FRAME_MARK + " "):
+            k, n = line.split()[1:3]
+            progress(int(k), int(n))
+    try:
+        returncode = run_logged([sys.executable, "-m", "cafetalk_core.demo.scene", str(job_path)], log_path,
+                                timeout_s, on_line, env=env, cwd=str(CORE_HOME))
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"blender: no result after {timeout_s:.0f} s; see {log_path}") from None
     text = log_path.read_text(errors="replace")
-    if proc.returncode != 0:
+    if returncode != 0:
         err = [ln for ln in text.splitlines() if ln.startswith("DEMO_ERROR")]
         hint = " (is bpy installed? pip install 'bpy==4.5.*')" if "No module named 'bpy'" in text else ""
         raise DemoError(f"blender: {err[-1][11:] if err else 'failed'}{hint}; see {log_path}")
@@ -287,8 +321,9 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
              resolution: str | tuple[int, int] = "480x360", checkpoint: str | None = None,
              random_model: bool | None = None, seed: int = 0, steps: int | None = None,
              sentence: str = SAMPLE_SENTENCE, engine: str = "BLENDER_WORKBENCH", contact_max: int = 12,
-             log=print) -> DemoResult:
-    """The whole demo; returns where every file is. ``random_model=None`` picks it when no checkpoint exists."""
+             log=print, progress=None) -> DemoResult:
+    """The whole demo; returns where every file is. ``random_model=None`` picks it when no checkpoint exists.
+    ``progress(k, n)`` is called after each frame Blender renders (the longest step)."""
     t_all = time.time()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -319,7 +354,7 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
         (out / "controls.json").write_text(json.dumps(controls, indent=1))
         # 3. Blender: the add-on writes the take (over HTTP in server mode), saves, renders
         t0 = time.time()
-        blend = run_blender(job, out)
+        blend = run_blender(job, out, progress=progress)
     finally:
         if server is not None:
             server.stop()
@@ -344,10 +379,13 @@ def prepare_speech(out: Path, audio: str | Path | None, sentence: str, result: D
         result.phones = make_sample_clip(audio_path, sentence)
         log(f"speech: espeak-ng said {sentence!r} -> {audio_path}")
     else:
+        from ..audio.io import AudioError, load_audio
         audio_path = Path(audio).resolve()
-        if not audio_path.is_file():
-            raise DemoError(f"--audio: no such file {str(audio_path)!r}")
-        result.phones = recognise_phones(audio_path)
+        try:   # one clear line for a missing or undecodable file, before the model or Blender start
+            wav = load_audio(audio_path)
+        except AudioError as exc:
+            raise DemoError(f"--audio: {exc}") from None
+        result.phones = recognise_phones(wav)
     (out / "phones.json").write_text(json.dumps([[p.phone, round(p.start_s, 4), round(p.end_s, 4)]
                                                  for p in result.phones]))
     return audio_path
@@ -435,8 +473,29 @@ def make_pictures(blend: dict[str, Any], audio_path: Path, controls: dict[str, A
         log("mp4: skipped (no ffmpeg and Blender's encoder was not asked)")
 
 
+class RenderProgress:
+    """``progress(k, n)`` for :func:`run_demo`: a bar on stderr that moves with every rendered frame."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, k: int, n: int) -> None:
+        from tqdm import tqdm
+        if self.bar is None:
+            self.bar = tqdm(total=n, desc="cafetalk demo: rendering", unit="frame", file=sys.stderr, mininterval=0)
+        self.bar.update(k - self.bar.n)
+        if k >= n:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def cli_demo(args: Any) -> int:
     """``cafetalk demo [--audio WAV] [--emotion E] [--text ...] --out DIR``."""
+    progress = RenderProgress()
     try:
         result = run_demo(args.out, audio=args.audio, emotion=args.emotion, intensity=args.intensity, text=args.text,
                           in_process=args.in_process, frames=args.frames, resolution=args.resolution,
@@ -444,8 +503,10 @@ def cli_demo(args: Any) -> int:
                           random_model=True if getattr(args, "random_model", False) else None,
                           seed=getattr(args, "seed", 0), steps=getattr(args, "steps", None),
                           sentence=getattr(args, "sentence", None) or SAMPLE_SENTENCE,
-                          engine="CYCLES" if getattr(args, "engine", "workbench") == "cycles" else "BLENDER_WORKBENCH")
+                          engine="CYCLES" if getattr(args, "engine", "workbench") == "cycles" else "BLENDER_WORKBENCH",
+                          progress=progress)
     except DemoError as exc:
+        progress.close()
         print(f"cafetalk demo: {exc}", file=sys.stderr)
         return 2
     print("\ncafetalk demo: done in {:.0f} s ({:.2f} s per rendered frame)".format(

@@ -98,19 +98,25 @@ def write_take(job: dict, scene) -> tuple:
     return takes.apply_result(scene, request, curves)
 
 
+#: The line printed after each rendered frame: ``DEMO_FRAME k n`` (``demo.run`` follows it).
+FRAME_MARK = "DEMO_FRAME"
+
+
 def render_frames(scene, frames: list[int], pattern: str) -> list[str]:
-    """Render each scene frame to ``pattern % frame`` (PNG); returns the paths."""
+    """Render each scene frame to ``pattern % frame`` (PNG), telling ``DEMO_FRAME k n`` on stdout
+    after each; returns the paths."""
     import bpy
     scene.render.image_settings.file_format = "PNG"
     muted = scene.use_audio
     scene.use_audio = True   # mute the sequencer while stepping frames (headless audio sync can deadlock)
     paths = []
     try:
-        for f in frames:
+        for k, f in enumerate(frames, 1):
             scene.frame_set(f)
             scene.render.filepath = pattern % f
             bpy.ops.render.render(write_still=True)
             paths.append(scene.render.filepath)
+            print(f"{FRAME_MARK} {k} {len(frames)}", flush=True)   # cafetalk demo shows it as progress
     finally:
         scene.use_audio = muted
     return paths

@@ -262,7 +262,7 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
         data = audio.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise ApiError(413, "audio", f"the file is larger than {settings.max_upload_mb:g} MB (--max-upload-mb)")
-        samples, duration_s = decode_upload(data, settings.max_audio_s)
+        samples, duration_s = decode_upload(data, settings.max_audio_s, audio.filename)
         del data
         control_set = ControlSet.from_dict(_parse_json_field(controls, "controls")).validated(duration_s)
         kwargs = parse_options(options, duration_s)

@@ -35,27 +35,29 @@ def _header_duration(data: bytes) -> float | None:
     return info.frames / info.samplerate
 
 
-def _load(data: bytes) -> np.ndarray:
+def _load(data: bytes, name: str) -> np.ndarray:
     """``audio.load_audio`` (the project's one loader); its AudioError becomes a 422."""
     try:
-        return np.asarray(load_audio(data), dtype=np.float32)
+        return np.asarray(load_audio(data, name=name), dtype=np.float32)
     except AudioError as exc:
         raise UploadError(422, str(exc)) from None
 
 
-def decode_upload(data: bytes, max_audio_s: float) -> tuple[np.ndarray, float]:
-    """(samples, duration_s) of an uploaded file, or :class:`UploadError` naming the problem."""
+def decode_upload(data: bytes, max_audio_s: float, filename: str | None = None) -> tuple[np.ndarray, float]:
+    """(samples, duration_s) of an uploaded file, or :class:`UploadError` naming the problem
+    and the upload (its file name when the client sent one)."""
+    name = f"the upload {filename!r}" if filename else "the upload"
     if not data:
-        raise UploadError(422, "the uploaded file is empty")
+        raise UploadError(422, f"{name} is empty")
     declared = _header_duration(data)
     if declared is not None and declared > max_audio_s:
         raise UploadError(413, f"{declared:.1f} s long; this server accepts at most {max_audio_s:g} s (--max-audio-s)")
     try:
-        samples = _load(data)
+        samples = _load(data, name)
     except UploadError:
         raise
     except (ValueError, RuntimeError, OSError) as exc:
-        raise UploadError(422, f"cannot decode: {exc}") from None
+        raise UploadError(422, f"{name}: cannot decode: {exc}") from None
     if samples.ndim != 1:
         samples = samples.reshape(-1)
     duration = samples.size / SAMPLE_RATE
