@@ -72,7 +72,6 @@ class Generator:
         configure_threads(threads)
         dev = resolve_device(device)
         ck = load_checkpoint(path, dev)
-        step = f"-step{ck.step}" if ck.step else ""
         fe_config = {"id": ck.config.front_end, **ck.front_end, **(front_end_options or {})}
         if fe_config["id"] == "wav2vec2-v1" and not fe_config.get("model_path"):
             if not os.environ.get(WAV2VEC2_PATH_ENV):
@@ -81,7 +80,7 @@ class Generator:
             fe_config["model_path"] = os.environ[WAV2VEC2_PATH_ENV]
         if fe_config.get("model_path") and not Path(fe_config["model_path"]).is_absolute():
             fe_config["model_path"] = str(path / fe_config["model_path"])
-        self._setup(ck.model, fe_config["id"], f"{path.name}{step}", dev, build_front_end(**fe_config))
+        self._setup(ck.model, fe_config["id"], ck.model_id(), dev, build_front_end(**fe_config))
         self.checkpoint_path = path
         head_dir = path / HEAD_DIR
         self.head = HeadStage.load(head_dir, dev) if (head_dir / "config.json").is_file() else None

@@ -211,6 +211,20 @@ def test_non_audio_upload_is_named_by_its_file_name(client):
     assert "BytesIO" not in detail and " at 0x" not in detail
 
 
+def test_docs_page_works_offline(client):
+    """/docs names no other host: Swagger UI's script, style and icon come from this server."""
+    import re
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    urls = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert urls and not [u for u in urls if "://" in u or u.startswith("//")], urls
+    js = next(u for u in urls if u.endswith("swagger-ui-bundle.js"))
+    r = client.get(js)
+    assert r.status_code == 200 and len(r.content) > 100_000 and b"SwaggerUIBundle" in r.content
+    assert client.get(next(u for u in urls if u.endswith(".css"))).status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "cafetalk inference server"
+
+
 def test_upload_too_large_by_content_length(client):
     big = bytes(2_000_000)  # over 0.5 MB + 1 MB multipart allowance
     r = submit(client, big)

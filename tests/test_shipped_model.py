@@ -72,3 +72,15 @@ def test_shipped_closure_stage_hears_bilabials_and_matches_the_front_end(generat
     cfg.write_text(cfg.read_text().replace(generator.front_end.id, "logmel-v1"))
     with pytest.raises(ValueError, match="logmel-v1"):
         Generator(bad, threads=1)
+
+
+def test_model_id_tells_the_steps_its_weights_hold(generator, tmp_path):
+    """The shipped folder is stage 2 with no learned adapter on the 3,300-step stage 1 the README
+    reports: its id says so (it said ``default-step1500``, the dropped adapter's run)."""
+    assert generator.info["model_id"] == "default-step3300"
+    from cafetalk_core.model.checkpoint import Checkpoint
+    ck = Checkpoint(generator.model, generator.model.cfg, step=1500, stage=2, path=tmp_path / "run")
+    assert ck.model_id() == "run-stage2-step1500"                  # stage 2 that does not record its stage 1
+    ck.stage1_step, ck.adapter = 3300, True
+    assert ck.model_id() == "run-step3300-adapter1500"
+    assert Checkpoint(generator.model, generator.model.cfg, step=40, stage=1, path=tmp_path / "s1").model_id() == "s1-step40"

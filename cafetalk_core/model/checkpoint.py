@@ -3,7 +3,11 @@
 config.json (fixed keys, nanoGPT-style)::
 
     {"format": "cafetalk.checkpoint", "format_version": 1, "model_config": {...},
-     "front_end": {"id": ...}, "train": {...}, "step": 1234, "stage": 1 | 2}
+     "front_end": {"id": ...}, "train": {...}, "step": 1234, "stage": 1 | 2
+     [, "stage1_step": 3300]}
+
+``step`` is the step of the run that wrote the folder; a stage-2 folder may record the steps of
+the stage-1 run under it as ``stage1_step`` (:meth:`Checkpoint.model_id` reads both).
 
 The optimizer state, when saved, goes to ``DIR/optimizer.safetensors`` (flattened tensors +
 a JSON description in the safetensors metadata). Loading uses ``safetensors.torch.load_file``
@@ -43,6 +47,25 @@ class Checkpoint:
     step: int = 0
     stage: int = 1
     path: Path | None = None
+    #: Steps of the stage-1 run a stage-2 checkpoint was built on (``stage1_step`` in config.json).
+    stage1_step: int | None = None
+    #: Whether the weights hold a learned stage-2 adapter (``control.*``); a signature-prior stage 2 has none.
+    adapter: bool = False
+
+    def model_id(self) -> str:
+        """The folder name and the training steps its weights really hold, from its own record.
+
+        ``step`` counts the run that wrote the folder: for a stage-2 folder that is the adapter's run,
+        so a stage 2 whose adapter was dropped (the shipped signature prior) names its stage-1 steps;
+        an adapter's steps are added after them; a stage 2 that does not record its stage 1 says
+        ``stage2``. The shipped model: ``default-step3300`` (the README's 3,300 steps).
+        """
+        name = self.path.name if self.path is not None else "checkpoint"
+        if self.stage < 2:
+            return f"{name}-step{self.step}" if self.step else name
+        if self.stage1_step is None:
+            return f"{name}-stage2-step{self.step}"
+        return f"{name}-step{self.stage1_step}" + (f"-adapter{self.step}" if self.adapter else "")
 
 
 def build_model(cfg: ModelConfig, stage: int = 1) -> Denoiser:
@@ -110,15 +133,17 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise CheckpointError(f"{weights}: not a safetensors file ({exc})") from None
     stage = int(meta.get("stage", 1))
     # stage 2 when the adapter's weights are there, or when the stage is the signature prior alone
-    has_control = any(k.startswith("control.") for k in state) or (stage >= 2 and cfg.control_prior)
+    adapter = any(k.startswith("control.") for k in state)
+    has_control = adapter or (stage >= 2 and cfg.control_prior)
     model = build_model(cfg, stage=2 if has_control else 1)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{weights}: weights do not match model_config "
                               f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
     model.to(device).eval()
+    stage1_step = meta.get("stage1_step")
     return Checkpoint(model, cfg, meta.get("front_end", {}), meta.get("train", {}), int(meta.get("step", 0)),
-                      stage, directory)
+                      stage, directory, None if stage1_step is None else int(stage1_step), adapter)
 
 
 # -- optimizer state without pickle ----------------------------------------------------------

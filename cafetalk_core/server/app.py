@@ -34,6 +34,7 @@ from .schemas import (
     TextRequest, TextResponse,
 )
 from .settings import ServerSettings
+from .docs import install_docs
 from .uploads import UploadError, decode_upload
 
 log = logging.getLogger("cafetalk.server")
@@ -178,7 +179,8 @@ def create_app(generator: CurveGenerator, settings: ServerSettings | None = None
             manager.stop()
 
     app = FastAPI(title="cafetalk inference server", version=__version__, lifespan=lifespan,
-                  description="Speech audio + emotion + time-spanned controls -> ARKit-52 blendshape curves.")
+                  description="Speech audio + emotion + time-spanned controls -> ARKit-52 blendshape curves.",
+                  docs_url=None, redoc_url=None)   # /docs is served offline by install_docs below
     app.state.manager = manager
     app.state.settings = settings
     # Outermost last: the token is checked before the body limit, both before any body is read.
@@ -188,6 +190,7 @@ def create_app(generator: CurveGenerator, settings: ServerSettings | None = None
         app.add_middleware(BearerTokenMiddleware, token=settings.token)
     _install_error_handlers(app)
     _install_routes(app, generator, settings, manager, text_to_controls)
+    install_docs(app)
     if settings.token:
         _document_bearer_auth(app)
     return app
