@@ -179,7 +179,7 @@ class PhoneticVisemeFrontEnd(PhoneticMelFrontEnd):
     """``phonetic-mel-v1`` plus a procedural viseme prior rendered from the same phones.
 
     The recogniser's phones are turned into mouth curves by the corpus's own coarticulated
-    phone -> viseme rules (``data.visemes.phones_to_curves``, deterministic) and given to the
+    phone -> viseme rules (``visemes.phones_to_curves``, deterministic) and given to the
     network as 28 extra input columns (jaw, mouth, tongue). The network then learns a
     correction of a lip-sync that already closes on recognised bilabials, instead of
     discovering closure timing from phone posteriors alone: a few thousand CPU steps suffice

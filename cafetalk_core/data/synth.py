@@ -1,6 +1,6 @@
 """One synthetic training clip: speech + lip sync + emotion + blinks/gaze/brows + fine events.
 
-Over 400 lines on purpose: the layers of one clip read in one place, in the order they are added.
+The layers of one clip read in one place, in the order they are added.
 
 Everything a clip contains is drawn from one ``numpy`` generator, so clip ``i`` of a corpus
 is a pure function of ``seed + i``. Layers, all on ARKit names, combined additively and

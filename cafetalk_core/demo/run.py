@@ -70,7 +70,7 @@ def make_sample_clip(path: str | Path, sentence: str = SAMPLE_SENTENCE, voice: s
                      rate: int = 165) -> list[Phone]:
     """Speak ``sentence`` with espeak-ng into ``path`` (16 kHz WAV); return its exact phones.
 
-    Uses libespeak-ng's phoneme events (``data.phonemes``) so the contact sheet knows where each
+    Uses libespeak-ng's phoneme events (``data.tts.synth_espeak``) so the contact sheet knows where each
     phone is; falls back to the ``espeak-ng`` program (no phone times) if the library is missing.
     """
     import soundfile as sf

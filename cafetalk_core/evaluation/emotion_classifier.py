@@ -2,7 +2,7 @@
 
 Cafe-Talk reports emotion accuracy of a classifier applied to generated animation; a number
 only means something next to the same classifier's accuracy on ground truth. So the
-classifier is trained on ground-truth curves only, and evaluate.py reports its accuracy on
+classifier is trained on ground-truth curves only, and ``evaluation/corpus.py`` reports its accuracy on
 ground-truth test clips next to its accuracy on the model's curves for the same clips.
 
 Features: the clip is cut into windows (2 s, hop 1 s; a shorter clip is one window); per

@@ -2,7 +2,8 @@
 
 Every function takes ``(frames, 52)`` arrays in ARKit order (``BlendshapeCurves.values``
 after ``in_arkit_order()``) and returns plain floats or small dicts, so the same rules serve
-the corpus evaluation (evaluate.py), the real-speech evaluation (realspeech.py) and tests.
+the corpus evaluation (``evaluation/corpus.py``), the real-speech evaluation (``evaluation/real_speech.py``)
+and tests.
 The exact rules are written out in docs/evaluation.md; change both together.
 
 Prediction and ground truth of different lengths (the model may round the frame count
@@ -30,7 +31,7 @@ UPPER_IDX: tuple[int, ...] = tuple(rig.indices(UPPER_FACE_NAMES))
 JAW_OPEN = rig.channel_index("jawOpen")
 MOUTH_CLOSE = rig.channel_index("mouthClose")
 
-#: Bilabial closure rule (shared with realspeech.py): a P/B/M counts as closed when the lip
+#: Bilabial closure rule (shared with evaluation/real_speech.py): a P/B/M counts as closed when the lip
 #: aperture within +-CLOSURE_WINDOW_S of the phone drops below CLOSURE_RATIO x the median
 #: aperture during open vowels of the same clip.
 CLOSURE_WINDOW_S = 0.020

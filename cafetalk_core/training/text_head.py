@@ -1,7 +1,7 @@
 """Train the text -> action head: ``python -m cafetalk_core.training.text_head``.
 
 Reproduces ``weights/text_head.safetensors`` + ``text_head.json`` from the generated phrases
-(text_data.py) in about a minute on one CPU core. Sentence embeddings are cached under
+(``controls/text/data.py``) in about a minute on one CPU core. Sentence embeddings are cached under
 ``$XDG_CACHE_HOME/cafetalk`` (or ``~/.cache/cafetalk``) so a second run only trains the head.
 
 Loss (after the paper's CLIP detector): BCE over the multi-label actions + cross-entropy over

@@ -4,7 +4,7 @@ Why generated: there is no public corpus of "animator instructions -> facial act
 so the project writes one. Each action gets imperative phrases, noun phrases and gerunds; the
 generator combines them with carrier templates, intensity words, combinations ("smile and look
 left"), negations ("don't smile", "no blinking" -> no action) and distractor sentences that
-name no action. The held-out evaluation set (text_heldout.py) is written separately with
+name no action. The held-out evaluation set (``controls/text/heldout.py``) is written separately with
 *other* verbs and nouns (``HELDOUT_ONLY_WORDS`` below never occur here; a test checks it), so
 its scores measure how far the sentence embedding carries the head beyond these templates.
 """

@@ -1,6 +1,6 @@
 """Hand-written held-out phrasings for evaluating text -> controls (never used in training).
 
-Written apart from text_data.py with other verbs and nouns (grin, beam, squint, furrow, wink,
+Written apart from ``controls/text/data.py`` with other verbs and nouns (grin, beam, squint, furrow, wink,
 gape, peek, ...); a test checks that none of these sentences occurs among the training
 phrases. Each item: text, clip duration, expected actions -> spans (seconds), and optionally
 the expected clip emotion, emotion spans, and whether the transcript below is given.
