@@ -76,13 +76,28 @@ def test_splits_and_windowing(synth_dir):
     others = [CurvesDataset(synth_dir, split=s, window_frames=45) for s in ("val", "test")]
     ids = [set(r.id for r in d.records) for d in [tr] + others]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2])
+    assert len(tr)
     if len(tr):
         a, b = tr[0], tr[0]
         assert a["id"] == b["id"]
         assert torch.equal(a["x0"], b["x0"])      # same epoch, same crop
-    for d in others:  # deterministic tiling covers each clip
-        for i in range(len(d)):
-            assert torch.equal(d[i]["x0"], d[i]["x0"])
+        crops = set()
+        for epoch in range(6):                    # another epoch, another crop (of the same clip)
+            tr.set_epoch(epoch)
+            crops.add(tr[0]["x0"].numpy().tobytes())
+        assert len(crops) > 1
+    # every split but train is tiled: deterministically, covering each clip (split=None tiles the
+    # whole corpus, which this small one puts in train only)
+    tiled, again = (CurvesDataset(synth_dir, split=None, window_frames=45) for _ in range(2))
+    assert len(tiled) > len(tiled.records) >= 2
+    for i in range(len(tiled)):
+        assert torch.equal(tiled[i]["x0"], again[i]["x0"])
+    for ci, rec in enumerate(tiled.records):
+        starts = [s for c, s in tiled.index if c == ci]
+        covered = np.zeros(rec.num_frames(tiled.fps), bool)
+        for s in starts:
+            covered[s:s + tiled.window] = True
+        assert starts[0] == 0 and covered.all(), (rec.id, starts, covered.size)
 
 
 def test_user_capture_resampled_and_labelled_by_algorithm_1(tmp_path):
@@ -100,7 +115,8 @@ def test_user_capture_resampled_and_labelled_by_algorithm_1(tmp_path):
     assert blink[30:45].min() > 0 and blink[:25].max() == 0
     splits = [split_of_name(n) for n in names]
     assert set(splits) <= {"train", "val", "test"}
-    assert split_of_name("take0") == split_of_name("take0")
+    # the split is a hash of the name (sha1, not Python's per-process hash): known names, known splits
+    assert [split_of_name(n) for n in ("take0", "take4", "take12")] == ["train", "test", "val"]
 
 
 def test_bad_files_are_skipped_with_a_warning(tmp_path, caplog):
