@@ -47,13 +47,13 @@ def test_load_audio_bytes_and_arrays():
 
 
 @pytest.mark.parametrize("bad, fragment", [
-    (b"", "empty"), (b"not audio at all" * 10, "unreadable"), (np.zeros(0), "empty"),
+    (b"", "empty"), (b"not audio at all" * 10, "the given data is not audio this reader can decode"), (np.zeros(0), "empty"),
     (np.array([0.1, np.nan, 0.2]), "NaN"), (np.zeros((2, 2, 2)), "1-D or 2-D"), ("/no/such/file.wav", "not found"),
 ])
 def test_load_audio_errors_name_the_problem(bad, fragment):
-    with pytest.raises(AudioError, match=fragment):
+    with pytest.raises(AudioError, match=fragment) as info:
         load_audio(bad)
-    assert issubclass(AudioError, ValueError)
+    assert issubclass(AudioError, ValueError) and "BytesIO" not in str(info.value)
 
 
 # -- features on the frame grid ------------------------------------------------------------------

@@ -34,11 +34,11 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
 
 def _read(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, int]:
     """``(samples, rate)`` of a file or its bytes; ``name`` is what messages call it (default: the
-    path, or "the audio bytes"), never the repr of a stream."""
+    path, or "the given data"), never the repr of a stream."""
     import soundfile as sf
 
     is_bytes = isinstance(source, (bytes, bytearray, memoryview))
-    name = name or ("the audio bytes" if is_bytes else repr(str(source)))
+    name = name or ("the given data" if is_bytes else repr(str(source)))
     try:
         if is_bytes:
             if len(source) == 0:
