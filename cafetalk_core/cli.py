@@ -174,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except ValueError as exc:
-        # Audio that cannot be read is one line and exit 2 in every sub-command, not a traceback.
-        # (Imported here: by the time an AudioError exists, its module is loaded.)
+        # Audio that cannot be read and a bad control are one line and exit 2 in every sub-command,
+        # not a traceback. (Imported here: by the time such an error exists, its module is loaded.)
         from .audio.io import AudioError
-        if not isinstance(exc, AudioError):
+        from .controls.errors import ControlError
+        if isinstance(exc, AudioError):
+            print(f"cafetalk {args.command}: error: {exc}", file=sys.stderr)
+        elif isinstance(exc, ControlError):
+            print(f"cafetalk {args.command}: bad control: {exc}", file=sys.stderr)
+        else:
             raise
-        print(f"cafetalk {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 

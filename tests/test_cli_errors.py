@@ -53,6 +53,14 @@ def test_demo_unreadable_audio_is_one_line(bad_audio):
     assert r.stderr.startswith("cafetalk demo: --audio: ") and "is not audio this reader can decode" in r.stderr
 
 
+def test_demo_bad_control_is_one_line_before_anything_runs(tmp_path):
+    r = _cli("demo", "--emotion", "grumpy", "--in-process", "--out", "demo", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "cafetalk demo: bad control: emotion: unknown emotion 'grumpy'; known: neutral, happy, sad, angry, fear, "
+        "disgust, surprise, contempt"], r.stderr
+    assert not (tmp_path / "demo" / "speech.wav").exists()
+
+
 def test_other_sub_commands_reading_audio_say_it_in_one_line(bad_audio):
     """``tune --set FOLDER`` reads a real-speech set's clips: a bad clip is one line too."""
     (bad_audio / "set").mkdir()

@@ -325,6 +325,7 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
     """The whole demo; returns where every file is. ``random_model=None`` picks it when no checkpoint exists.
     ``progress(k, n)`` is called after each frame Blender renders (the longest step)."""
     t_all = time.time()
+    check_controls(emotion, intensity)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     res = parse_resolution(resolution) if isinstance(resolution, str) else tuple(resolution)
@@ -370,6 +371,15 @@ def run_demo(out_dir: str | Path, audio: str | Path | None = None, emotion: str 
     result.seconds["pictures"] = round(time.time() - t0, 2)
     result.seconds["total"] = round(time.time() - t_all, 2)
     return result
+
+
+def check_controls(emotion: str, intensity: float) -> None:
+    """A bad emotion or intensity stops the demo with one line before speech, model or Blender start."""
+    from ..controls import ControlError, ControlSet
+    try:
+        ControlSet.from_dict({"emotion": emotion, "intensity": float(intensity)}).validated()
+    except ControlError as exc:
+        raise DemoError(f"bad control: {exc}") from None
 
 
 def prepare_speech(out: Path, audio: str | Path | None, sentence: str, result: DemoResult, log) -> Path:
