@@ -9,19 +9,36 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
    on brows, cheeks, nose; the eyes are left to :mod:`.blinks`, which owns the lids);
 2. closures are found in the *unsmoothed* aperture: frames below ``closure_ratio`` x the local
    open aperture (90th percentile over ``window_s``) where the mouth was open nearby;
-3. each closure is grown to at least ``min_closure_s`` (2 frames at 30 fps: a one-frame closure
-   reads as a pop), then a closure weight (1 on the closure, blurred by ``closure_sigma_s`` around
-   it) pulls the smoothed aperture to 0, so each closure lasts as long as the model made it, at
-   least 2 frames, with soft edges; mouthClose is rebuilt from the new aperture.
+3. each closure is grown to at least ``min_closure_s`` (2 frames at 30 fps), then a closure weight (1 on the closure, blurred by ``closure_sigma_s`` around
+   it) pulls the smoothed aperture back to the model's own there (the lower of the sampled and
+   the smoothed aperture), so each closure keeps the depth and length the model gave it, with
+   soft edges; mouthClose is rebuilt from the new aperture (over the smoothed jaw it holds the
+   lips where the model closed them, nowhere else).
+
+The rule that bounds them all (issue 23): **no stage here shuts the lips further than the model
+did.** Outside the opt-in rule 4 the finished aperture is never below the lower of the sampled and the smoothed
+aperture at any frame, so a vowel the model left open stays open. The price: a closure the
+model made one frame long stays as deep as the model made it on its second frame (the frame
+added to reach ``min_closure_s`` used to be shut too, and on the validation set that frame was
+most often a vowel's centre: 17% of vowel centres sealed against 6%). Until issue 23
+rule 3 pulled every closure to 0 by raising mouthClose, and its blurred weight sealed the
+neighbouring frames too: on the
+real-speech validation set that turned 6.5% sealed vowel centres (``jawOpen - mouthClose < 0.05``)
+of the sampled curves into 31%, and raised mouthClose's 95th percentile from 0.05 (as in a real
+iPhone capture of speech, 0.065) to 0.41: a general closer instead of ARKit's corrective.
 
 With the closure stage (model/closure.py: a classifier that hears bilabials in the audio; its
-probability and the voice activity are passed in together) two more rules apply:
+probability and the voice activity are passed in together):
 
-4. frames where the detector's probability exceeds ``detector_threshold`` are closures too:
-   the lips meet on a /p b m/ that stage 1 did not hear;
+4. (off by default: ``detector_threshold=None``) frames where the detector's probability exceeds
+   ``detector_threshold`` are closures pulled to 0: the lips meet on a /p b m/ that stage 1 did
+   not hear. It is the one rule that can shut lips the model left open, and on the validation
+   set it did not earn that (docs/evaluation.md, "The closure stage"): at any threshold from 0.5
+   to 0.98 it closed at most 1 more of the 34 bilabials with as many vowels closed as before;
 5. a sealed stretch while speaking longer than ``max_seal_s`` in which the detector finds no
-   bilabial is opened to ``seal_open_frac`` x jawOpen: no bilabial lasts that long, and a model
-   unsure of the audio (reverb, noise) otherwise talks through sealed lips.
+   bilabial (probability above ``seal_support_threshold``) is opened to ``seal_open_frac`` x
+   jawOpen: no bilabial lasts that long, and a model unsure of the audio (reverb, noise)
+   otherwise talks through sealed lips. It only opens.
 
 All sizes are in seconds, so 24, 25, 30 and 60 fps behave alike. The defaults were chosen on
 the real-speech validation set (docs/model.md), never on the test set.
@@ -53,7 +70,8 @@ class FinishConfig:
     min_open: float = 0.08            # a closure needs an open mouth within window_s
     closure_sigma_s: float = 0.033
     min_closure_s: float = 0.06       # a closure lasts at least this long (2 frames at 30 fps)
-    detector_threshold: float = 0.7   # closure stage: probability above which the lips meet
+    detector_threshold: float | None = None  # rule 4 (opt-in): closure-stage probability above which the lips meet
+    seal_support_threshold: float = 0.7  # rule 5: a heard bilabial (probability above this) keeps a long seal
     max_seal_s: float = 0.3           # sealed longer than this while speaking, with no detected bilabial: opened
     seal_ratio: float = 0.35          # "sealed": aperture below this x the local open aperture
     seal_min_open: float = 0.1        # ... where the local open aperture counts as at least this
@@ -120,7 +138,7 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     """(frames, 52) ARKit-ordered weights -> smoothed copy with every closure kept.
 
     ``closure_prob`` (frames,) from the closure stage and ``speech`` (frames,) voice activity
-    turn on rules 4 and 5 (both or neither).
+    turn on rule 5 (both or neither), and rule 4 where ``cfg.detector_threshold`` is set.
     """
     if (closure_prob is None) != (speech is None):
         raise ValueError("closure_prob and speech go together")
@@ -141,16 +159,33 @@ def finish_lips_and_face(values: np.ndarray, fps: float, cfg: FinishConfig = Fin
     if closure_prob is not None:
         if len(closure_prob) != len(v) or len(speech) != len(v):
             raise ValueError(f"closure_prob and speech need {len(v)} frames, got {len(closure_prob)} and {len(speech)}")
-        heard = np.asarray(closure_prob) > cfg.detector_threshold
-        opened = unsupported_seals(aperture, local_open, heard, speech, fps, cfg)
-        closed = (closed & ~opened) | heard
-    closed = at_least(closed, aperture, max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6)))).astype(np.float64)
-    weight = np.maximum(closed, np.clip(_blur(closed, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0)) \
-        if cfg.closure_sigma_s > 0 else closed
+        opened = unsupported_seals(aperture, local_open, np.asarray(closure_prob) > cfg.seal_support_threshold,
+                                   speech, fps, cfg)
+        closed &= ~opened
+    min_frames = max(1, int(np.ceil(cfg.min_closure_s * fps - 1e-6)))
+    # rule 3: a closure keeps the model's own depth (never deeper than its sampled or smoothed aperture)
+    grown = at_least(closed, aperture, min_frames)
+    own = np.minimum(aperture, np.clip(out[:, jo] - out[:, mc], 0.0, None))  # the model's depth, per frame
+    weight = _closure_weight(grown, fps, cfg)
     smooth_ap = np.clip(out[:, jo] - out[:, mc], 0.0, None)
+    target = smooth_ap * (1.0 - weight) + np.clip(own, 0.0, None) * weight
+    # where the model closed with its jaw, the jaw goes back down (up to its sampled value); mouthClose
+    # covers only the rest, so it stays the corrective ARKit means, not a closer over a smoothed jaw
+    out[:, jo] -= np.minimum(smooth_ap - target, np.clip(out[:, jo] - v[:, jo], 0.0, None))
+    smooth_ap = target
     if opened.any():
         open_weight = np.clip(_blur(opened.astype(np.float64), SEAL_EDGE_S * fps) * 1.5, 0.0, 1.0)
         smooth_ap = np.maximum(smooth_ap, open_weight * cfg.seal_open_frac * out[:, jo])
-    smooth_ap = smooth_ap * (1.0 - weight)
+    if closure_prob is not None and cfg.detector_threshold is not None:   # rule 4 (opt-in): heard -> shut
+        heard = (np.asarray(closure_prob) > cfg.detector_threshold) & ~opened
+        smooth_ap = smooth_ap * (1.0 - _closure_weight(at_least(heard, aperture, min_frames), fps, cfg))
     out[:, mc] = np.clip(out[:, jo] - smooth_ap, 0.0, None)
     return out.astype(np.float32)
+
+
+def _closure_weight(closed: np.ndarray, fps: float, cfg: FinishConfig) -> np.ndarray:
+    """(frames,) 1 on the closure frames, soft edges (blurred by ``closure_sigma_s``) around them."""
+    c = np.asarray(closed, np.float64)
+    if cfg.closure_sigma_s <= 0:
+        return c
+    return np.maximum(c, np.clip(_blur(c, cfg.closure_sigma_s * fps) * 1.6, 0.0, 1.0))
