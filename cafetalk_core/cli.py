@@ -87,6 +87,17 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=("test", "val"),
                    help="corpus split to score (val: for choosing settings; emotion accuracy is then optimistic)")
     p.add_argument("--real", action="store_true", help="also evaluate on the bundled real-speech set")
+    p.add_argument("--real-captures", nargs="*", default=None, metavar="DIR",
+                   help="captured faces (take.wav|flac + take.csv Live Link; dataset.json for splits and channels); "
+                        "no DIR: datasets/facegood")
+    p.add_argument("--capture-split", default="test", choices=("test", "val"),
+                   help="which takes of a folder with dataset.json (val: for choosing settings)")
+    p.add_argument("--compare-model", default=None, metavar="PATH",
+                   help="a second checkpoint run side by side (default: models/synthetic_only_v1 where it exists; "
+                        "'none' to skip)")
+    p.add_argument("--languages", nargs="*", default=None, metavar="LANG",
+                   help="closure and false seals on espeak-ng speech in other languages (no LANG: all of "
+                        "de fr es it pt ru pl); cached")
     p.add_argument("--real-set", default="test",
                    help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")
     p.add_argument("--out", default=None, help="write the report JSON here")

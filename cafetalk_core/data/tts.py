@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -291,8 +292,12 @@ def _espeak_raw(text: str, voice: str, rate: int, pitch: int, pitch_range: int):
 
 
 def synth_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-                 pitch_range: int = 50, isolated: bool = True) -> Speech:
+                 pitch_range: int = 50, isolated: bool = True,
+                 mapper: Callable[[str], tuple[str, ...]] | None = None) -> Speech:
     """espeak-ng speech with the library's own phoneme events (exact to the sample).
+
+    ``mapper`` turns a mnemonic into ARPAbet phones (default :func:`espeak_to_arpabet`, made for
+    the English voices; the multilingual evaluation passes its own, by phone class).
 
     ``isolated=True`` synthesises in a fresh forked process so the result depends only on the
     arguments (see ``_in_fresh_process``); ``False`` is faster and reuses this process's library.
@@ -309,7 +314,7 @@ def synth_espeak(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 
     for k, (t0, sym) in enumerate(ph_events):
         t1 = ph_events[k + 1][0] if k + 1 < len(ph_events) else total
         raw.append((sym, t0, min(t1, total)))
-    phones, raws = _expand(raw, espeak_to_arpabet)
+    phones, raws = _expand(raw, mapper or espeak_to_arpabet)
     _pad_silence(phones, raws, total)
     word_starts = sorted(s / sr for t, s, _ in events if t == _EV_WORD)
     words = [(a, b) for a, b in zip(word_starts, word_starts[1:] + [total])]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,13 +379,14 @@ def _aggregate(rows: list[dict[str, Any]], classifier: EmotionClassifier) -> dic
 
 
 def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, real_set: str = "test",
-                  degrade: str | None = None) -> dict[str, Any]:
+                  degrade: str | None = None, compare: dict[str, Any] | None = None) -> dict[str, Any]:
     """realspeech.evaluate_real_speech on a real-speech set (``test``, ``val`` or a folder), with its table.
 
     Clip k of the set is generated with seed ``seed + k``: independent samples, pooled.
 
     ``degrade`` names one of ``realspeech.DEGRADATIONS`` (noise, reverb, telephone) applied to
-    every clip before any system hears it.
+    every clip before any system hears it. ``compare`` (name -> generator) runs other models
+    beside it (today's synthetic-only model), with the same seeds.
     """
     from . import real_speech as realspeech
 
@@ -394,10 +396,16 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
     report = realspeech.evaluate_real_speech(
         lambda wav, k: generator.generate(wav, None, steps=steps, seed=seed + k, fps=fps), indexed=True,
         fps=fps, clips=realspeech.load_real_speech(realspeech.real_set_dir(real_set)),
-        degrade=realspeech.DEGRADATIONS[degrade] if degrade else None)
+        degrade=realspeech.DEGRADATIONS[degrade] if degrade else None,
+        more_models={name: (lambda wav, k, _g=g: _g.generate(wav, None, steps=steps, seed=seed + k, fps=fps))
+                     for name, g in (compare or {}).items()})
     report["set"] = str(real_set)
     report["degrade"] = degrade
-    return {"report": report, "table": realspeech.format_table(report) + "\n\n" + realspeech.format_motion_table(report)}
+    title = f"real speech ({real_set})"
+    return {"report": report, "table": "\n\n".join([realspeech.format_table(report),
+                                                   realspeech.format_seal_table(report, title),
+                                                   realspeech.format_targets(report, title),
+                                                   realspeech.format_motion_table(report)])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,6 +467,9 @@ def format_report(report: dict[str, Any]) -> str:
         out += [line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
     if "real_speech" in report:
         out += ["", report["real_speech"]["table"]] if out else [report["real_speech"]["table"]]
+    for key in ("real_captures", "languages"):
+        if report.get(key, {}).get("table"):
+            out += ["", report[key]["table"]] if out else [report[key]["table"]]
     if report.get("actions", {}).get("table"):
         out += ["", report["actions"]["table"]]
     return "\n".join(out)
@@ -519,16 +530,22 @@ class _FixedSampling:
 def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None = None, steps: int | None = None,
         seed: int = 0, classifier_dir: str | None = None, progress: bool = True, real_set: str = "test",
         audio_scale: float | None = None, split: str = "test", degrade: str | None = None,
-        actions: bool = True, action_clips: int = 4) -> dict[str, Any]:
+        actions: bool = True, action_clips: int = 4, real_captures: list[str] | None = None,
+        capture_split: str = "test", compare: dict[str, Any] | None = None,
+        languages: list[str] | None = None) -> dict[str, Any]:
     """Everything ``cafetalk evaluate`` does except argument parsing and printing.
 
     ``actions`` adds the per-action fine-control tables (evaluation/actions.py) on the same
-    corpus split (``action_clips`` clips per action) and real-speech set.
+    corpus split (``action_clips`` clips per action) and real-speech set. ``real_captures``
+    (capture folders, their ``capture_split``) and ``languages`` (a list; empty = all) add the
+    side-by-side mouth reports of issue 23 (evaluation/side_by_side.py); ``compare`` (name ->
+    generator, e.g. today's synthetic-only model) runs beside the model there and on real speech.
     """
-    if not data and not real:
-        raise EvaluationError("nothing to evaluate: give --data DIR and/or --real")
+    if not data and not real and real_captures is None and languages is None:
+        raise EvaluationError("nothing to evaluate: give --data DIR, --real, --real-captures and/or --languages")
     if audio_scale is not None:
         generator = _FixedSampling(generator, audio_scale=float(audio_scale))
+        compare = {k: _FixedSampling(g, audio_scale=float(audio_scale)) for k, g in (compare or {}).items()}
     info = dict(getattr(generator, "info", {}) or {})
     model = {k: v for k, v in info.items() if not isinstance(v, (list, tuple, dict))}  # names/actions are noise here
     report: dict[str, Any] = {"model": json_safe(model),
@@ -549,8 +566,21 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         report["emotion"]["classifier_source"] = source
         report["timing"]["classifier_s"] += classifier_s
     if real:
-        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed, real_set=real_set, degrade=degrade)
-    if actions:
+        report["real_speech"] = evaluate_real(generator, steps=steps, seed=seed, real_set=real_set, degrade=degrade,
+                                              compare=compare)
+    if real_captures is not None or languages is not None:
+        from . import side_by_side
+
+        models = {"model": generator, **(compare or {})}
+        if real_captures is not None:
+            folders = real_captures or [side_by_side.capture_eval.default_capture_dir()]
+            report["real_captures"] = side_by_side.evaluate_real_captures(models, folders, split=capture_split,
+                                                                          steps=steps, seed=seed)
+        if languages is not None:
+            fps = float(info.get("fps", 30.0))
+            report["languages"] = side_by_side.evaluate_languages(models, languages, fps=fps, steps=steps, seed=seed,
+                                                                  max_clips=max_clips)
+    if actions and (data or real):
         report["actions"] = evaluate_actions(generator, data=data, real=real, steps=steps, seed=seed,
                                              split=split, real_set=real_set, clips_per_action=action_clips)
     return report
@@ -582,6 +612,25 @@ def evaluate_actions(generator: Any, *, data: str | None, real: bool, steps: int
     return out
 
 
+def _compare_models(args: Any, generator: Any) -> dict[str, Any]:
+    """``--compare-model PATH`` (default models/synthetic_only_v1 where it exists; ``none`` for no
+    comparison) as {label: generator}; empty when its weights are the model's own."""
+    from . import side_by_side
+
+    choice = getattr(args, "compare_model", None)
+    if choice == "none":
+        return {}
+    path = Path(choice) if choice else side_by_side.default_compare_model()
+    if path is None:
+        return {}
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"--compare-model {str(path)!r}: no checkpoint there (config.json)")
+    if side_by_side.weights_digest(path) == side_by_side.weights_digest(args.checkpoint):
+        print(f"cafetalk evaluate: --compare-model {path} has the model's own weights: not run twice", file=sys.stderr)
+        return {}
+    return {f"compare: {path.name}": load_generator(str(path), getattr(args, "device", "cpu") or "cpu")}
+
+
 def cli_evaluate(args: Any) -> int:
     """Entry point of ``cafetalk evaluate``; a missing checkpoint or corpus exits 2 with the reason."""
     import sys
@@ -590,12 +639,15 @@ def cli_evaluate(args: Any) -> int:
 
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
+        compare = _compare_models(args, generator)
         report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
+                     real_captures=getattr(args, "real_captures", None), compare=compare,
+                     capture_split=getattr(args, "capture_split", "test"), languages=getattr(args, "languages", None),
                      actions=not getattr(args, "no_actions", False), action_clips=getattr(args, "action_clips", 4),
                      seed=args.seed, classifier_dir=getattr(args, "classifier", None),
                      real_set=getattr(args, "real_set", "test"), audio_scale=getattr(args, "audio_scale", None),
                      split=getattr(args, "split", "test"), degrade=getattr(args, "degrade", None))
-    except (FileNotFoundError, EvaluationError, BadClip) as exc:
+    except (FileNotFoundError, EvaluationError, BadClip, ValueError) as exc:
         print(f"cafetalk evaluate: {exc}", file=sys.stderr)
         return 2
     report["model"]["checkpoint"] = args.checkpoint or "shipped default"

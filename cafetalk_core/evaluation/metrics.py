@@ -122,30 +122,103 @@ def _frames_in(start_s: float, end_s: float, fps: float, n: int) -> np.ndarray:
     return np.array([min(max(mid, 0), n - 1)])
 
 
+def centre_frame(start_s: float, end_s: float, fps: float, n: int) -> int | None:
+    """The frame nearest the middle of [start_s, end_s]; None when it lies past the clip."""
+    f = int(round(0.5 * (start_s + end_s) * fps))
+    return f if 0 <= f < n else None
+
+
 def bilabial_closure(aperture: np.ndarray, phone_list: Iterable[Any], fps: float,
                      window_s: float = CLOSURE_WINDOW_S, ratio: float = CLOSURE_RATIO) -> dict[str, Any]:
-    """Share of bilabials (P/B/M) during which the lips close.
+    """Share of bilabials (P/B/M) during which the lips close, and how many vowels close too.
 
     Rule: reference = median aperture over the frames inside open vowels (phones.OPEN_VOWELS)
     of the clip; a bilabial is *closed* when min aperture over frames in
-    [start_s - window_s, end_s + window_s] is < ratio x reference. Phones are dicts
-    ``{"phone", "start_s", "end_s"}``, :class:`phones.Phone` or (phone, start, end) tuples.
-    Returns ``{"rate", "closed", "total", "threshold"}``; rate is NaN when the clip has no
-    bilabial or no open vowel (reference undefined).
+    [start_s - window_s, end_s + window_s] is < ratio x reference (recall). A vowel is a *false
+    closure* when the aperture at its centre frame is below the same threshold: closing the lips
+    everywhere would score a perfect recall, so ``precision`` = closed bilabials / (closed
+    bilabials + closed vowels) says how many of the closures fall where the lips must meet.
+    Phones are dicts ``{"phone", "start_s", "end_s"}``, :class:`phones.Phone` or (phone, start,
+    end) tuples. Returns ``{"rate", "closed", "total", "threshold", "vowels", "vowels_closed",
+    "precision"}``; rate is NaN when the clip has no bilabial or no open vowel (reference
+    undefined), precision NaN when nothing closed.
     """
     ap = np.asarray(aperture, np.float64)
     n = len(ap)
-    plist = [_phone_fields(p) for p in phone_list]
+    plist = [(phoneset.normalize_phone(ph), s, e) for ph, s, e in (_phone_fields(p) for p in phone_list)]
     vowel_frames = [_frames_in(s, e, fps, n) for ph, s, e in plist
-                    if phoneset.normalize_phone(ph) in phoneset.OPEN_VOWELS and e > s and s * fps < n]
-    bilabials = [(s, e) for ph, s, e in plist
-                 if phoneset.normalize_phone(ph) in phoneset.BILABIALS and s * fps < n]
+                    if ph in phoneset.OPEN_VOWELS and e > s and s * fps < n]
+    bilabials = [(s, e) for ph, s, e in plist if ph in phoneset.BILABIALS and s * fps < n]
+    vowel_centres = [f for f in (centre_frame(s, e, fps, n) for ph, s, e in plist if ph in phoneset.VOWELS)
+                     if f is not None]
     if n == 0 or not vowel_frames or not bilabials:
-        return {"rate": float("nan"), "closed": 0, "total": len(bilabials), "threshold": float("nan")}
+        return {"rate": float("nan"), "closed": 0, "total": len(bilabials), "threshold": float("nan"),
+                "vowels": 0, "vowels_closed": 0, "precision": float("nan")}
     threshold = ratio * float(np.median(ap[np.concatenate(vowel_frames)]))
     closed = sum(1 for s, e in bilabials
                  if float(ap[_frames_in(s - window_s, e + window_s, fps, n)].min()) < threshold)
-    return {"rate": closed / len(bilabials), "closed": closed, "total": len(bilabials), "threshold": threshold}
+    vowels_closed = int(sum(ap[f] < threshold for f in vowel_centres))
+    return {"rate": closed / len(bilabials), "closed": closed, "total": len(bilabials), "threshold": threshold,
+            "vowels": len(vowel_centres), "vowels_closed": vowels_closed,
+            "precision": closed / (closed + vowels_closed) if closed + vowels_closed else float("nan")}
+
+
+#: Lips sealed: ``jawOpen - mouthClose`` below this (issue 23's rule for a vowel talked through shut lips).
+SEAL_APERTURE = 0.05
+ROUNDED_VOWELS = frozenset({"OW", "OY", "UH", "UW"})
+#: Phone classes of the false-seal table, in report order (ARPAbet; SIL is left out: rest is sealed).
+PHONE_CLASSES: dict[str, frozenset[str]] = {
+    "open vowels": phoneset.OPEN_VOWELS,
+    "rounded vowels": ROUNDED_VOWELS,
+    "other vowels": phoneset.VOWELS - phoneset.OPEN_VOWELS - ROUNDED_VOWELS,
+    "bilabials": phoneset.BILABIALS,
+    "labiodentals": phoneset.LABIODENTALS,
+    "other consonants": frozenset(phoneset.ARPABET) - phoneset.VOWELS - phoneset.BILABIALS
+    - phoneset.LABIODENTALS - {"SIL"},
+}
+VOWEL_CLASSES: tuple[str, ...] = ("open vowels", "rounded vowels", "other vowels")
+
+
+def phone_class(phone: str) -> str | None:
+    """The :data:`PHONE_CLASSES` name of an ARPAbet phone; None for silence."""
+    ph = phoneset.normalize_phone(phone)
+    return next((name for name, members in PHONE_CLASSES.items() if ph in members), None)
+
+
+def seals_by_class(aperture: np.ndarray, phone_list: Iterable[Any], fps: float,
+                   seal: float = SEAL_APERTURE) -> dict[str, dict[str, int]]:
+    """Per phone class: how many phone centres have the lips sealed (aperture < ``seal``).
+
+    The centre is the frame nearest the phone's middle. On vowels a seal is a false seal (the
+    mouth talks through shut lips); on bilabials it is the closure they need, the same absolute
+    rule, so the two read side by side. Returns ``{class: {"phones": n, "sealed": k}}`` for
+    every class of :data:`PHONE_CLASSES` plus ``"vowels"`` (all vowel classes together).
+    """
+    ap = np.asarray(aperture, np.float64)
+    out = {name: {"phones": 0, "sealed": 0} for name in (*PHONE_CLASSES, "vowels")}
+    for ph, s, e in (_phone_fields(p) for p in phone_list):
+        cls = phone_class(ph)
+        f = centre_frame(s, e, fps, len(ap))
+        if cls is None or f is None:
+            continue
+        sealed = int(ap[f] < seal)
+        for key in (cls, "vowels") if cls in VOWEL_CLASSES else (cls,):
+            out[key]["phones"] += 1
+            out[key]["sealed"] += sealed
+    return out
+
+
+def pool_seals(results: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, float]]:
+    """Sum :func:`seals_by_class` results over clips; adds ``rate`` (NaN for an empty class)."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        for cls, d in r.items():
+            o = out.setdefault(cls, {"phones": 0, "sealed": 0})
+            o["phones"] += d["phones"]
+            o["sealed"] += d["sealed"]
+    for d in out.values():
+        d["rate"] = d["sealed"] / d["phones"] if d["phones"] else float("nan")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

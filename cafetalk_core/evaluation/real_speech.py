@@ -140,6 +140,8 @@ def clip_metrics(values: np.ndarray, clip: RealClip, fps: float, envelope: np.nd
         "closed": int(bil["closed"]) if not math.isnan(bil["rate"]) else 0,
         "bilabials": int(bil["total"]) if not math.isnan(bil["rate"]) else 0,
         "bilabial_closure": bil["rate"],
+        "vowels_closed": int(bil["vowels_closed"]) if not math.isnan(bil["rate"]) else 0,
+        "seals": metrics.seals_by_class(ap, clip.phones, fps),
         "open_vowel_sum": float(ap[vow].sum()), "open_vowel_frames": int(len(vow)),
         "silence_sum": float(ap[sil].sum()), "silence_frames": int(len(sil)),
         "envelope_corr": metrics.pearson(ap, env[:n]),
@@ -153,9 +155,13 @@ def _pool(per_clip: list[dict[str, Any]], seconds: float, audio_s: float) -> dic
     total = sum(c["bilabials"] for c in per_clip)
     ov_n = sum(c["open_vowel_frames"] for c in per_clip)
     si_n = sum(c["silence_frames"] for c in per_clip)
+    false = sum(c["vowels_closed"] for c in per_clip)
+    seals = metrics.pool_seals(c["seals"] for c in per_clip)
     return {
         "bilabial_closure": closed / total if total else float("nan"),
-        "closed": closed, "bilabials": total,
+        "closed": closed, "bilabials": total, "vowels_closed": false,
+        "closure_precision": closed / (closed + false) if closed + false else float("nan"),
+        "vowel_seal_rate": seals["vowels"]["rate"], "seals": seals,
         "open_vowel_aperture": sum(c["open_vowel_sum"] for c in per_clip) / ov_n if ov_n else float("nan"),
         "silence_aperture": sum(c["silence_sum"] for c in per_clip) / si_n if si_n else float("nan"),
         "envelope_corr": metrics.nanmean(c["envelope_corr"] for c in per_clip),
@@ -179,7 +185,8 @@ def loudness_baseline(wav16k: np.ndarray, num_frames: int, fps: float) -> np.nda
 def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: float = 30.0,
                          clips: list[RealClip] | None = None, name: str = "model",
                          oracle: bool = True, degrade: Callable[[np.ndarray], np.ndarray] | None = None,
-                         recogniser: str = "phone-loop", indexed: bool = False) -> dict[str, Any]:
+                         recogniser: str = "phone-loop", indexed: bool = False,
+                         more_models: dict[str, Callable[..., Any]] | None = None) -> dict[str, Any]:
     """Run ``generate_fn`` (16 kHz audio -> BlendshapeCurves or (frames, 52) array) and the baselines.
 
     ``indexed=True``: ``generate_fn(audio, k)`` gets the clip's index k too, so a caller can give
@@ -187,7 +194,9 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     that every clip shares: the head's yaw on the validation set was 0.7 / 2.9 / 1.6 deg at seeds
     0 / 1 / 2 for one clip).
 
-    ``generate_fn=None`` runs the baselines only. Curves at another fps than ``fps`` are
+    ``more_models`` (name -> a function like ``generate_fn``, called the same way) are run next
+    to the model in the same report, e.g. today's synthetic-only model beside a retrained one.
+    ``generate_fn=None`` runs the baselines (and ``more_models``) only. Curves at another fps than ``fps`` are
     resampled; the frame count is cut or padded (last frame held) to the clip's length.
     ``degrade`` (16 kHz audio -> audio of the same length, e.g. noise or reverberation from
     ``audio.augment``) is applied to every clip before any system hears it; the metrics still
@@ -205,21 +214,25 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
     notes: list[str] = []
     rotations: dict[str, np.ndarray | None] = {}
     systems: dict[str, Callable[[RealClip, int], np.ndarray]] = {}
-    if generate_fn is not None:
-        index = {c.id: k for k, c in enumerate(clips)}
+    index = {c.id: k for k, c in enumerate(clips)}
 
+    def as_system(fn: Callable[..., Any], keep_rotations: bool) -> Callable[[RealClip, int], np.ndarray]:
         def model_fn(c: RealClip, n: int) -> np.ndarray:
-            result = generate_fn(c.wav, index[c.id]) if indexed else generate_fn(c.wav)
-            rotations[c.id] = _as_rotations(result, n, fps)
+            result = fn(c.wav, index[c.id]) if indexed else fn(c.wav)
+            if keep_rotations:
+                rotations[c.id] = _as_rotations(result, n, fps)
             return _as_values(result, n, fps)
+        return model_fn
 
-        systems[name] = model_fn
+    if generate_fn is not None:
+        systems[name] = as_system(generate_fn, True)
+    for other, fn in (more_models or {}).items():
+        systems[other] = as_system(fn, False)
     systems["baseline: loudness -> jawOpen"] = lambda c, n: loudness_baseline(c.wav, n, fps)
     label = "baseline: recogniser -> visemes" + ("" if recogniser == "phone-loop" else f" ({recogniser})")
     systems[label] = lambda c, n: phones_to_curves(recognise_phones(c.wav, recogniser), n, fps)
     if oracle:
-        systems["reference: aligned phones -> visemes (not audio-only)"] = \
-            lambda c, n: phones_to_curves(c.phones, n, fps)
+        systems[REFERENCE] = lambda c, n: phones_to_curves(c.phones, n, fps)
     audio_s = sum(c.duration_s for c in clips)
     report: dict[str, Any] = {"fps": fps, "clips": len(clips), "audio_s": round(audio_s, 3),
                               "speakers": len({c.speaker for c in clips}), "systems": {}, "per_clip": {}, "notes": notes}
@@ -236,7 +249,9 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
         report["systems"][sys_name] = _pool(list(per.values()), seconds, audio_s)
         report["motion"][sys_name] = pool_motion_report(moving)
         report["per_clip"][sys_name] = {k: {m: v[m] for m in ("bilabial_closure", "closed", "bilabials",
-                                                             "envelope_corr", "jitter")} for k, v in per.items()}
+                                                             "vowels_closed", "envelope_corr", "jitter")}
+                                        for k, v in per.items()}
+    add_reference_ratios(report)
     return report
 
 
@@ -351,7 +366,8 @@ def format_motion_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-COLUMNS = (("bilabial_closure", "closure", "{:.2f}"), ("open_vowel_aperture", "open-vowel", "{:.3f}"),
+COLUMNS = (("bilabial_closure", "closure", "{:.2f}"), ("closure_precision", "precision", "{:.2f}"),
+           ("vowel_seal_rate", "vow sealed", "{:.3f}"), ("open_vowel_aperture", "open-vowel", "{:.3f}"),
            ("silence_aperture", "silence", "{:.3f}"), ("envelope_corr", "env-corr", "{:.2f}"),
            ("jitter", "jitter", "{:.4f}"), ("eyes_closed", "eyes shut", "{:.3f}"),
            ("seconds_per_audio_second", "s/s", "{:.3f}"))
@@ -374,6 +390,60 @@ def format_table(report: dict[str, Any]) -> str:
     if any_sys:
         lines.append(f"(closure over {any_sys['bilabials']} bilabials; aperture = jawOpen - mouthClose)")
     lines += report.get("notes", [])
+    return "\n".join(lines)
+
+
+REFERENCE = "reference: aligned phones -> visemes (not audio-only)"
+#: Issue 23's targets on real voices (the reference is the procedural tool given the true phone times).
+TARGETS: dict[str, str] = {"vowel_seal_rate": "<= 0.10", "open_vowel_ratio": ">= 0.8x ref",
+                           "bilabial_closure": ">= 0.93", "jitter_ratio": "<= 1.2x ref", "silence_aperture": "<= 0.10"}
+
+
+def add_reference_ratios(report: dict[str, Any]) -> None:
+    """In place: each system's open-vowel aperture and jitter as ratios of the aligned-phones reference."""
+    ref = report["systems"].get(REFERENCE)
+    for m in report["systems"].values():
+        ok = ref is not None and ref["open_vowel_aperture"] > 0 and ref["jitter"] > 0
+        m["open_vowel_ratio"] = m["open_vowel_aperture"] / ref["open_vowel_aperture"] if ok else float("nan")
+        m["jitter_ratio"] = m["jitter"] / ref["jitter"] if ok else float("nan")
+
+
+def format_seal_table(report: dict[str, Any], title: str = "real speech") -> str:
+    """False seals per phone class (vowel centres with jawOpen - mouthClose < 0.05) next to closure, per system."""
+    classes = (*metrics.PHONE_CLASSES, "vowels")
+    systems = report["systems"]
+    width = max([len(k) for k in systems] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{c:>16}" for c in classes)
+    lines = [f"{title}: phone centres sealed (jawOpen - mouthClose < {metrics.SEAL_APERTURE}); on vowels a seal is "
+             "false, on bilabials it is the closure", head, "-" * len(head)]
+    for name, m in systems.items():
+        cells = []
+        for c in classes:
+            d = m["seals"].get(c, {"phones": 0, "sealed": 0, "rate": float("nan")})
+            rate = d["rate"]
+            cells.append(f"{'n/a' if not rate == rate else f'{rate:.3f}'} ({d['sealed']}/{d['phones']})")
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:>16}" for c in cells))
+    return "\n".join(lines)
+
+
+def format_targets(report: dict[str, Any], title: str = "real speech") -> str:
+    """Issue 23's targets per system: vowel seals, open-vowel aperture and jitter vs the reference, closure, silence."""
+    add_reference_ratios(report)
+    cols = (("vowel_seal_rate", "vowels sealed", "{:.3f}"), ("open_vowel_ratio", "open-vowel/ref", "{:.2f}x"),
+            ("bilabial_closure", "closure", "{:.3f}"), ("closure_precision", "precision", "{:.3f}"),
+            ("jitter_ratio", "jitter/ref", "{:.2f}x"), ("silence_aperture", "silence ap", "{:.3f}"))
+    systems = report["systems"]
+    width = max([len(k) for k in systems] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{h:>14}" for _, h, _ in cols)
+    lines = [f"{title}: issue 23 targets", head, "-" * len(head)]
+    for name, m in systems.items():
+        cells = []
+        for key, _, fmt in cols:
+            x = m.get(key)
+            cells.append("n/a" if x is None or not x == x else fmt.format(x))
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:>14}" for c in cells))
+    lines.append(f"{'target':<{width}}  " + "  ".join(f"{TARGETS.get(k, ''):>14}" for k, _, _ in cols))
+    lines.append("(precision = closed bilabials / (closed bilabials + vowel centres closed by the same rule))")
     return "\n".join(lines)
 
 

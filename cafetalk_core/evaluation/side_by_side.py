@@ -1,0 +1,113 @@
+"""The mouth side by side (issue 23): the model under test, today's synthetic-only model and the
+procedural baselines, in one run, on real captured faces and on speech in other languages.
+
+``cafetalk evaluate --real-captures [DIR ...] --languages [LANG ...] --compare-model PATH``; the
+real-speech set (``--real``) gets the same second model and its false-seal and target tables.
+The rules live in :mod:`.captures` (captured curves), :mod:`.metrics` (closure, false seals) and
+:mod:`.real_speech` (phone-timed sets); this module only puts the systems together.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import captures as capture_eval
+from . import multilingual
+from . import real_speech as realspeech
+
+#: Today's synthetic-only model, kept outside the wheel for this comparison (models/README.md).
+COMPARE_DIR = Path("models") / "synthetic_only_v1"
+
+
+def default_compare_model() -> Path | None:
+    """``models/synthetic_only_v1`` in the working directory or the source checkout; None when absent."""
+    for p in (COMPARE_DIR, Path(__file__).resolve().parents[2] / COMPARE_DIR):
+        if (p / "config.json").is_file():
+            return p
+    return None
+
+
+def weights_digest(checkpoint: str | Path | None) -> str | None:
+    """sha256 of a checkpoint's model.safetensors (None without one): the same weights are not run twice."""
+    from ..pipeline import DEFAULT_CHECKPOINT
+
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    f = path / "model.safetensors"
+    return hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
+
+
+def model_label(generator: Any, fallback: str) -> str:
+    return str(getattr(generator, "model_id", "") or fallback)
+
+
+def generate_fns(models: dict[str, Any], steps: int | None, seed: int) -> dict[str, Callable[..., Any]]:
+    """name -> ``fn(wav, k, fps)`` (clip k with seed ``seed + k``, as the real-speech evaluation does)."""
+    return {name: (lambda wav, k, fps, _g=g: _g.generate(wav, None, steps=steps, seed=seed + k, fps=fps))
+            for name, g in models.items()}
+
+
+def evaluate_real_captures(models: dict[str, Any], folders: list[str | Path], *, split: str = "test",
+                           steps: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Every model and the audio-only baselines on the capture folders' takes (captures.py's rules)."""
+    takes = [t for folder in folders for t in capture_eval.load_captures(folder, split)]
+    index = {id(t): k for k, t in enumerate(takes)}
+    systems: dict[str, Callable[[capture_eval.CaptureTake], np.ndarray]] = {}
+    for name, fn in generate_fns(models, steps, seed).items():
+        systems[name] = lambda t, _fn=fn: _fn(t.wav, index[id(t)], t.fps).in_arkit_order().values
+    systems.update(capture_eval.baseline_systems())
+    report = capture_eval.evaluate_captures(systems, takes)
+    report["split"] = split
+    report["folders"] = [str(f) for f in folders]
+    report["table"] = capture_eval.format_captures(report)
+    return report
+
+
+def evaluate_languages(models: dict[str, Any], languages: list[str] | None, *, fps: float, steps: int | None = None,
+                       seed: int = 0, max_clips: int | None = None) -> dict[str, Any]:
+    """Closure, false seals and the targets per language (espeak-ng speech with exact phone times)."""
+    langs = multilingual.check_languages(languages)
+    folder = multilingual.build_set(langs)
+    clips = realspeech.load_real_speech(folder)
+    out: dict[str, Any] = {"set": str(folder), "languages": {}}
+    fns = generate_fns(models, steps, seed)
+    for lang in langs:
+        mine = [c for c in clips if multilingual.language_of(c.id) == lang][: max_clips or None]
+        first, *rest = list(fns.items()) or [(None, None)]
+        report = realspeech.evaluate_real_speech(
+            None if first[1] is None else (lambda wav, k, _f=first[1]: _f(wav, k, fps)), fps=fps, clips=mine,
+            name=first[0] or "model", indexed=True,
+            more_models={n: (lambda wav, k, _f=f: _f(wav, k, fps)) for n, f in rest})
+        report.pop("motion", None)
+        out["languages"][lang] = report
+    out["table"] = _format_languages(out["languages"])
+    return out
+
+
+def _language_rows(lang: str, report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(lang, name, m) for name, m in report["systems"].items()]
+
+
+def _format_languages(per_language: dict[str, dict[str, Any]]) -> str:
+    """One row per (language, system): closure, precision, vowels sealed, open vowels sealed, aperture/ref, jitter/ref."""
+    rows = [r for lang, rep in per_language.items() for r in _language_rows(lang, rep)]
+    if not rows:
+        return ""
+    width = max(len(name) for _, name, _ in rows)
+    head = (f"{'lang':<4}  {'system':<{width}}  {'closure':>12}  {'precision':>9}  {'vowels sealed':>15}  "
+            f"{'open sealed':>13}  {'open-ap/ref':>11}  {'jitter/ref':>10}  {'silence':>7}")
+    lines = ["other languages (espeak-ng voices, exact phone times): closure and false seals", head, "-" * len(head)]
+    for lang, name, m in rows:
+        seals = m["seals"]
+        lines.append(f"{lang:<4}  {name:<{width}}  {_f(m['bilabial_closure'])} ({m['closed']:>2}/{m['bilabials']:<2})  "
+                     f"{_f(m['closure_precision']):>9}  {_f(seals['vowels']['rate'])} ({seals['vowels']['sealed']:>3}/"
+                     f"{seals['vowels']['phones']:<3})  {_f(seals['open vowels']['rate'])} "
+                     f"({seals['open vowels']['sealed']:>2}/{seals['open vowels']['phones']:<3})  "
+                     f"{_f(m['open_vowel_ratio'], 2):>10}x  {_f(m['jitter_ratio'], 2):>9}x  {_f(m['silence_aperture']):>7}")
+    return "\n".join(lines)
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "n/a" if x is None or not x == x else f"{x:.{digits}f}"
