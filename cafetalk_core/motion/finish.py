@@ -9,32 +9,36 @@ on short /p b m/). So the lip aperture ``jawOpen - mouthClose`` is treated apart
    on brows, cheeks, nose; the eyes are left to :mod:`.blinks`, which owns the lids);
 2. closures are found in the *unsmoothed* aperture: frames below ``closure_ratio`` x the local
    open aperture (90th percentile over ``window_s``) where the mouth was open nearby;
-3. each closure is grown to at least ``min_closure_s`` (2 frames at 30 fps), then a closure weight (1 on the closure, blurred by ``closure_sigma_s`` around
-   it) pulls the smoothed aperture back to the model's own there (the lower of the sampled and
-   the smoothed aperture), so each closure keeps the depth and length the model gave it, with
-   soft edges; mouthClose is rebuilt from the new aperture (over the smoothed jaw it holds the
-   lips where the model closed them, nowhere else).
+3. each closure is grown to at least ``min_closure_s`` (2 frames at 30 fps), then a closure
+   weight (1 on the closure, blurred by ``closure_sigma_s`` around it) pulls the smoothed
+   aperture back to the model's own there (the lower of the sampled and the smoothed aperture),
+   so each closure keeps the depth and length the model gave it, with soft edges. Where the model
+   closed with its jaw, the smoothed jaw goes back down (at most to its sampled value) and
+   mouthClose covers only the rest, so mouthClose stays the corrective ARKit means (lips held
+   together over an open jaw), not a closer laid over a smoothed jaw.
 
 The rule that bounds them all (issue 23): **no stage here shuts the lips further than the model
-did.** Outside the opt-in rule 4 the finished aperture is never below the lower of the sampled and the smoothed
-aperture at any frame, so a vowel the model left open stays open. The price: a closure the
-model made one frame long stays as deep as the model made it on its second frame (the frame
-added to reach ``min_closure_s`` used to be shut too, and on the validation set that frame was
-most often a vowel's centre: 17% of vowel centres sealed against 6%). Until issue 23
+did.** Outside the opt-in rule 4 the finished aperture is never below the lower of the sampled
+and the smoothed aperture at any frame, so a vowel the model left open stays open. Until issue 23
 rule 3 pulled every closure to 0 by raising mouthClose, and its blurred weight sealed the
-neighbouring frames too: on the
-real-speech validation set that turned 6.5% sealed vowel centres (``jawOpen - mouthClose < 0.05``)
-of the sampled curves into 31%, and raised mouthClose's 95th percentile from 0.05 (as in a real
-iPhone capture of speech, 0.065) to 0.41: a general closer instead of ARKit's corrective.
+neighbouring frames too: on the real-speech validation set that turned the sampled curves' 6.5%
+sealed vowel centres (``jawOpen - mouthClose < 0.05``) into 30%, and raised mouthClose's 95th
+percentile from 0.05 to 0.41 (a real iPhone capture of speech: 0.065); now 6.0% and 0.15. The
+price: a one-frame closure is no longer widened by shutting its neighbour (widening it at the
+closure's depth sealed 17% of the validation vowel centres, that neighbour being most often a
+vowel's centre), and the lips close on 0.85 of the validation bilabials instead of 0.94.
 
 With the closure stage (model/closure.py: a classifier that hears bilabials in the audio; its
 probability and the voice activity are passed in together):
 
 4. (off by default: ``detector_threshold=None``) frames where the detector's probability exceeds
    ``detector_threshold`` are closures pulled to 0: the lips meet on a /p b m/ that stage 1 did
-   not hear. It is the one rule that can shut lips the model left open, and on the validation
-   set it did not earn that (docs/evaluation.md, "The closure stage"): at any threshold from 0.5
-   to 0.98 it closed at most 1 more of the 34 bilabials with as many vowels closed as before;
+   not hear. It is the one rule that can shut lips the model left open, and on the real-speech
+   validation set it did not earn that (docs/model.md, "The closure stage"): at every threshold
+   from 0.5 to 0.98 it closed 1 more of the 34 bilabials (closure precision 0.49-0.51 against
+   0.50 without it). On synthesised voices it does more (the corpus validation split: 0.72 ->
+   0.88 of the bilabials at 0.95, precision 0.36 -> 0.41, vowel centres sealed 0.18 -> 0.20),
+   so it stays available: ``FinishConfig(detector_threshold=0.95)``;
 5. a sealed stretch while speaking longer than ``max_seal_s`` in which the detector finds no
    bilabial (probability above ``seal_support_threshold``) is opened to ``seal_open_frac`` x
    jawOpen: no bilabial lasts that long, and a model unsure of the audio (reverb, noise)
