@@ -26,6 +26,15 @@ def test_choose_breaks_ties_by_jitter_then_steps():
     assert choose(scores, tie=0.0) == scores[1]
 
 
+def test_choose_leaves_out_a_mouth_that_closes_on_vowels():
+    """Issue 23: the best closure is worth nothing when the lips also shut on a fifth of the vowels."""
+    sealing = SettingScore(4, 10, 0.99, 39, 40, 0.01, 0.3, 0.01, 0.1, 0.05, vowel_seal_rate=0.2)
+    honest = SettingScore(3, 10, 0.93, 37, 40, 0.01, 0.4, 0.01, 0.1, 0.05, vowel_seal_rate=0.04)
+    assert choose([sealing, honest]) == honest
+    with pytest.raises(ValueError, match="vowel centres sealed"):
+        choose([sealing])
+
+
 def test_choose_refuses_when_nothing_qualifies():
     with pytest.raises(ValueError, match="silence"):
         choose([_s(1, 10, 0.9, silence=0.3)])

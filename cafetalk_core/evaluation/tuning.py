@@ -8,7 +8,9 @@ do not come from, so this module scores settings on the real-speech *validation*
 ``config.json`` (``default_audio_scale``, ``default_steps``), which every ``Generator`` then uses.
 
 Rule: among the settings whose silence aperture is
-<= 0.10, take the highest bilabial closure; settings within ``tie`` of the best count as tied
+<= 0.10 and whose vowel centres are sealed (``jawOpen - mouthClose < 0.05``) at most 10% of the
+time (issue 23: a closure score that counts hits only would pick a mouth that closes everywhere),
+take the highest bilabial closure; settings within ``tie`` of the best count as tied
 and the one with the least jitter wins (then the fewer steps, then the smaller scale). Time is
 reported, not selected on (it moves with the machine's load): the step counts offered by
 default are those ``benchmarks/bench_sampling.py`` measured within the budget of 1 s per 5 s
@@ -29,6 +31,7 @@ import numpy as np
 from . import real_speech as realspeech
 
 SILENCE_LIMIT = 0.10
+VOWEL_SEAL_LIMIT = 0.10
 
 
 @dataclass
@@ -45,6 +48,8 @@ class SettingScore:
     jitter: float
     seconds_per_audio_second: float
     eyes_closed: float = float("nan")
+    vowel_seal_rate: float = float("nan")
+    closure_precision: float = float("nan")
 
 
 class _MemoFrontEnd:
@@ -91,7 +96,8 @@ def score_settings(generator: Any, clips: Sequence[realspeech.RealClip], scales:
                 pooled = realspeech._pool(per, seconds, audio_s)
                 out.append(SettingScore(float(a), int(n_steps), pooled["bilabial_closure"], pooled["closed"],
                                         pooled["bilabials"], pooled["silence_aperture"], pooled["open_vowel_aperture"],
-                                        pooled["jitter"], pooled["seconds_per_audio_second"], pooled["eyes_closed"]))
+                                        pooled["jitter"], pooled["seconds_per_audio_second"], pooled["eyes_closed"],
+                                        pooled["vowel_seal_rate"], pooled["closure_precision"]))
         return out
     finally:
         generator.front_end = original
@@ -102,19 +108,23 @@ def choose(scores: Sequence[SettingScore], tie: float = 0.02) -> SettingScore:
     ok = [s for s in scores if not math.isnan(s.bilabial_closure) and not s.silence_aperture > SILENCE_LIMIT]
     if not ok:
         raise ValueError(f"no setting keeps the silence aperture <= {SILENCE_LIMIT}; widen the sweep")
+    ok = [s for s in ok if not s.vowel_seal_rate > VOWEL_SEAL_LIMIT]
+    if not ok:
+        raise ValueError(f"no setting keeps the vowel centres sealed <= {VOWEL_SEAL_LIMIT} of the time "
+                         "(the lips talk through shut lips at every setting); widen the sweep")
     best = max(s.bilabial_closure for s in ok)
     tied = [s for s in ok if s.bilabial_closure >= best - tie - 1e-12]
     return min(tied, key=lambda s: (s.jitter, s.steps, s.audio_scale))
 
 
 def format_scores(scores: Sequence[SettingScore], chosen: SettingScore | None = None) -> str:
-    head = (f"{'scale':>6} {'steps':>5} {'closure':>12} {'silence':>8} {'open-vowel':>10} {'jitter':>8} "
-            f"{'eyes shut':>9} {'s/s':>6}")
+    head = (f"{'scale':>6} {'steps':>5} {'closure':>12} {'precision':>9} {'vow sealed':>10} {'silence':>8} "
+            f"{'open-vowel':>10} {'jitter':>8} {'eyes shut':>9} {'s/s':>6}")
     lines = [head, "-" * len(head)]
     for s in scores:
         mark = "  <- chosen" if chosen is not None and s == chosen else ""
         lines.append(f"{s.audio_scale:>6.2f} {s.steps:>5d} {s.bilabial_closure:>5.3f} ({s.closed:>2}/{s.bilabials:<2})"
-                     f" {s.silence_aperture:>8.3f} {s.open_vowel_aperture:>10.3f} {s.jitter:>8.4f}"
+                     f" {s.closure_precision:>9.3f} {s.vowel_seal_rate:>10.3f} {s.silence_aperture:>8.3f} {s.open_vowel_aperture:>10.3f} {s.jitter:>8.4f}"
                      f" {s.eyes_closed:>9.3f} {s.seconds_per_audio_second:>6.3f}{mark}")
     return "\n".join(lines)
 
@@ -188,7 +198,7 @@ def cli_tune(args: Any) -> int:
     print(format_scores(scores, chosen))
     if args.write:
         write_defaults(checkpoint, chosen, {"set": str(args.set), "clips": len(clips), "seeds": seeds,
-                                            "rule": "max closure (tie 0.02) with silence <= 0.10, then min jitter",
+                                            "rule": "max closure (tie 0.02) with silence <= 0.10 and vowel centres sealed <= 0.10, then min jitter",
                                             "chosen": asdict(chosen), "scores": [asdict(s) for s in scores]})
         print(f"wrote default_audio_scale={chosen.audio_scale:g}, default_steps={chosen.steps} to {checkpoint / 'config.json'}")
     return 0
