@@ -5,8 +5,8 @@ The server, the CLI (``cafetalk generate``), the evaluation and the add-on tests
 against the clip -> front-end features at the model's frame rate -> windowed DDIM sampling
 with mask-based CFG (any length; windows overlap by 1 s, each window's start is inpainted from
 the previous window and the overlap is crossfaded) -> optional inpainting of a time span of an
-existing take -> clamp to [0, 1] -> the after-sampling stages (motion/: smoothing with the
-closure stage's bilabials, the controls' signature prior, blinks) -> head and eye rotations
+existing take -> clamp to [0, 1] -> the after-sampling stages (motion/: smoothing that keeps
+the model's closures and shuts nothing it left open, the controls' signature prior, blinks) -> head and eye rotations
 (the head stage) -> resample to the requested fps -> the take's own frames pasted outside an
 inpainted span. Over 400 lines because it is that one path end to end, with the validation of
 every argument a caller can pass; the stages themselves live in their own modules (``model/windows.py``,

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from cafetalk_core import rig
-from cafetalk_core.evaluation import captures, metrics, multilingual, real_speech
+from cafetalk_core.evaluation import captures, metrics, multilingual, real_speech, side_by_side
 from cafetalk_core.phones import Phone
 from cafetalk_core.visemes import phones_to_curves
 
@@ -60,7 +60,7 @@ def test_real_speech_report_has_seals_precision_and_reference_ratios():
     assert model["open_vowel_ratio"] == pytest.approx(1.0) and model["jitter_ratio"] == pytest.approx(1.0)
     assert ref["vowel_seal_rate"] < 0.05 and shut["vowel_seal_rate"] == 1.0
     assert shut["seals"]["vowels"]["phones"] == ref["seals"]["vowels"]["phones"] > 5
-    table = real_speech.format_seal_table(rep) + real_speech.format_targets(rep)
+    table = side_by_side.format_seal_table(rep) + side_by_side.format_targets(rep)
     assert "shut" in table and "open vowels" in table and "<= 0.10" in table
 
 

@@ -389,6 +389,7 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
     beside it (today's synthetic-only model), with the same seeds.
     """
     from . import real_speech as realspeech
+    from . import side_by_side
 
     if degrade is not None and degrade not in realspeech.DEGRADATIONS:
         raise EvaluationError(f"--degrade must be one of {sorted(realspeech.DEGRADATIONS)}, got {degrade!r}")
@@ -403,8 +404,8 @@ def evaluate_real(generator: Any, *, steps: int | None = None, seed: int = 0, re
     report["degrade"] = degrade
     title = f"real speech ({real_set})"
     return {"report": report, "table": "\n\n".join([realspeech.format_table(report),
-                                                   realspeech.format_seal_table(report, title),
-                                                   realspeech.format_targets(report, title),
+                                                   side_by_side.format_seal_table(report, title),
+                                                   side_by_side.format_targets(report, title),
                                                    realspeech.format_motion_table(report)])}
 
 

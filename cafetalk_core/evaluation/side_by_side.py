@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import captures as capture_eval
+from . import metrics
 from . import multilingual
 from . import real_speech as realspeech
 
@@ -37,6 +38,50 @@ def weights_digest(checkpoint: str | Path | None) -> str | None:
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     f = path / "model.safetensors"
     return hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
+
+
+#: Issue 23's targets on real voices (the reference is the procedural tool given the true phone times).
+TARGETS: dict[str, str] = {"vowel_seal_rate": "<= 0.10", "open_vowel_ratio": ">= 0.8x ref",
+                           "bilabial_closure": ">= 0.93", "jitter_ratio": "<= 1.2x ref", "silence_aperture": "<= 0.10"}
+
+
+def format_seal_table(report: dict[str, Any], title: str = "real speech") -> str:
+    """False seals per phone class (vowel centres with jawOpen - mouthClose < 0.05) next to closure, per system."""
+    classes = (*metrics.PHONE_CLASSES, "vowels")
+    systems = report["systems"]
+    width = max([len(k) for k in systems] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{c:>16}" for c in classes)
+    lines = [f"{title}: phone centres sealed (jawOpen - mouthClose < {metrics.SEAL_APERTURE}); on vowels a seal is "
+             "false, on bilabials it is the closure", head, "-" * len(head)]
+    for name, m in systems.items():
+        cells = []
+        for c in classes:
+            d = m["seals"].get(c, {"phones": 0, "sealed": 0, "rate": float("nan")})
+            rate = d["rate"]
+            cells.append(f"{'n/a' if not rate == rate else f'{rate:.3f}'} ({d['sealed']}/{d['phones']})")
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:>16}" for c in cells))
+    return "\n".join(lines)
+
+
+def format_targets(report: dict[str, Any], title: str = "real speech") -> str:
+    """Issue 23's targets per system: vowel seals, open-vowel aperture and jitter vs the reference, closure, silence."""
+    realspeech.add_reference_ratios(report)
+    cols = (("vowel_seal_rate", "vowels sealed", "{:.3f}"), ("open_vowel_ratio", "open-vowel/ref", "{:.2f}x"),
+            ("bilabial_closure", "closure", "{:.3f}"), ("closure_precision", "precision", "{:.3f}"),
+            ("jitter_ratio", "jitter/ref", "{:.2f}x"), ("silence_aperture", "silence ap", "{:.3f}"))
+    systems = report["systems"]
+    width = max([len(k) for k in systems] + [6])
+    head = f"{'system':<{width}}  " + "  ".join(f"{h:>14}" for _, h, _ in cols)
+    lines = [f"{title}: issue 23 targets", head, "-" * len(head)]
+    for name, m in systems.items():
+        cells = []
+        for key, _, fmt in cols:
+            x = m.get(key)
+            cells.append("n/a" if x is None or not x == x else fmt.format(x))
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:>14}" for c in cells))
+    lines.append(f"{'target':<{width}}  " + "  ".join(f"{TARGETS.get(k, ''):>14}" for k, _, _ in cols))
+    lines.append("(precision = closed bilabials / (closed bilabials + vowel centres closed by the same rule))")
+    return "\n".join(lines)
 
 
 def model_label(generator: Any, fallback: str) -> str:

@@ -11,10 +11,11 @@ end's features (phone posteriors, viseme prior, log-mel, loudness, voice activit
 receptive field). Retraining stage 1 would do the same job inside the model and risk its
 real-speech lip sync, which took the longest CPU run to reach.
 
-The finish stage (motion/finish.py) turns its probability into closures: frames above the
-threshold become closures (at least 2 frames, soft edges), and a long sealed stretch while
-speaking that the detector does not support is opened (the model "talking through sealed
-lips" when unsure, which also hides every closure in it).
+The finish stage (motion/finish.py) opens a long sealed stretch while speaking that the
+detector does not support (the model "talking through sealed lips" when unsure, which also
+hides every closure in it: rule 5). Turning its probability into closures (rule 4) is opt-in
+since issue 23: on the real-speech validation set it added 1 of 34 bilabials at any threshold,
+and it is the one rule that could shut a vowel the model left open.
 
 Checkpoint: the folder ``closure/`` inside a stage-1/2 checkpoint: ``model.safetensors`` +
 ``config.json`` naming the front end it was trained on (a mismatch is refused on load).

@@ -25,8 +25,9 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
                    closure_prob: np.ndarray | None = None) -> np.ndarray:
     """(frames, 52) sampled curves -> the take's curves (still unclipped).
 
-    ``closure_prob`` (the closure stage's, model/closure.py) lets the smoothing add the bilabials
-    it heard and open long sealed stretches (motion/finish.py, rules 4 and 5).
+    ``closure_prob`` (the closure stage's, model/closure.py) lets the smoothing open long sealed
+    stretches where it hears no bilabial (motion/finish.py, rule 5; rule 4, closing the bilabials
+    it hears, is opt-in since issue 23: no stage after sampling may shut lips the model left open).
     """
     out = np.asarray(values, np.float32)
     if finish:
