@@ -115,6 +115,9 @@ def test_capture_folder_with_dataset_json_uses_its_split_and_channels(tmp_path):
     m = rep["systems"]["truth"]
     assert "eyeBlinkLeft" not in m["channels"] and m["jaw_open_corr"] == pytest.approx(1.0)
     assert m["mouth_mean_corr"] == pytest.approx(1.0)
+    v = takes[0].values.copy()
+    v[:, J["mouthClose"]] = 0.9                       # not counted: ignored, also in the aperture
+    assert captures.aperture_of(v, ("jawOpen",)) == pytest.approx(v[:, J["jawOpen"]])
     with pytest.raises(ValueError, match="no split 'dev'"):
         captures.load_captures(tmp_path, "dev")
 

@@ -115,6 +115,15 @@ def best_lag_correlation(pred: np.ndarray, truth: np.ndarray, max_lag: int = MAX
     return best, best_lag
 
 
+def aperture_of(values: np.ndarray, channels: Sequence[str]) -> np.ndarray:
+    """``jawOpen - mouthClose`` over the counted channels: a capture that does not animate mouthClose
+    (zero-filled there) is compared on jawOpen alone, on both sides; NaN without jawOpen."""
+    if "jawOpen" not in channels:
+        return np.full(len(values), np.nan)
+    ap = values[:, rig.INDEX["jawOpen"]].astype(np.float64)
+    return ap - values[:, rig.INDEX["mouthClose"]] if "mouthClose" in channels else ap
+
+
 def take_metrics(pred: np.ndarray, take: CaptureTake) -> dict[str, Any]:
     """Per-channel and summary figures of (frames, 52) ``pred`` (at the take's fps) against the capture."""
     p, g = metrics.align(pred, take.values)
@@ -129,7 +138,7 @@ def take_metrics(pred: np.ndarray, take: CaptureTake) -> dict[str, Any]:
                           "rmse": float(np.sqrt(np.mean((p[:, i] - g[:, i]) ** 2))),
                           "scale": float(p[:, i].std()) / sd}
     mouth = [d["corr"] for n, d in channels.items() if n in MOUTH_NAMES]
-    ap_p, ap_g = metrics.lip_aperture(p), metrics.lip_aperture(g)
+    ap_p, ap_g = aperture_of(p, take.channels), aperture_of(g, take.channels)
     lag_r, lag = best_lag_correlation(ap_p, ap_g)
     return {"frames": len(g), "channels": channels,
             "jaw_open_corr": channels.get("jawOpen", {}).get("corr", float("nan")),
