@@ -99,7 +99,7 @@ def main() -> None:
     head = f"{'setting':<30}" + "".join(f"{k:>15}" for k in score(rows[:1], fps, settings['sampled (no stage)']))
     print(head + "\n" + "-" * len(head))
     for name, fn in settings.items():
-        print(f"{name:<30}" + "".join(f"{x:>15.3f}" for x in score(rows, fps, fn).values()))
+        print(f"{name:<30}" + "".join(f"{x:>15.{4 if k == 'jitter' else 3}f}" for k, x in score(rows, fps, fn).items()))
 
 
 if __name__ == "__main__":
