@@ -150,3 +150,52 @@ def test_multilingual_set_is_cached_and_has_bilabials_and_vowels(tmp_path):
     assert (folder / "clips.json").read_bytes() == first
     with pytest.raises(ValueError, match="unknown"):
         multilingual.check_languages(["xx"])
+
+
+# --- the command: three systems side by side -------------------------------------------------
+
+class JawOnly:
+    """A stand-in generator: the jaw follows loudness, the lips never close (or always, ``shut``)."""
+
+    def __init__(self, shut: bool = False, model_id: str = "jaw") -> None:
+        self.shut, self.model_id, self.info = shut, model_id, {"fps": FPS}
+
+    def generate(self, audio, controls=None, *, fps=FPS, **_):
+        from cafetalk_core.curves import BlendshapeCurves
+
+        n = max(1, int(round(len(audio) / 16000 * fps)))
+        v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+        v[:, J["jawOpen"]] = real_speech.rms_envelope(np.asarray(audio, np.float32), n, fps)
+        if self.shut:
+            v[:, J["mouthClose"]] = v[:, J["jawOpen"]]
+        return BlendshapeCurves(v, fps)
+
+
+def test_evaluate_command_runs_captures_languages_and_a_second_model(tmp_path, monkeypatch, capsys):
+    from cafetalk_core import cli
+    from cafetalk_core.evaluation import corpus as evaluate
+
+    v, wav = capture()
+    (tmp_path / "caps").mkdir()
+    write_take(tmp_path / "caps", "t1", v, wav)
+    (tmp_path / "other").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "other" / name).write_text(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "load_generator",
+                        lambda checkpoint, device="cpu": JawOnly(shut=checkpoint is not None, model_id=str(checkpoint)))
+    out = tmp_path / "r.json"
+    assert cli.main(["evaluate", "--real-captures", str(tmp_path / "caps"), "--languages", "it", "--max-clips", "1",
+                     "--compare-model", str(tmp_path / "other"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    systems = report["real_captures"]["systems"]
+    assert set(systems) == {"model", "compare: other", "baseline: recogniser -> visemes",
+                            "baseline: loudness -> jawOpen"}
+    assert report["real_captures"]["takes"][0]["id"] == "t1"
+    it = report["languages"]["languages"]["it"]
+    assert it["clips"] == 1 and it["systems"]["compare: other"]["vowel_seal_rate"] == 1.0   # lips shut throughout
+    assert it["systems"]["model"]["vowel_seal_rate"] < 1.0
+    assert "compare: other" in printed and "other languages" in printed and "real captures" in printed
+    assert cli.main(["evaluate", "--real-captures", str(tmp_path / "nothing")]) == 2
+    assert "nothing" in capsys.readouterr().err
