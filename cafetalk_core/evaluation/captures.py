@@ -18,7 +18,8 @@ Pearson correlation, RMS error and std ratio (prediction / capture); ``jawOpen``
 correlation over the counted mouth channels (``rig.LIP_SYNC_NAMES``; a prediction that holds a
 channel still scores 0 there, not "undefined"); and the lip aperture (``jawOpen - mouthClose``)
 correlation, also at the best lag within +-``MAX_LAG`` frames (the lag is reported: a positive
-lag means the prediction is late).
+lag means the prediction is late); mouthClose's 95th percentile, the prediction's and the
+capture's (ARKit's mouthClose is a corrective: a real iPhone capture of speech keeps it at 0.065).
 """
 from __future__ import annotations
 
@@ -144,7 +145,10 @@ def take_metrics(pred: np.ndarray, take: CaptureTake) -> dict[str, Any]:
             "jaw_open_corr": channels.get("jawOpen", {}).get("corr", float("nan")),
             "mouth_mean_corr": float(np.mean(mouth)) if mouth else float("nan"), "mouth_channels": len(mouth),
             "aperture_corr": metrics.pearson(ap_p, ap_g), "aperture_corr_best_lag": lag_r, "aperture_lag": lag,
-            "aperture_scale": float(ap_p.std()) / max(float(ap_g.std()), 1e-9)}
+            "aperture_scale": float(ap_p.std()) / max(float(ap_g.std()), 1e-9),
+            "mouth_close_p95": float(np.percentile(p[:, rig.INDEX["mouthClose"]], 95)),
+            "capture_mouth_close_p95": float(np.percentile(g[:, rig.INDEX["mouthClose"]], 95))
+            if "mouthClose" in take.channels else float("nan")}
 
 
 def pool_takes(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -158,7 +162,7 @@ def pool_takes(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {k: mean([r[k] for r in rows], w) for k in
                            ("jaw_open_corr", "mouth_mean_corr", "aperture_corr", "aperture_corr_best_lag",
-                            "aperture_scale")}
+                            "aperture_scale", "mouth_close_p95", "capture_mouth_close_p95")}
     names = sorted({n for r in rows for n in r["channels"]}, key=rig.INDEX.__getitem__)
     out["channels"] = {}
     for n in names:
@@ -205,7 +209,8 @@ def format_captures(report: dict[str, Any]) -> str:
     systems = report["systems"]
     width = max([len(k) for k in systems] + [6])
     cols = (("jaw_open_corr", "jawOpen r"), ("mouth_mean_corr", "mouth mean r"), ("aperture_corr", "aperture r"),
-            ("aperture_corr_best_lag", "ap r best lag"), ("aperture_scale", "ap scale"))
+            ("aperture_corr_best_lag", "ap r best lag"), ("aperture_scale", "ap scale"),
+            ("mouth_close_p95", "mouthClose p95"))
     head = f"{'system':<{width}}  " + "  ".join(f"{h:>13}" for _, h in cols)
     lines = [f"real captures: {len(takes)} take(s) ({', '.join(t['id'] for t in takes)}), {secs:.1f} s; "
              f"targets: jawOpen r {TARGETS['jaw_open_corr']}, mouth mean r {TARGETS['mouth_mean_corr']}", head,
@@ -214,6 +219,8 @@ def format_captures(report: dict[str, Any]) -> str:
         lags = sorted({r["aperture_lag"] for r in report["per_take"][name].values()})
         cells = [_cell(m[k]) for k, _ in cols]
         lines.append(f"{name:<{width}}  " + "  ".join(f"{c:>13}" for c in cells) + f"  (lag {lags} fr)")
+    cap = next(iter(systems.values()), {}).get("capture_mouth_close_p95", float("nan"))
+    lines.append(f"(mouthClose p95 of the capture: {_cell(cap, 3)}; per take, mean over takes)")
     names = list(dict.fromkeys(n for m in systems.values() for n in m["channels"]))
     short = [s.replace("baseline: ", "").replace("reference: ", "") for s in systems]
     lines += ["", "per channel: correlation / RMS error / scale (std ratio)",

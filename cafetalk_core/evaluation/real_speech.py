@@ -244,7 +244,7 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
                               "speakers": len({c.speaker for c in clips}), "systems": {}, "per_clip": {}, "notes": notes}
     report["motion"] = {}
     for sys_name, fn in systems.items():
-        per, seconds, moving = {}, 0.0, []
+        per, seconds, moving, mouth_close = {}, 0.0, [], []
         for c in clips:
             n = c.num_frames(fps)
             t0 = time.perf_counter()
@@ -252,7 +252,11 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
             seconds += time.perf_counter() - t0
             per[c.id] = clip_metrics(values, c, fps)
             moving.append(clip_motion_report(values, c, fps, rotations.get(c.id) if sys_name == name else None))
+            mouth_close.append(np.asarray(values)[:, metrics.MOUTH_CLOSE])
         report["systems"][sys_name] = _pool(list(per.values()), seconds, audio_s)
+        # ARKit's mouthClose is a corrective (lips together over an open jaw): a real capture of speech keeps it
+        # small (95th percentile 0.065, issue 23); a mouth that closes with it everywhere shows here
+        report["systems"][sys_name]["mouth_close_p95"] = float(np.percentile(np.concatenate(mouth_close), 95))
         report["motion"][sys_name] = pool_motion_report(moving)
         report["per_clip"][sys_name] = {k: {m: v[m] for m in ("bilabial_closure", "closed", "bilabials",
                                                              "vowels_closed", "envelope_corr", "jitter")}
