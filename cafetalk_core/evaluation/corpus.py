@@ -545,8 +545,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
     if not data and not real and real_captures is None and languages is None:
         raise EvaluationError("nothing to evaluate: give --data DIR, --real, --real-captures and/or --languages")
     if audio_scale is not None:
-        generator = _FixedSampling(generator, audio_scale=float(audio_scale))
-        compare = {k: _FixedSampling(g, audio_scale=float(audio_scale)) for k, g in (compare or {}).items()}
+        generator = _FixedSampling(generator, audio_scale=float(audio_scale))   # the model under test only
     info = dict(getattr(generator, "info", {}) or {})
     model = {k: v for k, v in info.items() if not isinstance(v, (list, tuple, dict))}  # names/actions are noise here
     report: dict[str, Any] = {"model": json_safe(model),
@@ -613,7 +612,7 @@ def evaluate_actions(generator: Any, *, data: str | None, real: bool, steps: int
     return out
 
 
-def _compare_models(args: Any, generator: Any) -> dict[str, Any]:
+def _compare_models(args: Any) -> dict[str, Any]:
     """``--compare-model PATH`` (default models/synthetic_only_v1 where it exists; ``none`` for no
     comparison) as {label: generator}; empty when its weights are the model's own."""
     from . import side_by_side
@@ -640,7 +639,7 @@ def cli_evaluate(args: Any) -> int:
 
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
-        compare = _compare_models(args, generator)
+        compare = _compare_models(args)
         report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
                      real_captures=getattr(args, "real_captures", None), compare=compare,
                      capture_split=getattr(args, "capture_split", "test"), languages=getattr(args, "languages", None),

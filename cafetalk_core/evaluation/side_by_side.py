@@ -86,10 +86,6 @@ def format_targets(report: dict[str, Any], title: str = "real speech") -> str:
     return "\n".join(lines)
 
 
-def model_label(generator: Any, fallback: str) -> str:
-    return str(getattr(generator, "model_id", "") or fallback)
-
-
 def generate_fns(models: dict[str, Any], steps: int | None, seed: int) -> dict[str, Callable[..., Any]]:
     """name -> ``fn(wav, k, fps)`` (clip k with seed ``seed + k``, as the real-speech evaluation does)."""
     return {name: (lambda wav, k, fps, _g=g: _g.generate(wav, None, steps=steps, seed=seed + k, fps=fps))
