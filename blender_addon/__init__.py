@@ -1,7 +1,10 @@
 """CafeTalk for Blender: speech + emotion + fine controls -> ARKit shape-key takes.
 
 register/unregister only. The add-on never imports torch or cafetalk_core: the model runs in
-the CafeTalk server (a subprocess it can start, or a remote URL) reached over HTTP. Installed
+the CafeTalk server (a subprocess it can start, or a remote URL) reached over HTTP. As in
+glTF-Blender-IO, everything that runs without Blender lives in ``io/`` (file formats, curves,
+mapping tables, the vocabulary, the HTTP client and jobs: tested on plain Python); the modules
+at this level are the Blender layer (actions, NLA, operators, panels). Installed
 as an extension the package is ``bl_ext.<repo>.cafetalk`` (``bl_ext.user_default.cafetalk``
 when installed from disk): batch scripts import it under that name (see ``batch.py``).
 """
@@ -9,9 +12,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import (batch, capture, capture_io, capture_operators, capture_panels, client, errors, fcurves, formats, head_rig,
-               jobs, mapping, nla_controls, nla_layout, operators, panels, preferences, properties, server_process, take_store,
-               takes, vocabulary)
+from . import (batch, capture, capture_operators, capture_panels, fcurves, head_rig, io, nla_controls, nla_layout,
+               operators, panels, preferences, properties, take_store, takes)
+from .io import server_process
 
 classes = (*preferences.classes, *operators.classes, *capture_operators.classes, *panels.classes,
            *capture_panels.classes)

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Sequence
 import bpy
 
 from . import preferences, takes
-from .client import Client
-from .errors import CafeTalkError
+from .io.client import Client
+from .io.errors import CafeTalkError
 
 
 def run(pairs: Iterable[Sequence[str]], server_url: str | None = None, token: str = "", emotion: str = "neutral",

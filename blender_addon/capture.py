@@ -1,7 +1,7 @@
 """Captured takes into the take/NLA system, head and eye rotations, and takes back out to files.
 
-Import: the file is read first (``cafetalk convert`` in the server's Python, :mod:`.capture_io`),
-so a bad file changes nothing; then the take is written exactly like a generated one
+Import: the file is read first, by the extension alone (:mod:`.io.captures`: the core's own
+readers, copied), so a bad file changes nothing; then the take is written exactly like a generated one
 (:func:`take_store.write_take` + :func:`nla_layout.push_take`: an action per take, an NLA
 track, the artist's action kept, the Fixes track), and anything created is removed again if
 a later step fails.
@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from . import capture_io, nla_layout, take_store, takes
-from .capture_io import CapturedTake
-from .errors import CafeTalkError
+from . import nla_layout, take_store, takes
+from .io import captures, gltf
+from .io.captures import CapturedTake
+from .io.errors import CafeTalkError
 from .fcurves import action_fcurves, new_action_for, write_fcurve
-from .formats import ROTATION_NAMES, Curves
+from .io.curves import ROTATION_NAMES, Curves
 from .head_rig import ROTATION_PROP_PREFIX, key_rotations, rotation_prop, take_rotations
-from .mapping import targets
+from .io.mapping import targets
 
 BLENDER_MAX_FRAME = 1048574
 
@@ -38,10 +39,13 @@ def _sound_strip(scene: Any, audio: str, start: int) -> Any:
     return strips.new_sound(os.path.basename(audio), audio, channel, start)
 
 
-def import_capture(scene: Any, path: str, python: str, fps: float | None = None,
-                   placement: str = "CURRENT") -> tuple[Any, list[str]]:
-    """Read ``path`` and write it as a new take on the target; return ``(action, warnings)``."""
-    take = capture_io.read_capture(python, path, fps or None)   # a bad file stops here, scene untouched
+def import_capture(scene: Any, path: str, fps: float | None = None,
+                   placement: str = "CURRENT") -> tuple[Any, list[str], list[str]]:
+    """Read ``path`` and write it as a new take on the target; return ``(action, warnings, notes)``.
+
+    ``notes`` are INFO lines (weights the reader clamped into [0, 1]); ``warnings`` need the artist.
+    """
+    take = captures.read_capture(path, fps or None)   # a bad file stops here, scene untouched
     key = takes.target_key(scene)
     rows, missing = takes.mapping_rows(scene, key)
     sfps = takes.scene_fps(scene)
@@ -52,7 +56,7 @@ def import_capture(scene: Any, path: str, python: str, fps: float | None = None,
                                 f"frame {BLENDER_MAX_FRAME}: place it at the current frame instead")
     else:
         start = int(scene.frame_current)
-    audio = capture_io.audio_beside(path)
+    audio = captures.audio_beside(path)
     warnings = []
     if missing:
         warnings.append(f"{len(missing)} ARKit channels have no shape key: {', '.join(missing[:6])}")
@@ -75,7 +79,8 @@ def import_capture(scene: Any, path: str, python: str, fps: float | None = None,
     scene.frame_start, scene.frame_end = start, max(start, last)
     if not audio:
         warnings.append(f"no audio beside {os.path.basename(path)} (same name, .wav/.mov audio): the take has none")
-    return action, warnings
+    notes = [captures.clamp_note(path, take.clamped)] if take.clamped else []
+    return action, warnings, notes
 
 
 def _undo_partial(key: Any, action: Any, strip: Any, scene: Any) -> None:
@@ -143,7 +148,7 @@ def mix_as_capture(scene: Any, key: Any, rows: Any, frame_start: int, frame_end:
     return CapturedTake(curves, 0.0)
 
 
-def export_capture(scene: Any, path: str, python: str, source: str = "TAKE", to_format: str | None = None) -> str:
+def export_capture(scene: Any, path: str, source: str = "TAKE", to_format: str | None = None) -> str:
     """Write the active take (``TAKE``) or the evaluated mix over the scene range (``MIX``) to ``path``."""
     key = takes.target_key(scene)
     if source == "TAKE":
@@ -155,7 +160,7 @@ def export_capture(scene: Any, path: str, python: str, source: str = "TAKE", to_
         rows, _ = takes.mapping_rows(scene, key)
         take = mix_as_capture(scene, key, rows, scene.frame_start, scene.frame_end)
         what = f"mix of frames {scene.frame_start}-{scene.frame_end}"
-    capture_io.write_capture(python, take, path, to_format)
+    captures.write_capture(take, path, to_format)
     return f"{what} written to {path} ({take.curves.num_frames} frames at {take.curves.fps:g} fps)"
 
 
@@ -213,7 +218,7 @@ def export_gltf(scene: Any, path: str, frame_start: int, frame_end: int) -> dict
             o.select_set(True)
         bpy.context.view_layer.objects.active = active
         bpy.data.actions.remove(bake)
-    written = capture_io.read_gltf_weights(path)
+    written = gltf.read_gltf_weights(path)
     if written["keyframes"] != len(frames):
         raise CafeTalkError(f"{path}: the weights animation holds {written['keyframes']} keyframes, expected {len(frames)}")
     return written

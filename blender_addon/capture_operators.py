@@ -1,16 +1,12 @@
-"""Import / export / head-rig operators: thin wrappers around :mod:`.capture`."""
+"""Import / export / head-rig operators: thin wrappers around :mod:`.capture` (no server needed)."""
 
 from typing import Any
 
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 
-from . import capture, head_rig, preferences, takes
-from .vocabulary import numbered
+from . import capture, head_rig, takes
+from .io.vocabulary import numbered
 from .operators import ReportingOperator, _NeedsTarget
-
-
-def _python(context: Any) -> str:
-    return preferences.interpreter(preferences.get(context))
 
 
 class CAFETALK_OT_import_capture(_NeedsTarget, ReportingOperator):
@@ -34,12 +30,11 @@ class CAFETALK_OT_import_capture(_NeedsTarget, ReportingOperator):
         return {"RUNNING_MODAL"}
 
     def run(self, context: Any) -> str:
-        action, warnings = capture.import_capture(context.scene, self.filepath, _python(context), self.fps or None,
-                                                  self.placement)
+        action, warnings, notes = capture.import_capture(context.scene, self.filepath, self.fps or None, self.placement)
         for w in warnings:
             self.report({"WARNING"}, w)
-        context.scene.cafetalk.status = f"take {action.name} imported"
-        return context.scene.cafetalk.status
+        context.scene.cafetalk.status = "; ".join([f"take {action.name} imported", *notes])
+        return context.scene.cafetalk.status   # one INFO report: the take, and what the reader clamped
 
 
 FORMATS = (("live-link-csv", "Live Link Face CSV", "As the iPhone app writes it (Unreal's importer reads it)"),
@@ -65,7 +60,7 @@ class CAFETALK_OT_export_capture(_NeedsTarget, ReportingOperator):
         return {"RUNNING_MODAL"}
 
     def run(self, context: Any) -> str:
-        return capture.export_capture(context.scene, self.filepath, _python(context), self.source, self.format)
+        return capture.export_capture(context.scene, self.filepath, self.source, self.format)
 
 
 class CAFETALK_OT_export_gltf(_NeedsTarget, ReportingOperator):

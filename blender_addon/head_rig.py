@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from . import capture_io, take_store
-from .errors import CafeTalkError
+from . import take_store
+from .io import bones
+from .io.errors import CafeTalkError
 from .fcurves import has_slots, write_fcurve
-from .formats import ROTATION_NAMES, Curves
+from .io.curves import ROTATION_NAMES, Curves
 
 ROTATION_PROP_PREFIX = "cafetalk_"
 ROTATIONS_PROP = "cafetalk_rotations"   # on a take's action: the exact rotations, packed like the curves
@@ -64,7 +65,7 @@ def _driven_targets(props: Any) -> list[tuple[Any, str, dict[str, int]]]:
     if rig is None:
         raise CafeTalkError("choose the head rig (an armature, or an object to turn) in the CafeTalk Head panel")
     if rig.type != "ARMATURE":
-        return [(rig, "Head", capture_io.axes_for(None))]
+        return [(rig, "Head", bones.axes_for(None))]
     out = []
     for bone_name, prefix in ((props.head_bone, "Head"), (props.left_eye_bone, "LeftEye"),
                               (props.right_eye_bone, "RightEye")):
@@ -73,7 +74,7 @@ def _driven_targets(props: Any) -> list[tuple[Any, str, dict[str, int]]]:
         pb = rig.pose.bones.get(bone_name)
         if pb is None:
             raise CafeTalkError(f"armature {rig.name!r} has no bone {bone_name!r}")
-        out.append((pb, prefix, capture_io.axes_for(tuple(pb.bone.vector))))
+        out.append((pb, prefix, bones.axes_for(tuple(pb.bone.vector))))
     if not out:
         raise CafeTalkError(f"no head or eye bone chosen on {rig.name!r}: use Detect Bones or pick them")
     return out
@@ -111,11 +112,11 @@ def drive_head(key: Any, props: Any) -> list[str]:
 
 
 def detect_head(props: Any) -> tuple[str, str, str]:
-    """Fill the head/eye bone names from the rig's bones (see :func:`capture_io.detect_bones`)."""
+    """Fill the head/eye bone names from the rig's bones (see :func:`bones.detect_bones`)."""
     rig = props.head_rig
     if rig is None or rig.type != "ARMATURE":
         raise CafeTalkError("choose an armature as the head rig to detect its bones")
-    found = capture_io.detect_bones([b.name for b in rig.data.bones])
+    found = bones.detect_bones([b.name for b in rig.data.bones])
     props.head_bone, props.left_eye_bone, props.right_eye_bone = found
     if not any(found):
         raise CafeTalkError(f"no bone of {rig.name!r} is named like head / eye.L / LeftEye: pick them by hand")

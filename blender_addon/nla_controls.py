@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import CafeTalkError
+from .io.errors import CafeTalkError
 from .nla_layout import ensure_base, set_animated_influence
-from .vocabulary import MAX_HEAD_MOTION, action_id_of, emotion_of
+from .io.vocabulary import MAX_HEAD_MOTION, action_id_of, emotion_of
 
 CONTROLS_TRACK = "CafeTalk Controls"
 EMOTIONS_TRACK = "CafeTalk Emotions"

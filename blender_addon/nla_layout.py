@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CafeTalkError
+from .io.errors import CafeTalkError
 from .fcurves import action_fcurves, has_slots, new_action_for, write_fcurve
 from .take_store import is_take
 

@@ -21,9 +21,10 @@ import bpy
 from bpy.props import EnumProperty
 from bpy.types import Operator
 
-from . import formats, mapping, nla_controls, nla_layout, preferences, take_store, takes, vocabulary
-from .errors import CafeTalkError
-from .server_process import INSTALLER, SERVER
+from . import nla_controls, nla_layout, preferences, take_store, takes
+from .io import curves as io_curves, mapping, vocabulary
+from .io.errors import CafeTalkError
+from .io.server_process import INSTALLER, SERVER
 
 MODES = (("NEW", "Generate", "New take from the panel's audio and emotion and the control strips"),
          ("REGENERATE", "Regenerate", "New take of the active take's audio with the edited control strips"),
@@ -254,7 +255,7 @@ class CAFETALK_OT_controls_from_take(_NeedsTarget, ReportingOperator):
         take = nla_layout.active_take(key)
         if take is None:
             raise CafeTalkError("the target has no CafeTalk take yet")
-        found = formats.detect_actions(take_store.take_curves(take))
+        found = io_curves.detect_actions(take_store.take_curves(take))
         start = take_store.take_meta(take).get("start_frame", scene.cafetalk.start_frame)
         strips = nla_controls.write_controls(key, {"fine": found}, start, takes.scene_fps(scene))
         return f"{len(strips)} control strips detected in {take.name}"

@@ -5,7 +5,7 @@ from typing import Any
 from bpy.types import Panel, UIList
 
 from . import nla_controls, nla_layout, preferences
-from .server_process import INSTALLER, SERVER
+from .io.server_process import INSTALLER, SERVER
 
 
 class _CafeTalkPanel:

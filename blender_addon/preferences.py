@@ -15,7 +15,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
 
-from . import vocabulary
+from .io import vocabulary
 
 ADDON_ID = __package__ or "cafetalk_blender"
 

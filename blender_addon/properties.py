@@ -16,7 +16,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 from bpy.types import PropertyGroup
 
-from . import mapping, vocabulary
+from .io import mapping, vocabulary
 
 
 def _enum_by_identifier(store: str, items_of: Any) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import CafeTalkError
+from .io.errors import CafeTalkError
 from .fcurves import new_action_for, write_fcurves
-from .formats import Curves, reduce_keys
-from .mapping import Row, targets
+from .io.curves import Curves, reduce_keys
+from .io.mapping import Row, targets
 
 TAKE_PROP = "cafetalk_take"          # on a take's action: JSON of how it was made
 CURVES_PROP = "cafetalk_curves"      # on a take's action: the exact curves (JSON text, float32 in base64)

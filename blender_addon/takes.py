@@ -13,11 +13,12 @@ from typing import Any
 
 import bpy
 
-from . import capture_io, head_rig, mapping, nla_controls, nla_layout, preferences, take_store
-from .client import Client
-from .errors import CafeTalkError
-from .formats import Curves
-from .jobs import JobRunner
+from . import head_rig, nla_controls, nla_layout, preferences, take_store
+from .io import mapping
+from .io.client import Client
+from .io.errors import CafeTalkError
+from .io.curves import Curves, keep_outside_span
+from .io.jobs import JobRunner
 
 
 @dataclass
@@ -159,7 +160,7 @@ def apply_result(scene: Any, request: Request, curves: Curves) -> tuple[Any, lis
         warnings.append(f"{len(missing)} ARKit channels have no shape key: {', '.join(missing[:6])}"
                         + (" ..." if len(missing) > 6 else ""))
     if request.span_source is not None:
-        curves = capture_io.keep_outside_span(curves, *request.span_source)
+        curves = keep_outside_span(curves, *request.span_source)
     stem = os.path.splitext(os.path.basename(request.audio_path))[0]
     meta = {"audio_path": request.audio_path, "controls": request.controls, "mode": request.mode,
             "options": {k: v for k, v in request.options.items() if k != "inpaint"}}

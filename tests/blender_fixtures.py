@@ -40,10 +40,11 @@ def load_addon():
 
 
 def load_addon_io(module: str):
-    """One of the add-on's bpy-free modules (``formats``, ``vocabulary``, ``mapping``, ...) without Blender.
+    """One of the add-on's bpy-free modules (``io/``: ``curves``, ``vocabulary``, ``captures``, ...) without Blender.
 
     The package ``cafetalk_blender_io`` points at ``blender_addon/`` but its ``__init__`` (which
-    imports bpy) is never run, so the deliberate copies can be pinned to the core anywhere.
+    imports bpy) is never run, so ``io/`` is imported on plain Python and its copies can be
+    pinned to the core anywhere.
     """
     import types
     pkg = sys.modules.get("cafetalk_blender_io")
@@ -51,7 +52,7 @@ def load_addon_io(module: str):
         pkg = types.ModuleType("cafetalk_blender_io")
         pkg.__path__ = [str(ADDON_DIR)]
         sys.modules["cafetalk_blender_io"] = pkg
-    return importlib.import_module(f"cafetalk_blender_io.{module}")
+    return importlib.import_module(f"cafetalk_blender_io.io.{module}")
 
 
 @pytest.fixture(scope="session")

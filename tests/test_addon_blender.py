@@ -13,10 +13,10 @@ pytestmark = pytest.mark.blender
 
 def _curves(addon, frames=120, fps=30.0, seed=0):
     rng = np.random.default_rng(seed)
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     t = np.arange(frames)[:, None] / fps
     values = (0.5 + 0.5 * np.sin(2 * np.pi * (0.5 + rng.random(52)) * t + rng.random(52) * 6)).astype(np.float32)
-    return addon.formats.Curves(fps, names, values)
+    return addon.io.curves.Curves(fps, names, values)
 
 
 def _fcurve_values(addon, action, data_path):
@@ -29,7 +29,7 @@ def _fcurve_values(addon, action, data_path):
 def _face_with_take(bpy, addon, name, start=1, frames=120, seed=0):
     """A face with the sample keys and one pushed take: ``(key, rows, curves, action, strip)``."""
     key = make_face(bpy).data.shape_keys
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     curves = _curves(addon, frames=frames, seed=seed)
     action, slot = addon.take_store.write_take(key, curves, rows, start, name, 30.0)
     strip = addon.nla_layout.push_take(key, action, slot, start, start + frames - 1)
@@ -50,7 +50,7 @@ def test_keys_match_curves_exactly_through_a_slot(bpy_mod, addon, scene):
     face = make_face(bpy_mod)
     key = face.data.shape_keys
     curves = _curves(addon)
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     action, slot = addon.take_store.write_take(key, curves, rows, 10, "T", 30.0)
     assert len(addon.fcurves.action_fcurves(action)) == len(ARKIT_SAMPLE)
     for name in ARKIT_SAMPLE:
@@ -75,7 +75,7 @@ def test_take_plays_on_nla_and_artist_action_is_kept(bpy_mod, addon, scene):
     artist = key.animation_data.action
     before = {f.data_path: [tuple(k.co) for k in f.keyframe_points] for f in addon.fcurves.action_fcurves(artist)}
     curves = _curves(addon)
-    rows = [r for r in addon.mapping.auto_map([kb.name for kb in key.key_blocks]) if r.arkit != "browInnerUp"]
+    rows = [r for r in addon.io.mapping.auto_map([kb.name for kb in key.key_blocks]) if r.arkit != "browInnerUp"]
     action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_x_1", 30.0)
     strip = addon.nla_layout.push_take(key, action, slot, 1, 120)
     anim = key.animation_data
@@ -104,7 +104,7 @@ def test_key_reduction_and_bezier(bpy_mod, addon, scene):
     face = make_face(bpy_mod)
     key = face.data.shape_keys
     curves = _curves(addon, frames=300)
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     action, _ = addon.take_store.write_take(key, curves, rows, 1, "R", 30.0, "LINEAR", tolerance=0.02)
     fc, frames, _ = _fcurve_values(addon, action, 'key_blocks["jawOpen"].value')
     assert 2 < len(frames) < 150
@@ -123,7 +123,7 @@ def test_take_writer_stores_exact_curves_as_json_text(bpy_mod, addon, scene):
     face = make_face(bpy_mod)
     key = face.data.shape_keys
     curves = _curves(addon, frames=200)
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     action, _ = addon.take_store.write_take(key, curves, rows, 100, "J", 30.0)
     fc, frames, values = _fcurve_values(addon, action, 'key_blocks["mouthClose"].value')
     hl = np.empty(2 * len(frames), np.float32)
@@ -201,7 +201,7 @@ def test_head_motion_strips_roundtrip_through_nla(bpy_mod, addon, scene):
     strips[1].mute = True
     assert nla.read_controls(key, 11, 30.0, clip_s=3.25)["head_spans"] == [
         {"start_s": 1.0, "end_s": 3.25, "amount": 2.0}, {"start_s": 3.0, "end_s": 3.25, "amount": 0.8}]
-    with pytest.raises(addon.errors.CafeTalkError, match=r"amount must be in \[0, 2\]"):
+    with pytest.raises(addon.io.errors.CafeTalkError, match=r"amount must be in \[0, 2\]"):
         nla.add_head_strip(key, 200, 210, 2.5)
     nla.clear_controls(key)
     assert not [t for t in key.animation_data.nla_tracks if t.name.startswith("CafeTalk ") and "Head" in t.name]
@@ -230,8 +230,8 @@ def test_save_and_reload_keeps_takes_strips_and_settings(bpy_mod, addon, scene, 
     props = scene.cafetalk
     props.target, props.emotion, props.intensity, props.steps, props.key_tolerance = face, "happy", 0.7, 12, 0.01
     curves = _curves(addon)
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
-    addon.mapping.store(props.mapping, rows)
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
+    addon.io.mapping.store(props.mapping, rows)
     action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_a_1", 30.0, meta={"audio_path": "/x.wav"})
     addon.nla_layout.push_take(key, action, slot, 1, 120)
     addon.nla_controls.add_strip(key, "fine", "AU45", 20, 26, 0.9)
@@ -266,8 +266,8 @@ def test_mapping_operator_presets_and_viseme_rig(bpy_mod, addon, scene):
                    "eyeBlinkLeft": "Face.eyeBlinkLeft", "eyeBlinkRight": "EyeBlinkRight", "browInnerUp": "browinnerup"}
     assert sum(1 for m in props.mapping if not m.shape_key) == 52 - 6  # unmapped rows stay, editable
     visemes = make_face(bpy_mod, names=("viseme_aa", "viseme_PP", "viseme_O", "viseme_U", "viseme_FF"), obj_name="Vis")
-    rows = addon.mapping.auto_map([kb.name for kb in visemes.data.shape_keys.key_blocks], "VISEME")
-    drive = addon.mapping.targets(rows)
+    rows = addon.io.mapping.auto_map([kb.name for kb in visemes.data.shape_keys.key_blocks], "VISEME")
+    drive = addon.io.mapping.targets(rows)
     assert drive["viseme_aa"] == [("jawOpen", 1.0)]
     assert {a for a, _ in drive["viseme_PP"]} == {"mouthClose", "mouthPressLeft", "mouthPressRight"}
     # several channels -> one key: the key follows the strongest
@@ -279,7 +279,7 @@ def test_mapping_operator_presets_and_viseme_rig(bpy_mod, addon, scene):
 
 
 def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
-    face = make_face(bpy_mod, names=addon.vocabulary.ARKIT_NAMES)
+    face = make_face(bpy_mod, names=addon.io.vocabulary.ARKIT_NAMES)
     key = face.data.shape_keys
     props = scene.cafetalk
     props.target = face
@@ -291,11 +291,11 @@ def test_add_control_and_controls_from_take_operators(bpy_mod, addon, scene):
     bpy_mod.ops.cafetalk.clear_controls()
     # a take with a blink at frames 30-39 and a smile at 60-89
     values = np.zeros((120, 52), np.float32)
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     values[30:40, [names.index("eyeBlinkLeft"), names.index("eyeBlinkRight")]] = 1.0
     values[60:90, [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.6
-    curves = addon.formats.Curves(30.0, names, values)
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    curves = addon.io.curves.Curves(30.0, names, values)
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     action, slot = addon.take_store.write_take(key, curves, rows, 1, "CafeTalk_d_1", 30.0, meta={"start_frame": 1})
     addon.nla_layout.push_take(key, action, slot, 1, 120)
     assert bpy_mod.ops.cafetalk.controls_from_take() == {"FINISHED"}
@@ -347,7 +347,7 @@ def test_outside_the_take_the_face_is_at_rest(bpy_mod, addon, scene):
     face = make_face(bpy_mod)
     key = face.data.shape_keys
     addon.nla_controls.add_strip(key, "fine", "AU12", 1, 10, 0.5)  # controls first, as an artist may
-    rows = addon.mapping.auto_map([kb.name for kb in key.key_blocks])
+    rows = addon.io.mapping.auto_map([kb.name for kb in key.key_blocks])
     action, slot = addon.take_store.write_take(key, _curves(addon, frames=30), rows, 20, "CafeTalk_r_1", 30.0)
     addon.nla_layout.push_take(key, action, slot, 20, 49)
     assert key.animation_data.nla_tracks[0].name == "CafeTalk Base"
@@ -362,14 +362,14 @@ def test_saved_emotion_and_action_keep_their_meaning_when_the_vocabulary_changes
     props.emotion, props.new_action = "sad", "AU45"
     assert (props.emotion_id, props.new_action_id) == ("sad", "AU45")
     try:
-        addon.vocabulary.update_from_server({"emotions": ["sad", "calm", "neutral"][::-1],
+        addon.io.vocabulary.update_from_server({"emotions": ["sad", "calm", "neutral"][::-1],
                                              "actions": [{"id": "AU45", "label": "blink"}, {"id": "X1", "label": "x"}]})
         assert (props.emotion, props.new_action) == ("sad", "AU45")
-        addon.vocabulary.update_from_server({"emotions": ["calm", "neutral"], "actions": ["X1"]})
+        addon.io.vocabulary.update_from_server({"emotions": ["calm", "neutral"], "actions": ["X1"]})
         assert (props.emotion, props.new_action) == ("sad", "AU45")  # unknown to this server: kept, not remapped
         path = tmp_path / "vocab.blend"
         bpy_mod.ops.wm.save_as_mainfile(filepath=str(path))
-        addon.vocabulary.update_from_server({"emotions": ["neutral", "happy", "sad"], "actions": ["AU1", "AU45"]})
+        addon.io.vocabulary.update_from_server({"emotions": ["neutral", "happy", "sad"], "actions": ["AU1", "AU45"]})
         bpy_mod.ops.wm.open_mainfile(filepath=str(path))
         p = bpy_mod.context.scene.cafetalk
         assert (p.emotion, p.new_action) == ("sad", "AU45")
@@ -377,7 +377,7 @@ def test_saved_emotion_and_action_keep_their_meaning_when_the_vocabulary_changes
             p.emotion = "bored"  # not an item: refused, the stored choice unchanged
         assert p.emotion_id == "sad"
     finally:
-        addon.vocabulary.update_from_server({})
+        addon.io.vocabulary.update_from_server({})
 
 
 def test_static_enums_save_the_number_of_their_identifier(bpy_mod, addon, scene):
@@ -385,7 +385,7 @@ def test_static_enums_save_the_number_of_their_identifier(bpy_mod, addon, scene)
     props = addon.properties.CAFETALK_SceneProps.bl_rna.properties
     prefs = addon.preferences.CAFETALK_Preferences.bl_rna.properties
     for prop in (props["interpolation"], props["audio_source"], props["mapping_preset"], prefs["server_mode"]):
-        assert [i.value for i in prop.enum_items] == [addon.vocabulary.enum_number(i.identifier) for i in prop.enum_items]
+        assert [i.value for i in prop.enum_items] == [addon.io.vocabulary.enum_number(i.identifier) for i in prop.enum_items]
 
 
 def test_every_property_has_a_description(bpy_mod, addon, scene):

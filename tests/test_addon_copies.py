@@ -1,27 +1,111 @@
-"""The add-on's deliberate copies of core logic (the extension cannot import ``cafetalk_core``), pinned.
+"""Every copy of core code in the add-on (the extension cannot import ``cafetalk_core``), pinned to the core.
 
-Runs without Blender: the add-on's ``formats`` and ``vocabulary`` import no bpy.
+- ``io/core_copy/``: generated (``python build.py --copy-core``), byte for byte the core's files.
+- ``io/vocabulary.py``: ARKit names and actions made from that copy; EMOTIONS and
+  MAX_HEAD_MOTION written out, compared here.
+- ``io/curves.py``: JSON through the copy; ``reduce_keys`` a faster copy of the core's, same keys.
+- ``io/server_process.py``: the ``cafetalk serve`` command line and the torch pin.
+
+Runs without Blender: ``io/`` imports no bpy.
 """
 from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from blender_fixtures import load_addon_io
 from cafetalk_core import rig
-from cafetalk_core.controls import MAX_HEAD_MOTION
-from cafetalk_core.curves import reduce_channel_keys
+from cafetalk_core.controls import ACTIONS, EMOTIONS, MAX_HEAD_MOTION
+from cafetalk_core.curves import BlendshapeCurves, reduce_channel_keys
+from cafetalk_core.server_process import ServerProcess
 
-formats = load_addon_io("formats")
+ROOT = Path(__file__).resolve().parents[1]
+curves = load_addon_io("curves")
 vocabulary = load_addon_io("vocabulary")
+server_process = load_addon_io("server_process")
+
+
+def _build():
+    spec = importlib.util.spec_from_file_location("cafetalk_build_copies", ROOT / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_core_copy_is_the_cores_byte_for_byte():
+    build = _build()
+    assert build.stale_copy_files() == [], "run `python build.py --copy-core`"
+    sources = build.core_copy_sources()
+    assert {"rig.py", "curves.py", "formats/__init__.py", "formats/audio2face.py", "formats/rhubarb.py",
+            "controls/vocabulary.py"} <= set(sources)
+    text = (ROOT / "blender_addon/io/core_copy/rig.py").read_text()
+    assert text == build.COPY_HEADER.format("rig.py") + (ROOT / "cafetalk_core/rig.py").read_text()
+
+
+def test_a_changed_core_makes_the_copy_stale_and_the_build_refuses(tmp_path):
+    """The check can fail: a copy one character off is named, and build() will not ship it."""
+    build = _build()
+    folder = tmp_path / "core_copy"
+    assert build.write_core_copy(folder)                    # everything written the first time
+    assert build.stale_copy_files(folder) == []
+    rig_copy = folder / "rig.py"
+    rig_copy.write_text(rig_copy.read_text().replace("ARKIT_NAMES", "ARKIT_NAMEZ", 1))
+    (folder / "leftover.py").write_text("")
+    assert build.stale_copy_files(folder) == ["rig.py", "leftover.py"]
+    assert build.write_core_copy(folder) == ["rig.py", "leftover.py"] and build.stale_copy_files(folder) == []
+
+
+def test_the_copy_imports_only_the_standard_library_numpy_and_itself(tmp_path, monkeypatch):
+    build = _build()
+    fake = tmp_path / "cafetalk_core"
+    (fake / "formats").mkdir(parents=True)
+    (fake / "controls").mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "formats" / "__init__.py").write_text("from .. import rig\n")
+    (fake / "controls" / "vocabulary.py").write_text("import json\n")
+    (fake / "rig.py").write_text("import numpy\nimport torch\n")
+    monkeypatch.setattr(build, "CORE", fake)
+    try:
+        build.core_copy_sources()
+    except build.StaleCopyError as exc:
+        assert "cafetalk_core/rig.py imports torch" in str(exc)
+    else:
+        raise AssertionError("a core module importing torch was copied")
 
 
 def test_arkit_names_are_the_cores_in_the_cores_order():
     assert vocabulary.ARKIT_NAMES == rig.ARKIT_NAMES
 
 
-def test_head_motion_range_is_the_cores():
+def test_actions_emotions_and_head_range_are_the_cores():
+    assert vocabulary.ACTIONS == tuple((a.id, a.label, a.channels, a.threshold) for a in ACTIONS)
+    assert vocabulary.EMOTIONS == EMOTIONS
     assert vocabulary.MAX_HEAD_MOTION == MAX_HEAD_MOTION
+
+
+def test_curves_json_is_the_cores_both_ways():
+    rng = np.random.default_rng(4)
+    values = rng.random((17, 52)).astype(np.float32)
+    rotations = rng.normal(0, 0.3, (17, 9)).astype(np.float32)
+    core = BlendshapeCurves(values, 29.97, rig.ARKIT_NAMES, rotations)
+    addon = curves.Curves(29.97, rig.ARKIT_NAMES, values, rotations)
+    assert addon.to_dict() == core.to_dict()
+    back = curves.Curves.from_dict(core.to_dict())
+    assert back.fps == 29.97 and back.names == rig.ARKIT_NAMES
+    np.testing.assert_array_equal(back.values, BlendshapeCurves.from_dict(core.to_dict()).values)
+    np.testing.assert_array_equal(back.rotations, BlendshapeCurves.from_dict(core.to_dict()).rotations)
+
+
+def test_serve_command_and_torch_pin_are_the_cores():
+    core = ServerProcess(port=8765, python="/venv/bin/python")
+    assert server_process.serve_command("/venv/bin/python", 8765) == core.cmd
+    assert server_process.serve_command("/p", 9000, ["--device", "cpu"])[-2:] == ["--device", "cpu"]
+    pins = re.findall(r'"(torch==[0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pins and set(pins) == {server_process.EnvInstaller.TORCH}
 
 
 def _speechlike(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -46,7 +130,7 @@ def _speechlike(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_addon_key_reduction_gives_the_cores_keys(seed, n, tolerance):
     y = _speechlike(np.random.default_rng(seed), n)
     core_frames, core_values = reduce_channel_keys(y, tolerance)
-    addon_frames = formats.reduce_keys(y, tolerance)
+    addon_frames = curves.reduce_keys(y, tolerance)
     np.testing.assert_array_equal(addon_frames, core_frames)
     np.testing.assert_array_equal(y[addon_frames], core_values)
 
@@ -54,6 +138,6 @@ def test_addon_key_reduction_gives_the_cores_keys(seed, n, tolerance):
 def test_key_reduction_on_a_long_flat_take_is_the_same():
     y = np.zeros(9000, np.float32)
     y[4000:4100] = np.linspace(0, 1, 100)
-    frames = formats.reduce_keys(y, 0.01)
+    frames = curves.reduce_keys(y, 0.01)
     np.testing.assert_array_equal(frames, reduce_channel_keys(y, 0.01)[0])
     assert frames.tolist() == [0, 4000, 4099, 4100, 8999]  # flat, ramp up, drop, flat

@@ -121,18 +121,18 @@ def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_
     assert state == "failed" and "server:" in generation.error and "HTTP 4" in generation.error
     assert scene.cafetalk.status.startswith("server:")
     assert addon.nla_layout.active_take(face.data.shape_keys) is None  # nothing half-written
-    client = addon.client.Client(live_server)
-    with pytest.raises(addon.errors.CafeTalkError) as exc:
+    client = addon.io.client.Client(live_server)
+    with pytest.raises(addon.io.errors.CafeTalkError) as exc:
         client.submit(str(write_tone(tmp_path / "ok.wav")), {"emotion": "bored"}, {})
     assert exc.value.status == 422 and "bored" in str(exc.value)
-    with pytest.raises(addon.errors.CafeTalkError, match="connection refused"):
-        addon.client.Client("http://127.0.0.1:9").health()
+    with pytest.raises(addon.io.errors.CafeTalkError, match="connection refused"):
+        addon.io.client.Client("http://127.0.0.1:9").health()
 
 
 def test_controls_from_text_and_info(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
     face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=3.0)
     assert bpy_mod.ops.cafetalk.refresh_info() == {"FINISHED"}
-    assert "happy" in addon.vocabulary.emotions() and addon.vocabulary.action_id_of("AU12") == "AU12"
+    assert "happy" in addon.io.vocabulary.emotions() and addon.io.vocabulary.action_id_of("AU12") == "AU12"
     scene.cafetalk.text_controls = "smile at the end"
     assert bpy_mod.ops.cafetalk.controls_from_text() == {"FINISHED"}
     fine = addon.nla_controls.read_controls(face.data.shape_keys, 5, 30.0)["fine"]

@@ -1,7 +1,8 @@
 """Captured takes in and out through the add-on's operators, in real Blender (bpy 4.5 and 5.0).
 
-The operators hand files to ``cafetalk convert`` in the interpreter the preferences name
-(here ``CAFETALK_PYTHON`` = this Python with the worktree on its path: the converter needs only numpy).
+The extension reads and writes take files by itself (``io/captures.py`` over the generated copy
+of the core's readers): no server Python is named here, and the bare extension installed from
+its zip does the same in ``test_addon_install.py``.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ LL_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch"
 
 
 @pytest.fixture(autouse=True)
-def converter(monkeypatch):
-    monkeypatch.setenv("CAFETALK_PYTHON", sys.executable)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def no_server_python(monkeypatch):
+    """Nothing names a server interpreter: importing and exporting takes must not need one."""
+    monkeypatch.delenv("CAFETALK_PYTHON", raising=False)
 
 
 def _live_link_csv(path: Path, frames=40, fps=25, seed=0, start_frame=25 * 3600) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +48,11 @@ def _live_link_csv(path: Path, frames=40, fps=25, seed=0, start_frame=25 * 3600)
 
 def addon_names():
     import cafetalk_blender
-    return cafetalk_blender.vocabulary.ARKIT_NAMES
+    return cafetalk_blender.io.vocabulary.ARKIT_NAMES
 
 
 def _face(bpy, addon):
-    face = make_face(bpy, names=addon.vocabulary.ARKIT_NAMES)
+    face = make_face(bpy, names=addon.io.vocabulary.ARKIT_NAMES)
     bpy.context.scene.cafetalk.target = face
     return face
 
@@ -65,7 +66,7 @@ def test_live_link_import_keys_match_the_file_by_name(bpy_mod, addon, scene, tmp
     key = face.data.shape_keys
     take = addon.nla_layout.active_take(key)
     assert take.name == "CafeTalk_take_1" and addon.take_store.take_meta(take)["mode"] == "IMPORT"
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     for k in (0, 7, 39):
         scene.frame_set(10 + k)
         for c in (0, names.index("jawLeft"), names.index("jawRight"), names.index("mouthLeft"), 51):
@@ -114,7 +115,7 @@ def test_export_of_an_imported_take_round_trips_the_csv(bpy_mod, addon, scene, t
     data = json.loads(mix.read_text())
     names = data["names"]
     jaw = np.asarray(data["values"])[:, names.index("jawOpen")]
-    apple = list(addon.vocabulary.ARKIT_NAMES)
+    apple = list(addon.io.vocabulary.ARKIT_NAMES)
     header = a[0].split(",")
     np.testing.assert_allclose(jaw, va[:, header.index("JawOpen") - 1], atol=1e-6)
     np.testing.assert_allclose(np.asarray(data["rotations"])[:, 0], va[:, header.index("HeadYaw") - 1], atol=1e-6)
@@ -151,8 +152,92 @@ def test_audio2face_and_rhubarb_import_as_takes(bpy_mod, addon, scene, tmp_path)
     assert key.key_blocks["jawOpen"].value > 0.4
 
 
+def _iphone_csv(path: Path, timecodes: list[str], over_one: dict[int, float], seed: int = 3) -> np.ndarray:
+    """A Live Link Face export as the iPhone app writes it (63 columns, 10 decimals, CRLF), with
+    ``EyeLookInRight`` set to ``over_one[row]`` on those rows (the app writes such values); returns the weights."""
+    rng = np.random.default_rng(seed)
+    w = rng.random((len(timecodes), 52)) * 0.9
+    apple = list(addon_names())
+    order = apple[:15] + ["jawRight", "jawLeft"] + apple[17:21] + ["mouthRight", "mouthLeft"] + apple[23:]
+    for row, value in over_one.items():
+        w[row, apple.index("eyeLookInRight")] = value
+    header = ["Timecode", "BlendShapeCount"] + [n[0].upper() + n[1:] for n in order] + list(LL_ROTATIONS)
+    lines = [",".join(header)]
+    for f, tc in enumerate(timecodes):
+        lines.append(",".join([tc, "61"] + [f"{w[f, apple.index(n)]:.10f}" for n in order] + ["0.0000000000"] * 9))
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    return w
+
+
+#: The core's rule for weights a little outside [0, 1] and for drop-frame timecodes (cafetalk_core/rig.py,
+#: issue 26) reaches the add-on through its generated copy; until that copy holds it, these tests
+#: fail as expected (strict: they must start passing the day it does).
+_copy_rig = __import__("blender_fixtures").load_addon_io("core_copy.rig")
+needs_core_clamp_rule = pytest.mark.xfail(not hasattr(_copy_rig, "clamp_weights"), strict=True,
+                                          reason="the core's clamp rule (rig.clamp_weights) is not in core_copy yet")
+needs_core_drop_frame = pytest.mark.xfail(not hasattr(_copy_rig, "is_drop_frame"), strict=True,
+                                          reason="the core's drop-frame timecodes (rig.is_drop_frame) are not in core_copy yet")
+
+
+@needs_core_clamp_rule
+def test_iphone_export_with_weights_just_over_one_imports_clamped(bpy_mod, addon, scene, tmp_path):
+    """Real iPhone exports hold EyeLookInRight 1.00334 and 1.00985: imported, clamped to 1, counted in a note."""
+    face = _face(bpy_mod, addon)
+    tcs = [f"14:02:{10 + f // 30:02d}:{f % 30:02d}.250" for f in range(45)]   # the app's fraction of a frame
+    w = _iphone_csv(tmp_path / "MySlate_7_iPhone.csv", tcs, {20: 1.00334, 21: 1.00985, 22: 1.00334})
+    scene.frame_current = 1
+    assert bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / "MySlate_7_iPhone.csv")) == {"FINISHED"}
+    key = face.data.shape_keys
+    take = addon.nla_layout.active_take(key)
+    curves = addon.take_store.take_curves(take)
+    assert curves.fps == 30 and curves.num_frames == 45
+    eye = curves.column("eyeLookInRight")
+    np.testing.assert_array_equal(eye[20:23], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(eye[:20], w[:20, addon.io.vocabulary.ARKIT_NAMES.index("eyeLookInRight")], atol=1e-6)
+    assert "3 weights slightly outside [0, 1] clamped into [0, 1]" in scene.cafetalk.status
+    scene.frame_set(1 + 21)
+    assert key.key_blocks["eyeLookInRight"].value == pytest.approx(1.0)
+
+
+@needs_core_clamp_rule
+def test_audio2face_weights_just_over_one_import_clamped(bpy_mod, addon, scene, tmp_path):
+    face = _face(bpy_mod, addon)
+    a2f = {"exportFps": 30, "trackPath": "", "numPoses": 2, "numFrames": 3, "facsNames": ["jawOpen", "eyeLookInRight"],
+           "weightMat": [[0.1, 0.9], [0.5, 1.00985], [-0.004, 0.2]]}
+    (tmp_path / "a2f.json").write_text(json.dumps(a2f))
+    (tmp_path / "a2f.csv").write_text("timeCode,blendShapes.JawOpen,blendShapes.EyeLookInRight\n"
+                                      "0.0,0.1,0.9\n0.0333333,0.5,1.00334\n0.0666667,0.3,0.2\n")
+    for name, count in (("a2f.json", 2), ("a2f.csv", 1)):
+        scene.frame_current = 1
+        assert bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / name)) == {"FINISHED"}
+        assert f"{count} weight{'s' if count > 1 else ''} slightly outside [0, 1]" in scene.cafetalk.status
+        scene.frame_set(2)
+        assert face.data.shape_keys.key_blocks["eyeLookInRight"].value == pytest.approx(1.0)
+
+
+@needs_core_drop_frame
+def test_drop_frame_sub_second_take_gets_29_97_fps_without_a_flag(bpy_mod, addon, scene, tmp_path):
+    """A 20-frame take (under a second) with drop-frame timecodes (;) reads as 29.97 fps, no --fps."""
+    scene.render.fps, scene.render.fps_base = 30000, 1001.0
+    _face(bpy_mod, addon)
+    tcs = [f"01:00:03;{f:02d}.000" for f in range(5, 25)]
+    _iphone_csv(tmp_path / "short.csv", tcs, {3: 1.00334} if hasattr(_copy_rig, "clamp_weights") else {})
+    scene.frame_current = 1
+    assert bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / "short.csv")) == {"FINISHED"}
+    take = addon.nla_layout.active_take(scene.cafetalk.target.data.shape_keys)
+    curves = addon.take_store.take_curves(take)
+    assert curves.fps == pytest.approx(29.97) and curves.num_frames == 20
+    assert addon.take_store.take_meta(take)["options"]["fps"] == pytest.approx(29.97)
+    assert (scene.frame_start, scene.frame_end) == (1, 20)   # the scene runs at 29.97 too: one key per frame
+
+
 @pytest.mark.parametrize("text, message", [
     ("Timecode,JawOpen\n00:00:00:00.000,0.1\n00:00:00:01.000,2.5\n", "line 3, column 'JawOpen': weight 2.5 is outside [0, 1]"),
+    ("Timecode,JawOpen\n00:00:00:00.000,0.1\n00:00:00:01.000,1.2\n", "line 3, column 'JawOpen': weight 1.2 is outside [0, 1]"),
+    ("Timecode,JawOpen\n00:00:00:00.000,-0.5\n", "line 2, column 'JawOpen': weight -0.5 is outside [0, 1]"),
+    ("Timecode,JawOpen\n00:00:00:00.000,0.1\n00:00:00:01.000,nan\n", "line 3, column 'JawOpen': 'nan' is not finite"),
+    ("Timecode,JawOpen,EyeBlinkLeft\n00:00:00:00.000,0.1,0.2\n00:00:00:01.000,0.3,open\n",
+     "line 3, column 'EyeBlinkLeft': 'open' is not a number"),
     ("Foo,Bar\n1,2\n", "line 1, column 'Timecode': missing column 'Timecode'"),
     ("", "empty file"),
 ])
@@ -216,10 +301,10 @@ def test_generated_rotations_are_keyed_and_head_motion_is_sent(bpy_mod, addon, s
     scene.cafetalk.audio_path = str(tmp_path / "a.wav")
     request = addon.takes.build_request(scene)
     assert request.options["head_motion"] == pytest.approx(0.4)
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     rot = np.zeros((30, 9), np.float32)
     rot[:, 1] = np.linspace(0, 0.3, 30)
-    curves = addon.formats.Curves(30.0, names, np.zeros((30, 52), np.float32), rot)
+    curves = addon.io.curves.Curves(30.0, names, np.zeros((30, 52), np.float32), rot)
     action, _ = addon.takes.apply_result(scene, request, curves)
     np.testing.assert_allclose(addon.head_rig.take_rotations(action), rot, atol=0)
     scene.frame_set(request.start_frame + 29)
@@ -235,13 +320,13 @@ addon = load_addon(); addon.register()
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
 scene.render.fps, scene.render.fps_base = 25, 1.0
-face = make_face(bpy, names=addon.vocabulary.ARKIT_NAMES)
+face = make_face(bpy, names=addon.io.vocabulary.ARKIT_NAMES)
 scene.cafetalk.target = face
 scene.frame_current = 1
 assert bpy.ops.cafetalk.import_capture(filepath=sys.argv[2]) == {"FINISHED"}
 before = sorted(bpy.data.actions.keys())
 assert bpy.ops.cafetalk.export_gltf(filepath=sys.argv[3]) == {"FINISHED"}
-got = addon.capture_io.read_gltf_weights(sys.argv[3])
+got = addon.io.gltf.read_gltf_weights(sys.argv[3])
 anim = face.data.shape_keys.animation_data
 print("RESULT " + json.dumps({"keyframes": got["keyframes"], "times": got["times"].tolist(),
                               "names": got["target_names"], "weights": got["weights"].tolist(),
@@ -263,7 +348,7 @@ def test_gltf_export_holds_the_takes_frames(addon, tmp_path):
     got = json.loads(line[len("RESULT "):])
     assert got["keyframes"] == 30
     np.testing.assert_allclose(np.asarray(got["times"])[[0, 29]], [0.0, 29 / 25], atol=1e-4)
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     weights = np.asarray(got["weights"])
     for k in (0, 11, 29):
         for n in ("jawOpen", "jawLeft", "mouthRight", "eyeBlinkLeft"):
@@ -276,7 +361,7 @@ def test_demo_head_turns_on_its_neck_and_eyes_turn(bpy_mod, addon, scene, tmp_pa
     from cafetalk_core.demo import head as demo_head
     bpy = bpy_mod
     scene.render.fps = 25
-    head = demo_head.build_demo_head("CafeTalkHead", addon.vocabulary.ARKIT_NAMES, subdivide=0)
+    head = demo_head.build_demo_head("CafeTalkHead", addon.io.vocabulary.ARKIT_NAMES, subdivide=0)
     props = scene.cafetalk
     props.target, props.head_rig = head, head.parent
     addon.head_rig.detect_head(props)
@@ -300,10 +385,10 @@ def test_demo_head_turns_on_its_neck_and_eyes_turn(bpy_mod, addon, scene, tmp_pa
 
 def test_the_addons_copies_match_the_core(addon):
     from cafetalk_core import rig
-    assert addon.formats.ROTATION_NAMES == rig.ROTATION_NAMES == LL_ROTATIONS
-    assert addon.capture_io.detect_bones(["root", "mixamorig:Head", "mixamorig:LeftEye", "mixamorig:RightEye"]) == \
+    assert addon.io.curves.ROTATION_NAMES == rig.ROTATION_NAMES == LL_ROTATIONS
+    assert addon.io.bones.detect_bones(["root", "mixamorig:Head", "mixamorig:LeftEye", "mixamorig:RightEye"]) == \
         ("mixamorig:Head", "mixamorig:LeftEye", "mixamorig:RightEye")
-    assert addon.capture_io.detect_bones(["Head", "eye_L", "eye_R"]) == ("Head", "eye_L", "eye_R")
-    assert addon.capture_io.detect_bones(["CC_Base_Head", "CC_Base_L_Eye", "CC_Base_R_Eye"]) == \
+    assert addon.io.bones.detect_bones(["Head", "eye_L", "eye_R"]) == ("Head", "eye_L", "eye_R")
+    assert addon.io.bones.detect_bones(["CC_Base_Head", "CC_Base_L_Eye", "CC_Base_R_Eye"]) == \
         ("CC_Base_Head", "CC_Base_L_Eye", "CC_Base_R_Eye")
-    assert addon.capture_io.detect_bones(["spine", "headlamp"]) == ("", "", "")
+    assert addon.io.bones.detect_bones(["spine", "headlamp"]) == ("", "", "")

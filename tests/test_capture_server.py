@@ -19,7 +19,7 @@ def test_regenerate_a_span_of_a_captured_take(bpy_mod, addon, scene, live_server
     monkeypatch.setenv("CAFETALK_SERVER_URL", live_server)
     monkeypatch.setenv("CAFETALK_PYTHON", sys.executable)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    face = make_face(bpy_mod, names=addon.vocabulary.ARKIT_NAMES)
+    face = make_face(bpy_mod, names=addon.io.vocabulary.ARKIT_NAMES)
     props = scene.cafetalk
     props.target, props.steps = face, 2
     _live_link_csv(tmp_path / "cap.csv", frames=30, fps=30, start_frame=0)

@@ -1,9 +1,10 @@
-"""Curves and controls as data: parsing, key reduction, action detection. No ``bpy`` here.
+"""Curves as the add-on holds them: JSON in and out, key reduction, span merging, action detection. No ``bpy``.
 
-This is the add-on's counterpart of glTF-Blender-IO's ``io/`` layer: everything that can be
-computed without Blender lives here, so it is tested on plain numpy (Blender ships numpy).
-The add-on cannot import ``cafetalk_core``; the key reduction below is a deliberate copy of
-the core's, pinned to it by a test.
+The JSON goes through the core's own ``BlendshapeCurves`` (``core_copy``, generated from the
+core). :func:`reduce_keys` is the add-on's copy of the core's key reduction (evaluated a block
+at a time so a long take writes fast), pinned to it by ``tests/test_addon_copies.py``;
+:func:`detect_actions` is the add-on's own rule ("controls from take") over the action table
+that :mod:`.vocabulary` makes from the core's.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .core_copy.curves import BlendshapeCurves
+from .core_copy.rig import ROTATION_NAMES  # noqa: F401 (the add-on's name for Live Link's 9 rotation columns)
 from .errors import CafeTalkError
 from .vocabulary import ACTIONS
 
@@ -23,7 +26,7 @@ class Curves:
     fps: float
     names: tuple[str, ...]
     values: np.ndarray
-    #: (frames, 9) head/eye rotations in radians, Live Link's order (``capture_io.ROTATION_NAMES``); None = none.
+    #: (frames, 9) head/eye rotations in radians, Live Link's order (:data:`ROTATION_NAMES`); None = none.
     rotations: np.ndarray | None = None
 
     @property
@@ -35,32 +38,26 @@ class Curves:
         return self.num_frames / self.fps
 
     @classmethod
+    def from_core(cls, core: BlendshapeCurves) -> "Curves":
+        """The core copy's ``BlendshapeCurves`` (what a take file reads as) as add-on curves."""
+        return cls(float(core.fps), tuple(core.names), core.values, core.rotations)
+
+    def to_core(self, start_s: float = 0.0) -> BlendshapeCurves:
+        """These curves as the core copy's ``BlendshapeCurves`` (its JSON and file writers)."""
+        return BlendshapeCurves(self.values, self.fps, self.names, self.rotations, start_s)
+
+    @classmethod
     def from_dict(cls, data: Any) -> "Curves":
-        """Parse the server's ``cafetalk.curves`` JSON, or raise :class:`CafeTalkError` naming the field."""
-        if not isinstance(data, dict) or data.get("format") != "cafetalk.curves":
-            got = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise CafeTalkError(f"result: format must be 'cafetalk.curves', got {got!r}")
+        """Parse the server's ``cafetalk.curves`` JSON with the core's own reader (the copy), or raise
+        :class:`CafeTalkError` saying what was wrong."""
         try:
-            fps = float(data["fps"])
-            names = tuple(str(n) for n in data["names"])
-            values = np.asarray(data["values"], dtype=np.float32)
+            return cls.from_core(BlendshapeCurves.from_dict(data))
         except (KeyError, TypeError, ValueError) as exc:
-            raise CafeTalkError(f"result: malformed curves ({exc})") from None
-        if values.size == 0:
-            values = values.reshape(0, len(names))
-        if values.ndim != 2 or values.shape[1] != len(names):
-            raise CafeTalkError(f"result: values must be (frames, {len(names)}), got shape {values.shape}")
-        if not fps > 0:
-            raise CafeTalkError(f"result: fps must be positive, got {fps}")
-        return cls(fps, names, values, _rotations(data, values.shape[0]))
+            raise CafeTalkError(f"result: not cafetalk.curves JSON ({exc})") from None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"format": "cafetalk.curves", "version": 1, "fps": self.fps, "names": list(self.names),
-               "frames": self.num_frames, "values": np.round(self.values, 6).tolist()}
-        if self.rotations is not None:
-            out["rotation_names"] = list(ROTATION_NAMES)
-            out["rotations"] = np.round(self.rotations.astype(np.float64), 7).tolist()
-        return out
+        """The ``cafetalk.curves`` JSON the server reads (the core's writer, through the copy)."""
+        return self.to_core().to_dict()
 
     def column(self, name: str) -> np.ndarray:
         low = [n.lower() for n in self.names]
@@ -70,31 +67,26 @@ class Curves:
             raise CafeTalkError(f"curves have no channel {name!r}") from None
 
 
-#: Live Link Face's 9 rotation columns (radians), the order of ``Curves.rotations`` (cafetalk_core.rig.ROTATION_NAMES).
-ROTATION_NAMES: tuple[str, ...] = (
-    "HeadYaw", "HeadPitch", "HeadRoll",
-    "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
-    "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
-)
+def keep_outside_span(result: Curves, source: Curves, start_s: float, end_s: float) -> Curves:
+    """``result`` with every frame outside [start_s, end_s) taken from ``source`` bit for bit.
 
-
-def _rotations(data: dict, frames: int) -> np.ndarray | None:
-    """The optional ``rotations`` rows, by ``rotation_names``, in :data:`ROTATION_NAMES` order."""
-    if data.get("rotations") is None:
-        return None
-    names = [str(n) for n in data.get("rotation_names", ROTATION_NAMES)]
-    try:
-        rows = np.asarray(data["rotations"], dtype=np.float32).reshape(frames, len(names))
-    except (TypeError, ValueError) as exc:
-        raise CafeTalkError(f"result: rotations must be ({frames}, {len(names)}) ({exc})") from None
-    out = np.zeros((frames, len(ROTATION_NAMES)), np.float32)
-    for c, name in enumerate(names):
-        if name not in ROTATION_NAMES:
-            raise CafeTalkError(f"result: rotation_names lists {name!r}, not one of {', '.join(ROTATION_NAMES)}")
-        out[:, ROTATION_NAMES.index(name)] = rows[:, c]
-    if not np.isfinite(out).all():
-        raise CafeTalkError("result: rotations hold NaN or infinity")
-    return out
+    The server inpaints only inside the span (its crossfade lies within the span's borders) but
+    returns JSON with 6 decimals; a captured take keeps its exact values around the new span.
+    """
+    if result.fps != source.fps or result.num_frames != source.num_frames:
+        return result   # another rate or length: nothing lines up frame for frame
+    t = np.arange(result.num_frames) / result.fps
+    outside = (t < start_s - 1e-9) | (t >= end_s - 1e-9)
+    low = {n.lower(): i for i, n in enumerate(source.names)}
+    values = result.values.copy()
+    for c, name in enumerate(result.names):
+        if name.lower() in low:
+            values[outside, c] = source.values[outside, low[name.lower()]]
+    rotations = result.rotations
+    if rotations is not None and source.rotations is not None:
+        rotations = rotations.copy()
+        rotations[outside] = source.rotations[outside]
+    return Curves(result.fps, result.names, values, rotations)
 
 
 def reduce_keys(y: np.ndarray, tolerance: float) -> np.ndarray:

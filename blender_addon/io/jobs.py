@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .client import TERMINAL_STATES, Client
 from .errors import CafeTalkError
-from .formats import Curves
+from .curves import Curves
 
 
 class JobRunner:

@@ -32,6 +32,12 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def serve_command(python: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
+    """``cafetalk serve`` on loopback: the core's command line (``cafetalk_core.server_process``), pinned to it
+    by ``tests/test_addon_copies.py``."""
+    return [python, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+
+
 def _tail(path: Path, lines: int = 3) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -80,7 +86,7 @@ class ServerProcess:
             raise CafeTalkError(self.message)
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / "server.log"
-        self._cmd = [python, "-m", "cafetalk_core.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+        self._cmd = serve_command(python, port, extra_args)
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._env.pop("PYTHONPATH", None)  # Blender's own paths must not leak into the server
         if token:

@@ -1,8 +1,10 @@
 """What the server understands: ARKit names, emotions, actions (static fallback + /v1/info).
 
-The add-on cannot import ``cafetalk_core``, so this is the one place holding a copy of its
-vocabulary (``rig.ARKIT_NAMES``, ``controls/coarse.py`` EMOTIONS, ``controls/vocabulary.py``
-ACTIONS, ``controls/head.py`` MAX_HEAD_MOTION). At run time :func:`update_from_server` replaces
+The add-on cannot import ``cafetalk_core``: the ARKit names and the action table come from its
+generated copy (``core_copy``: ``rig.ARKIT_NAMES``, ``controls/vocabulary.py`` ACTIONS), and
+the two facts whose core modules carry more than the add-on should (``controls/coarse.py``
+EMOTIONS, ``controls/head.py`` MAX_HEAD_MOTION) are written here and pinned to the core by
+``tests/test_addon_copies.py``. At run time :func:`update_from_server` replaces
 the emotions and actions with what ``GET /v1/info`` reports, so a newer server with more actions
 shows them in the panel without an add-on update.
 """
@@ -11,58 +13,21 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft",
-    "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight",
-    "jawForward", "jawLeft", "jawRight", "jawOpen",
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
-    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthUpperUpLeft", "mouthUpperUpRight",
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
-    "noseSneerLeft", "noseSneerRight",
-    "tongueOut",
-)
+from .core_copy import rig
+from .core_copy.controls import vocabulary as core_actions
+
+ARKIT_NAMES: tuple[str, ...] = rig.ARKIT_NAMES
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt")
 #: the largest head-motion amount (``controls/head.py`` MAX_HEAD_MOTION): 0 = still head, 1 = as learned
 MAX_HEAD_MOTION = 2.0
 
 
-def _lr(stem: str, w: float) -> tuple[tuple[str, float], ...]:
-    return ((f"{stem}Left", w), (f"{stem}Right", w))
-
-
-#: (id, label, ARKit channel weights at intensity 1, threshold): a copy of the core's table,
-#: used to label strips and to detect actions in a take ("controls from take").
-ACTIONS: tuple[tuple[str, str, tuple[tuple[str, float], ...], float], ...] = (
-    ("AU1", "inner brow raise", (("browInnerUp", 0.8),), 0.35),
-    ("AU2", "outer brow raise", _lr("browOuterUp", 0.8), 0.35),
-    ("AU4", "brow lower", _lr("browDown", 0.8), 0.35),
-    ("AU5", "upper lid raise", _lr("eyeWide", 0.8), 0.35),
-    ("AU6", "cheek raise", _lr("cheekSquint", 0.7), 0.3),
-    ("AU7", "lid tighten", _lr("eyeSquint", 0.7), 0.3),
-    ("AU9", "nose wrinkle", _lr("noseSneer", 0.7), 0.3),
-    ("AU10", "upper lip raise", _lr("mouthUpperUp", 0.6), 0.3),
-    ("AU12", "smile", _lr("mouthSmile", 0.8), 0.35),
-    ("AU14", "dimple", _lr("mouthDimple", 0.6), 0.3),
-    ("AU15", "lip corner depress", _lr("mouthFrown", 0.7), 0.3),
-    ("AU17", "chin raise", (("mouthShrugLower", 0.7),), 0.3),
-    ("AU18", "lip pucker", (("mouthPucker", 0.8),), 0.35),
-    ("AU20", "lip stretch", _lr("mouthStretch", 0.6), 0.3),
-    ("AU24", "lip press", _lr("mouthPress", 0.7), 0.3),
-    ("AU26", "jaw drop", (("jawOpen", 0.7),), 0.45),
-    ("AU45", "blink", _lr("eyeBlink", 1.0), 0.5),
-    ("GAZE_L", "look left", (("eyeLookOutLeft", 0.7), ("eyeLookInRight", 0.7)), 0.35),
-    ("GAZE_R", "look right", (("eyeLookInLeft", 0.7), ("eyeLookOutRight", 0.7)), 0.35),
-    ("GAZE_U", "look up", _lr("eyeLookUp", 0.7), 0.35),
-    ("GAZE_D", "look down", _lr("eyeLookDown", 0.7), 0.35),
-)
+#: (id, label, ARKit channel weights at intensity 1, threshold) of every action, in the core's order:
+#: made from the generated copy of the core's table (``core_copy/controls/vocabulary.py``); used to
+#: label strips and to detect actions in a take ("controls from take").
+ACTIONS: tuple[tuple[str, str, tuple[tuple[str, float], ...], float], ...] = tuple(
+    (a.id, a.label, a.channels, a.threshold) for a in core_actions.ACTIONS)
 
 # What the running server reported (GET /v1/info); empty until a server answered.
 _server: dict[str, Any] = {}
