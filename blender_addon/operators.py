@@ -1,21 +1,27 @@
 """Operators: thin wrappers that call takes/take_store/nla_controls; failures reach the artist one way.
 
-Every operator but Generate derives from :class:`ReportingOperator`: its ``run`` does the
-work and returns the line to report; a :class:`~.errors.CafeTalkError` raised anywhere below
-becomes one ``ERROR`` report (and the panel's status line) and ``{'CANCELLED'}``, in
-:func:`report_failure`, the one place that does so.
+Operators that do not talk to the server derive from :class:`ReportingOperator`: its ``run``
+does the work and returns the line to report; a :class:`~.io.errors.CafeTalkError` raised
+anywhere below becomes one ``ERROR`` report (and the panel's status line) and
+``{'CANCELLED'}``, in :func:`report_failure`, the one place that does so.
 
-Generate is a modal timer operator (Blender's ``operator_modal_timer.py`` template): ``execute``
-reads the scene, starts the HTTP job in a worker thread (:class:`~.takes.Generation`), adds the
-timer and the modal handler and returns ``RUNNING_MODAL`` at once, from a button or a script
-alike; ``modal`` handles Esc first, polls on TIMER and returns ``PASS_THROUGH`` otherwise; the
-take is written (one undo step) when the job is over; ``cancel`` always removes the timer. Never
-a blocking network call on Blender's main thread: scripts that want to wait use ``batch.py``.
+Every operator that talks to the server is a modal timer operator (Blender's
+``operator_modal_timer.py`` template), so no network call ever runs on Blender's main thread:
+``execute`` reads the scene, starts the call in a worker thread, adds the timer and the modal
+handler and returns ``RUNNING_MODAL`` at once, from a button or a script alike; ``modal``
+handles Esc first (the call is dropped, nothing is written), works on TIMER and returns
+``PASS_THROUGH`` otherwise; the result is applied on the main thread (one undo step) when the
+call is over; ``cancel`` always removes the timer. Generate polls its job
+(:class:`~.takes.Generation`); Controls from Text and Refresh from Server derive from
+:class:`ServerOperator` (one :class:`~.io.tasks.NetworkTask` each). The bundled server is
+started and watched by ``bpy.app.timers`` whose health checks also run in worker threads
+(:mod:`.io.server_process`). Scripts that want to wait use ``batch.py``.
 """
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import bpy
 from bpy.props import EnumProperty
@@ -25,12 +31,13 @@ from . import nla_controls, nla_layout, preferences, take_store, takes
 from .io import curves as io_curves, mapping, vocabulary
 from .io.errors import CafeTalkError
 from .io.server_process import INSTALLER, SERVER
+from .io.tasks import NetworkTask
 
 MODES = (("NEW", "Generate", "New take from the panel's audio and emotion and the control strips"),
          ("REGENERATE", "Regenerate", "New take of the active take's audio with the edited control strips"),
          ("SPAN", "Regenerate span", "Regenerate only inside the selected control strip's span (inpainting)"))
 
-_ACTIVE: dict[str, Any] = {"generation": None}  # the running Generate, for the Cancel button
+_ACTIVE: dict[str, Any] = {"generation": None}  # the running Generate (Cancel button); server calls by class name
 
 
 def _redraw(context: Any = None) -> None:
@@ -185,6 +192,112 @@ class CAFETALK_OT_cancel(Operator):
         return {"FINISHED"}
 
 
+@dataclass
+class ServerCall:
+    """One server call of a :class:`ServerOperator`: the task in its thread, and what to do with its
+    answer on the main thread (``apply(result) -> (INFO line, warnings)``, may raise CafeTalkError)."""
+
+    task: NetworkTask
+    apply: Callable[[Any], tuple[str, list[str]]]
+    state: str = "running"
+    message: str = ""
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def poll_call(context: Any, call: ServerCall) -> str:
+    """What a :class:`ServerOperator` does on each TIMER event: once the task is over, apply its result
+    (main thread) and set the panel's status line; return the call's state.
+
+    Tests call it in a loop, as they do :func:`poll_generation` (the bpy module has no event loop).
+    """
+    if call.state != "running" or call.task.state == "running":
+        return call.state
+    if call.task.state == "done":
+        try:
+            call.message, call.warnings = call.apply(call.task.result)
+            call.state = "done"
+        except CafeTalkError as exc:
+            call.state, call.error = "failed", str(exc)
+    elif call.task.state == "failed":
+        call.state, call.error = "failed", call.task.error
+    else:
+        call.state = "cancelled"
+    props = getattr(context.scene, "cafetalk", None)
+    if props is not None:
+        props.status = {"done": call.message, "cancelled": f"{call.task.what}: cancelled"}.get(call.state, call.error or "")
+    for name, active in list(_ACTIVE.items()):
+        if active is call:
+            _ACTIVE[name] = None
+    _redraw(context)
+    return call.state
+
+
+class ServerOperator(Operator):
+    """Base of the operators that ask the server one thing: the modal timer template around a :class:`ServerCall`.
+
+    ``begin`` reads the scene on the main thread (raising CafeTalkError for bad input) and returns
+    the call, whose task is already running; nothing else here blocks.
+    """
+
+    bl_idname = "cafetalk.server_base"  # never registered
+    bl_label = "CafeTalk"
+
+    _timer: Any = None
+    _call: ServerCall | None = None
+
+    def begin(self, context: Any) -> ServerCall:
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> set[str]:
+        try:
+            self._call = self.begin(context)
+        except CafeTalkError as exc:
+            return report_failure(self, context, exc)
+        _ACTIVE[type(self).__name__] = self._call
+        context.scene.cafetalk.status = f"{self._call.task.what}: waiting for the server (Esc cancels)"
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Any, event: Any) -> set[str]:
+        call = self._call
+        if call is None:
+            return {"CANCELLED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            call.task.cancel()
+            poll_call(context, call)
+            self._remove_timer(context)
+            self.report({"WARNING"}, f"{call.task.what}: cancelled")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = poll_call(context, call)
+        if state == "running":
+            return {"PASS_THROUGH"}
+        self._remove_timer(context)
+        if state != "done":
+            return report_failure(self, context, CafeTalkError(call.error or state))
+        for w in call.warnings:
+            self.report({"WARNING"}, w)
+        self.report({"INFO"}, call.message)
+        return {"FINISHED"}
+
+    def cancel(self, context: Any) -> None:
+        """Blender ends the operator (file load, window closed): drop the call, always remove the timer."""
+        if self._call is not None:
+            self._call.task.cancel()
+            if _ACTIVE.get(type(self).__name__) is self._call:
+                _ACTIVE[type(self).__name__] = None
+        self._remove_timer(context)
+
+    def _remove_timer(self, context: Any) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+
 class _NeedsTarget:
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -225,22 +338,36 @@ class CAFETALK_OT_clear_controls(_NeedsTarget, ReportingOperator):
         nla_controls.clear_controls(takes.target_key(context.scene))
 
 
-class CAFETALK_OT_controls_from_text(_NeedsTarget, ReportingOperator):
+class CAFETALK_OT_controls_from_text(_NeedsTarget, ServerOperator):
+    """Modal: the server reads the words in a worker thread; the strips are written when it answers (Esc cancels).
+
+    ``UNDO`` without ``REGISTER``, as Generate: one undo step for the strips, and no redo that
+    would ask the server again behind the artist's back.
+    """
+
     bl_idname = "cafetalk.controls_from_text"
     bl_label = "Controls from Text"
-    bl_description = "Ask the server to turn the words into control strips"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_description = "Ask the server to turn the words into control strips (Esc cancels)"
+    bl_options = {"UNDO"}
 
-    def run(self, context: Any) -> str:
+    def begin(self, context: Any) -> ServerCall:
         scene, props = context.scene, context.scene.cafetalk
         if not props.text_controls.strip():
             raise CafeTalkError("type what the face should do in 'Controls in words' first")
         _path, start, strip = takes.ensure_audio(scene)
-        reply = takes.client_for(context).controls_from_text(props.text_controls, takes.clip_seconds(scene, strip))
-        strips = nla_controls.write_controls(takes.target_key(scene), reply, start, takes.scene_fps(scene))
-        for msg in reply.get("messages", []) or []:
-            self.report({"WARNING"}, str(msg))
-        return f"{len(strips)} control strips from text"
+        target, fps, seconds, text = props.target.name, takes.scene_fps(scene), takes.clip_seconds(scene, strip), \
+            props.text_controls
+        client = takes.client_for(context)
+
+        def apply(reply: Any) -> tuple[str, list[str]]:
+            obj = bpy.data.objects.get(target)
+            if obj is None or getattr(obj.data, "shape_keys", None) is None:
+                raise CafeTalkError(f"target {target!r} is gone or lost its shape keys")
+            strips = nla_controls.write_controls(obj.data.shape_keys, reply, start, fps)
+            return f"{len(strips)} control strips from text", [str(m) for m in reply.get("messages", []) or []]
+
+        return ServerCall(NetworkTask("controls from text", lambda: client.controls_from_text(text, seconds)).start(),
+                          apply)
 
 
 class CAFETALK_OT_controls_from_take(_NeedsTarget, ReportingOperator):
@@ -281,14 +408,21 @@ class CAFETALK_OT_auto_map(_NeedsTarget, ReportingOperator):
         return line
 
 
-class CAFETALK_OT_refresh_info(ReportingOperator):
+class CAFETALK_OT_refresh_info(ServerOperator):
+    """Modal: ``GET /v1/info`` in a worker thread; the menus follow when it answers (Esc cancels)."""
+
     bl_idname = "cafetalk.refresh_info"
     bl_label = "Refresh from Server"
-    bl_description = "Ask the server for its emotions, actions and frame rate"
+    bl_description = "Ask the server for its emotions, actions and frame rate (Esc cancels)"
 
-    def run(self, context: Any) -> str:
-        vocabulary.update_from_server(takes.client_for(context).info())
-        return f"server: {len(vocabulary.action_ids_labels())} actions, {len(vocabulary.emotions())} emotions"
+    def begin(self, context: Any) -> ServerCall:
+        client = takes.client_for(context)
+
+        def apply(info: Any) -> tuple[str, list[str]]:
+            vocabulary.update_from_server(info)
+            return f"server: {len(vocabulary.action_ids_labels())} actions, {len(vocabulary.emotions())} emotions", []
+
+        return ServerCall(NetworkTask("server vocabulary", client.info).start(), apply)
 
 
 def _server_timer() -> float | None:

@@ -129,14 +129,61 @@ def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_
         addon.io.client.Client("http://127.0.0.1:9").health()
 
 
+def _server_call(bpy, addon, op: str, timeout: float = 200.0):
+    """Click a ServerOperator, then do what its modal handler does on each TIMER event until it is over."""
+    t0 = time.monotonic()
+    assert getattr(bpy.ops.cafetalk, op)() == {"RUNNING_MODAL"}
+    assert time.monotonic() - t0 < 1.0, f"{op} blocked Blender for {time.monotonic() - t0:.1f} s"
+    call = addon.operators._ACTIVE[f"CAFETALK_OT_{op}"]
+    deadline = time.monotonic() + timeout
+    while (state := addon.operators.poll_call(bpy.context, call)) == "running":
+        assert time.monotonic() < deadline, f"{op} did not finish"
+        time.sleep(0.05)
+    assert addon.operators._ACTIVE[f"CAFETALK_OT_{op}"] is None
+    return state, call
+
+
 def test_controls_from_text_and_info(bpy_mod, addon, scene, live_server, tmp_path, monkeypatch):
     face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=3.0)
-    assert bpy_mod.ops.cafetalk.refresh_info() == {"FINISHED"}
+    assert _server_call(bpy_mod, addon, "refresh_info")[0] == "done"
     assert "happy" in addon.io.vocabulary.emotions() and addon.io.vocabulary.action_id_of("AU12") == "AU12"
     scene.cafetalk.text_controls = "smile at the end"
-    assert bpy_mod.ops.cafetalk.controls_from_text() == {"FINISHED"}
+    state, call = _server_call(bpy_mod, addon, "controls_from_text")   # the first call loads the text model
+    assert state == "done", call.error
     fine = addon.nla_controls.read_controls(face.data.shape_keys, 5, 30.0)["fine"]
     assert fine and all(0 <= c["start_s"] < c["end_s"] <= 3.0 + 1e-3 for c in fine)
+
+
+SLOW_REPLY = {"fine": [{"action": "AU12", "start_s": 0.5, "end_s": 0.9, "intensity": 0.7}], "emotion_spans": [],
+              "messages": ["read 'smile' as AU12"]}
+
+
+def test_controls_from_text_never_blocks_and_esc_drops_the_answer(bpy_mod, addon, scene, tmp_path, monkeypatch):
+    """Issue 26: a server that takes 2 s to answer: the operator returns at once (modal), the strips come
+    when the answer does; cancelled (Esc), the answer is dropped and nothing is written."""
+    from test_addon_tasks import slow_server
+    with slow_server(2.0, {"/v1/controls/from-text": SLOW_REPLY, "/v1/info": {"emotions": ["happy", "bored"]}}) as url:
+        face, _ = _setup(bpy_mod, scene, tmp_path, url, monkeypatch, seconds=1.0)
+        key = face.data.shape_keys
+        scene.cafetalk.text_controls = "smile"
+        state, call = _server_call(bpy_mod, addon, "controls_from_text", timeout=20)
+        assert state == "done" and call.warnings == ["read 'smile' as AU12"]
+        assert addon.nla_controls.read_controls(key, 5, 30.0)["fine"] == SLOW_REPLY["fine"]
+        assert scene.cafetalk.status == "1 control strips from text"
+        addon.nla_controls.clear_controls(key)
+        # Esc: what the modal handler does first on an ESC press
+        assert bpy_mod.ops.cafetalk.controls_from_text() == {"RUNNING_MODAL"}
+        call = addon.operators._ACTIVE["CAFETALK_OT_controls_from_text"]
+        call.task.cancel()
+        assert addon.operators.poll_call(bpy_mod.context, call) == "cancelled"
+        assert scene.cafetalk.status == "controls from text: cancelled"
+        assert call.task.wait(10) == "cancelled"
+        assert addon.operators.poll_call(bpy_mod.context, call) == "cancelled"
+        assert addon.nla_controls.read_controls(key, 5, 30.0)["fine"] == []
+        # the server's vocabulary, the same way
+        assert _server_call(bpy_mod, addon, "refresh_info", timeout=20)[0] == "done"
+        assert "bored" in addon.io.vocabulary.emotions()
+    addon.io.vocabulary.update_from_server({})
 
 
 def test_batch_entry_point_against_the_server(bpy_mod, addon, scene, live_server, tmp_path):

@@ -1,7 +1,9 @@
 """The bundled server as a subprocess, and the one-click server environment (venv + pip).
 
 Neither ever blocks Blender: both start subprocesses and are advanced by :meth:`tick`, which
-``bpy.app.timers`` calls a few times a second (the panel draws ``state`` and ``message``).
+``bpy.app.timers`` calls a few times a second (the panel draws ``state`` and ``message``); the
+server's ``/health`` is asked in a worker thread (:class:`~.tasks.NetworkTask`), never on
+Blender's main thread.
 Background scripts and tests, which have no timers, call :meth:`wait`. The server is stopped
 by ``unregister`` and at interpreter exit (atexit), so quitting Blender never leaves it behind.
 """
@@ -18,6 +20,7 @@ from typing import Sequence
 
 from .client import Client
 from .errors import CafeTalkError
+from .tasks import NetworkTask
 
 PROBE = "import torch, cafetalk_core"
 
@@ -47,7 +50,7 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 class ServerProcess:
-    """States: stopped -> probing -> starting -> running (or failed, or external)."""
+    """States: stopped -> probing -> starting -> running (or failed); a taken port: checking -> external (or failed)."""
 
     def __init__(self) -> None:
         self.state = "stopped"
@@ -60,25 +63,27 @@ class ServerProcess:
         self._env: dict[str, str] = {}
         self._deadline = 0.0
         self._token = ""
+        self._health: NetworkTask | None = None
 
     @property
     def busy(self) -> bool:
-        return self.state in ("probing", "starting")
+        return self.state in ("checking", "probing", "starting")
+
+    def _ask_health(self, timeout_s: float) -> NetworkTask:
+        url, token = self.url, self._token
+        return NetworkTask("server health", lambda: Client(url, token).health(timeout_s=timeout_s)).start()
 
     def start(self, python: str, port: int, log_dir: Path, token: str = "", extra_args: Sequence[str] = (),
               startup_timeout_s: float = 120.0) -> None:
         """Begin starting the server; raise :class:`CafeTalkError` for what is known at once."""
-        if self.state in ("probing", "starting", "running"):
+        if self.state in ("checking", "probing", "starting", "running"):
             return
         self.url = f"http://127.0.0.1:{port}"
         self._token = token
-        if port_in_use(port):
-            try:
-                Client(self.url, token).health(timeout_s=1.0)
-            except CafeTalkError:
-                self._fail(f"port {port} is taken by another program: choose another port in the preferences")
-                raise CafeTalkError(self.message) from None
-            self.state, self.message = "external", f"a CafeTalk server already answers on port {port}"
+        self._health = None
+        if port_in_use(port):   # a CafeTalk server already there, or another program: ask it, off the main thread
+            self._health = self._ask_health(1.0)
+            self.state, self.message = "checking", f"port {port} is in use: is it a CafeTalk server?"
             return
         if not python or not Path(python).exists():
             self._fail(f"Python interpreter {python!r} does not exist: set one in the preferences "
@@ -97,7 +102,17 @@ class ServerProcess:
         self.state, self.message = "probing", f"checking that {python} has torch and cafetalk"
 
     def tick(self) -> float | None:
-        """Advance one step; return seconds until the next call, or ``None`` when settled."""
+        """Advance one step; return seconds until the next call, or ``None`` when settled. Never blocks."""
+        if self.state == "checking":
+            assert self._health is not None
+            if self._health.state == "running":
+                return 0.1
+            if self._health.state == "done":
+                self.state, self.message = "external", f"a CafeTalk server already answers on {self.url}"
+            else:
+                self._fail(f"port {self.url.rsplit(':', 1)[1]} is taken by another program: "
+                           "choose another port in the preferences")
+            return None
         if self.state == "probing":
             assert self._probe is not None
             if self._probe.poll() is None:
@@ -117,10 +132,13 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 self._fail(f"server exited with code {self.proc.returncode}: {_tail(self.log_path)}")
                 return None
-            try:
-                Client(self.url, self._token).health(timeout_s=0.5)
-            except CafeTalkError:
-                return 0.5 if time.monotonic() < self._deadline else self._timeout()
+            if self._health is None or self._health.state == "failed":   # not up yet: ask again
+                if time.monotonic() > self._deadline:
+                    return self._timeout()
+                self._health = self._ask_health(0.5)
+                return 0.5
+            if self._health.state == "running":
+                return 0.1
             self.state, self.message = "running", f"server running at {self.url}"
             return None
         if self.state == "running" and self.proc is not None and self.proc.poll() is not None:
@@ -145,6 +163,9 @@ class ServerProcess:
                     p.kill()
                     p.wait(timeout=5)
         self.proc = self._probe = None
+        if self._health is not None:
+            self._health.cancel()
+            self._health = None
         if self.state != "failed":
             self.state, self.message = "stopped", "server stopped"
 
