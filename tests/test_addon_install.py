@@ -1,7 +1,11 @@
-"""build.py: the manifest check, and the zip installing + enabling in Blender 4.5 as an artist would."""
+"""build.py: the manifest check, the zip's contents, and the zip installing + enabling in real Blender as an
+artist would, then importing and exporting takes with nothing but the extension (no core, no server Python)."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -39,9 +43,109 @@ def test_manifest_check_names_the_bad_field(tmp_path):
             build.check_manifest(bad)
 
 
-def test_zip_installs_and_enables_in_blender(tmp_path, bpy_mod):
-    build = _build_module()
-    zip_path = build.build(tmp_path / "dist")
+@pytest.fixture(scope="module")
+def zip_path(tmp_path_factory):
+    """The extension zip with its bundled core wheel, built once for this module."""
+    return _build_module().build(tmp_path_factory.mktemp("dist"))
+
+
+def _bundled_wheel(zip_path: Path) -> zipfile.ZipFile:
+    with zipfile.ZipFile(zip_path) as zf:
+        name = next(n for n in zf.namelist() if n.startswith("core/") and n.endswith(".whl"))
+        return zipfile.ZipFile(io.BytesIO(zf.read(name)))
+
+
+def test_bundled_wheel_carries_neither_recordings_nor_a_second_addon(zip_path):
+    """Issue 26: the zip's core wheel is for the server: no evaluation recordings, no cafetalk_blender."""
+    wheel = _bundled_wheel(zip_path)
+    names = wheel.namelist()
+    assert not [n for n in names if n.startswith("cafetalk_blender")]
+    assert not [n for n in names if "evaluation/sets/" in n and not n.endswith(".py")]
+    assert not [n for n in names if n.endswith((".wav", ".flac"))]
+    assert "cafetalk_core/server/app.py" in names and "cafetalk_core/evaluation/sets/__init__.py" in names
+    assert any(n.startswith("cafetalk_core/weights/") and n.endswith(".safetensors") for n in names)
+    # still a valid wheel: RECORD lists every file once, with its hash and size
+    record = next(n for n in names if n.endswith(".dist-info/RECORD"))
+    rows = [line.split(",") for line in wheel.read(record).decode().splitlines() if line]
+    assert sorted(r[0] for r in rows) == sorted(names)
+    for name, digest, size in rows:
+        if name == record:
+            continue
+        data = wheel.read(name)
+        want = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        assert (digest, int(size)) == (want, len(data)), name
+    total = sum(i.file_size for i in wheel.infolist())
+    assert total < 18e6, f"bundled wheel holds {total / 1e6:.1f} MB"
+    # the normal wheel (pip install cafetalk) keeps the add-on: cafetalk demo builds its scene with it
+    assert _build_module().dropped_from_bundle("cafetalk_blender/__init__.py")
+
+
+def test_zip_holds_the_addon_with_its_io_layer_and_the_core_copy(zip_path):
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+    for name in ("__init__.py", "take_store.py", "io/__init__.py", "io/captures.py", "io/tasks.py",
+                 "io/core_copy/rig.py", "io/core_copy/formats/__init__.py", "io/core_copy/controls/vocabulary.py"):
+        assert name in names, name
+    assert not [n for n in names if n.startswith(("cafetalk_core/", "cafetalk_blender/"))]
+
+
+BARE_JOB = r"""
+import importlib.util, json, sys, bpy
+bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default", enable_on_install=True)
+mod = sys.modules["bl_ext.user_default.cafetalk"]
+out = {"core_importable": importlib.util.find_spec("cafetalk_core") is not None, "results": {}}
+bpy.ops.wm.read_homefile(use_empty=True)
+scene = bpy.context.scene
+scene.render.fps, scene.render.fps_base = 30, 1.0
+mesh = bpy.data.meshes.new("FaceMesh")
+mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+face = bpy.data.objects.new("Face", mesh)
+scene.collection.objects.link(face)
+face.shape_key_add(name="Basis")
+for n in mod.io.vocabulary.ARKIT_NAMES:
+    face.shape_key_add(name=n)
+scene.cafetalk.target = face
+for path in sys.argv[2].split(","):
+    scene.frame_current = 1
+    out["results"][path.rsplit("/", 1)[1]] = sorted(bpy.ops.cafetalk.import_capture(filepath=path))
+scene.frame_set(2)
+out["jawOpen"] = face.data.shape_keys.key_blocks["jawOpen"].value
+out["export"] = sorted(bpy.ops.cafetalk.export_capture(filepath=sys.argv[3], format="live-link-csv", source="TAKE"))
+print("RESULT" + json.dumps(out), flush=True)
+"""
+
+
+def test_bare_extension_imports_and_exports_takes_alone(zip_path, tmp_path, bpy_mod):
+    """Issue 26: installed from its zip into a clean Blender, with no core on the path and no server
+    Python named, the extension imports Live Link, Audio2Face (JSON and CSV) and Rhubarb files and
+    exports a take."""
+    files = tmp_path / "takes"
+    files.mkdir()
+    ll = ["Timecode,BlendShapeCount,JawOpen,EyeBlinkLeft,HeadYaw",
+          "00:00:01:00.000,61,0.1,0.2,0.01", "00:00:01:01.000,61,0.6,0.3,0.02", "00:00:01:02.000,61,0.2,0.9,0.03"]
+    (files / "slate.csv").write_text("\r\n".join(ll) + "\r\n")
+    (files / "a2f.json").write_text(json.dumps({"exportFps": 30, "trackPath": "", "numPoses": 1, "numFrames": 3,
+                                                "facsNames": ["jawOpen"], "weightMat": [[0.1], [0.7], [0.2]]}))
+    (files / "a2f.csv").write_text("timeCode,blendShapes.JawOpen\n0.0,0.1\n0.0333333,0.8\n0.0666667,0.2\n")
+    (files / "cues.tsv").write_text("0.00\tX\n0.05\tD\n0.40\tX\n")
+    order = ["a2f.json", "a2f.csv", "cues.tsv", "slate.csv"]
+    (tmp_path / "job.py").write_text(BARE_JOB)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CAFETALK_PYTHON")}
+    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"))
+    res = subprocess.run([sys.executable, str(tmp_path / "job.py"), str(zip_path), ",".join(str(files / n) for n in order),
+                          str(tmp_path / "out.csv")], capture_output=True, text=True, env=env, timeout=180, cwd=tmp_path)
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line, f"bare Blender failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    out = json.loads(line[len("RESULT"):])
+    assert out["core_importable"] is False
+    assert out["results"] == {n: ["FINISHED"] for n in order}, out
+    assert out["jawOpen"] == pytest.approx(0.6, abs=1e-6)             # the Live Link take plays on top
+    assert out["export"] == ["FINISHED"]
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[1].startswith("00:00:01:00.000,61,") and len(rows) == 4 and len(rows[0].split(",")) == 63
+
+
+def test_zip_installs_and_enables_in_blender(tmp_path, bpy_mod, zip_path):
     assert zip_path.name == "cafetalk-0.1.0.zip"
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
