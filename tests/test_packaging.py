@@ -24,21 +24,29 @@ def _build_module():
 
 
 def _addon_import_closure(folder: Path) -> set[str]:
-    """Module files of the add-on reachable from its ``__init__.py`` through relative imports."""
+    """Module files of the add-on (paths relative to ``folder``) reachable from its ``__init__.py`` through
+    relative imports, sub-packages (``io/``) and their ``__init__`` files included."""
+    def module_file(parts: list[str]) -> str | None:
+        for cand in ("/".join(parts) + ".py", "/".join(parts + ["__init__.py"])):
+            if cand != ".py" and (folder / cand.lstrip("/")).is_file():
+                return cand.lstrip("/")
+        return None
+
     seen: set[str] = set()
-    todo = ["__init__"]
+    todo = ["__init__.py"]
     while todo:
-        name = todo.pop()
-        if name in seen or not (folder / f"{name}.py").is_file():
+        rel = todo.pop()
+        if rel in seen:
             continue
-        seen.add(name)
-        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    todo.append(node.module.split(".")[0])
-                else:
-                    todo.extend(a.name for a in node.names)
-    return {f"{n}.py" for n in seen}
+        seen.add(rel)
+        package = rel.split("/")[:-1]
+        todo += [f"{'/'.join(package[:i])}/__init__.py".lstrip("/") for i in range(1, len(package) + 1)]
+        for node in ast.walk(ast.parse((folder / rel).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                base = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+                targets = [module_file(base)] + [module_file(base + [a.name]) for a in node.names]
+                todo += [t for t in targets if t]
+    return seen
 
 
 def test_extension_zip_ships_only_what_the_addon_imports(tmp_path):
