@@ -70,11 +70,11 @@ def main() -> None:
     import bpy
     addon = load_addon()
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    names = addon.vocabulary.ARKIT_NAMES
+    names = addon.io.vocabulary.ARKIT_NAMES
     key = make_face(bpy, names).data.shape_keys
     values = np.random.default_rng(0).random((a.frames, len(names))).astype(np.float32)
-    curves = addon.formats.Curves(30.0, names, values)
-    rows = addon.mapping.auto_map(list(names))
+    curves = addon.io.curves.Curves(30.0, names, values)
+    rows = addon.io.mapping.auto_map(list(names))
     frames = 1.0 + np.arange(a.frames, dtype=np.float32)
     remove = lambda action: bpy.data.actions.remove(action)
 

@@ -60,7 +60,8 @@ def load_addon():
 def build_scene(job: dict, addon) -> tuple:
     """Empty scene + demo head + camera; the add-on's panel properties filled from the job."""
     import bpy
-    from cafetalk_blender import head_rig, nla_controls, vocabulary
+    from cafetalk_blender import head_rig, nla_controls
+    from cafetalk_blender.io import vocabulary
     from cafetalk_core.demo import head as demo_head
 
     scene = bpy.context.scene
@@ -88,8 +89,8 @@ def build_scene(job: dict, addon) -> tuple:
 def write_take(job: dict, scene) -> tuple:
     """The take, through the add-on: HTTP job (server_url) or a curves file (in-process model)."""
     from cafetalk_blender import takes
-    from cafetalk_blender.client import Client
-    from cafetalk_blender.formats import Curves
+    from cafetalk_blender.io.client import Client
+    from cafetalk_blender.io.curves import Curves
 
     if job.get("server_url"):
         return takes.generate_blocking(scene, Client(job["server_url"], job.get("token", ""), timeout_s=30.0))
