@@ -4,8 +4,6 @@
 - ``cafetalk_core`` never imports ``bpy`` or the add-on, except the Blender half of the demo
   (BLENDER_SIDE), and only inside functions, so importing any module of the package never does.
 - ``blender_addon`` never imports torch or ``cafetalk_core``: it reaches the model over HTTP.
-- The add-on's ``io/`` (glTF-Blender-IO's split) never imports ``bpy`` (nowhere, not even inside a
-  function) nor the Blender layer above it: it runs, and is tested, on plain Python.
 """
 from __future__ import annotations
 
@@ -132,6 +130,51 @@ def test_addon_never_imports_torch_or_the_core():
     assert not wrong, "the add-on talks to the model over HTTP only:\n" + "\n".join(wrong)
 
 
+ADDON = ROOT / "blender_addon"
+BLENDER_MODULES = ("bpy", "bmesh", "mathutils", "bpy_extras", "bl_ext")
+
+
+def _io_violations(path: Path, source: str | None = None) -> list[str]:
+    """Imports of ``bpy`` or of the add-on's Blender layer in a module of ``blender_addon/io/``."""
+    wrong = []
+    for target, line, _ in _imports(path, source):
+        parts = target.split(".")
+        blender_layer = parts[0] == "blender_addon" and (len(parts) < 2 or parts[1] != "io")
+        if parts[0] in BLENDER_MODULES or blender_layer:
+            wrong.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    return wrong
+
+
+def test_addon_io_layer_never_imports_bpy_or_the_blender_layer():
+    files = sorted(p for p in (ADDON / "io").rglob("*.py") if "__pycache__" not in p.parts)
+    assert len(files) > 10
+    wrong = [w for path in files for w in _io_violations(path)]
+    assert not wrong, "blender_addon/io/ runs without Blender:\n" + "\n".join(wrong)
+
+
+def test_addon_modules_that_need_no_blender_live_in_io():
+    """A flat add-on module that imports no bpy and touches no Blender data belongs in io/. The Blender
+    layer's modules either import bpy or work on Blender data handed to them (listed here)."""
+    on_blender_data = {"fcurves.py", "take_store.py", "nla_layout.py", "nla_controls.py", "head_rig.py", "capture.py"}
+    flat = {p.name for p in ADDON.glob("*.py")}
+    no_bpy = {name for name in flat
+              if not any(t.split(".")[0] == "bpy" for t, _, _ in _imports(ADDON / name))}
+    assert no_bpy <= on_blender_data, f"move to blender_addon/io/: {sorted(no_bpy - on_blender_data)}"
+
+
+@pytest.mark.parametrize("source, wrong", [
+    ("import bpy\n", True),
+    ("def f():\n    import bpy\n", True),               # inside a function too
+    ("from .. import takes\n", True),                   # the Blender layer above io/
+    ("from ..fcurves import write_fcurve\n", True),
+    ("from . import client\n", False),
+    ("from .core_copy import rig\n", False),
+    ("import numpy as np\n", False),
+])
+def test_the_io_rule_catches_bpy_and_the_blender_layer(source, wrong):
+    assert bool(_io_violations(ADDON / "io" / "_probe.py", source)) == wrong
+
+
 @pytest.mark.parametrize("source, upward", [
     ("from ..pipeline import Generator\n", True),
     ("def f():\n    from ..evaluation.metrics import lip_aperture\n", True),   # inside a function too
@@ -203,48 +246,3 @@ def test_no_two_modules_import_each_other():
     now becomes curves by ``BlendshapeCurves.from_live_link``, and ``rig`` imports no curves)."""
     assert not _cycles(_module_graph()), _cycles(_module_graph())
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]   # the checker itself
-
-
-ADDON = ROOT / "blender_addon"
-BLENDER_MODULES = ("bpy", "bmesh", "mathutils", "bpy_extras", "bl_ext")
-
-
-def _io_violations(path: Path, source: str | None = None) -> list[str]:
-    """Imports of ``bpy`` or of the add-on's Blender layer in a module of ``blender_addon/io/``."""
-    wrong = []
-    for target, line, _ in _imports(path, source):
-        parts = target.split(".")
-        blender_layer = parts[0] == "blender_addon" and (len(parts) < 2 or parts[1] != "io")
-        if parts[0] in BLENDER_MODULES or blender_layer:
-            wrong.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
-    return wrong
-
-
-def test_addon_io_layer_never_imports_bpy_or_the_blender_layer():
-    files = sorted(p for p in (ADDON / "io").rglob("*.py") if "__pycache__" not in p.parts)
-    assert len(files) > 10
-    wrong = [w for path in files for w in _io_violations(path)]
-    assert not wrong, "blender_addon/io/ runs without Blender:\n" + "\n".join(wrong)
-
-
-def test_addon_modules_that_need_no_blender_live_in_io():
-    """A flat add-on module that imports no bpy and touches no Blender data belongs in io/. The Blender
-    layer's modules either import bpy or work on Blender data handed to them (listed here)."""
-    on_blender_data = {"fcurves.py", "take_store.py", "nla_layout.py", "nla_controls.py", "head_rig.py", "capture.py"}
-    flat = {p.name for p in ADDON.glob("*.py")}
-    no_bpy = {name for name in flat
-              if not any(t.split(".")[0] == "bpy" for t, _, _ in _imports(ADDON / name))}
-    assert no_bpy <= on_blender_data, f"move to blender_addon/io/: {sorted(no_bpy - on_blender_data)}"
-
-
-@pytest.mark.parametrize("source, wrong", [
-    ("import bpy\n", True),
-    ("def f():\n    import bpy\n", True),               # inside a function too
-    ("from .. import takes\n", True),                   # the Blender layer above io/
-    ("from ..fcurves import write_fcurve\n", True),
-    ("from . import client\n", False),
-    ("from .core_copy import rig\n", False),
-    ("import numpy as np\n", False),
-])
-def test_the_io_rule_catches_bpy_and_the_blender_layer(source, wrong):
-    assert bool(_io_violations(ADDON / "io" / "_probe.py", source)) == wrong
