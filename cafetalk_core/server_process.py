@@ -1,8 +1,9 @@
 """``cafetalk serve`` in a subprocess on a free loopback port, and waiting for its ``/health``.
 
 The one copy in the core: ``cafetalk demo``, the test fixtures and the server benchmark start the
-server this way. The add-on keeps its own copy (``blender_addon/server_process.py``, with its
-preferences and a background thread), because the extension cannot import ``cafetalk_core``.
+server this way. The add-on keeps its own (``blender_addon/io/server_process.py``, with its
+preferences and health checks in worker threads; its command line is pinned to :class:`ServerProcess`'s
+by ``tests/test_addon_copies.py``), because the extension cannot import ``cafetalk_core``.
 Standard library only, so nothing here loads torch.
 """
 from __future__ import annotations
