@@ -15,8 +15,9 @@ format              what writes it             read write
 :func:`read_take` tells the format from the extension and, for ``.csv`` and ``.json``, from
 the content; every bad file raises :class:`~cafetalk_core.rig.TakeFormatError` naming the
 line and column (or JSON field). ``cafetalk convert`` (:mod:`.command`) is the
-command line for pipelines and render farms; the Blender add-on imports and exports through it too,
-so there is one reader per format.
+command line for pipelines and render farms. The Blender add-on reads and writes with a generated
+byte-for-byte copy of this package (``blender_addon/io/core_copy``, ``python build.py --copy-core``), so
+there is one reader per format.
 """
 from __future__ import annotations
 
