@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from . import nla_layout, take_store, takes
+from .fcurves import action_fcurves, new_action_for, write_fcurve
+from .head_rig import ROTATION_PROP_PREFIX, key_rotations, rotation_prop, take_rotations
 from .io import captures, gltf
 from .io.captures import CapturedTake
-from .io.errors import CafeTalkError
-from .fcurves import action_fcurves, new_action_for, write_fcurve
 from .io.curves import ROTATION_NAMES, Curves
-from .head_rig import ROTATION_PROP_PREFIX, key_rotations, rotation_prop, take_rotations
+from .io.errors import CafeTalkError
 from .io.mapping import targets
 
 BLENDER_MAX_FRAME = 1048574

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from . import take_store
-from .io import bones
-from .io.errors import CafeTalkError
 from .fcurves import has_slots, write_fcurve
+from .io import bones
 from .io.curves import ROTATION_NAMES, Curves
+from .io.errors import CafeTalkError
 
 ROTATION_PROP_PREFIX = "cafetalk_"
 ROTATIONS_PROP = "cafetalk_rotations"   # on a take's action: the exact rotations, packed like the curves

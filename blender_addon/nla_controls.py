@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from .io.errors import CafeTalkError
-from .nla_layout import ensure_base, set_animated_influence
 from .io.vocabulary import MAX_HEAD_MOTION, action_id_of, emotion_of
+from .nla_layout import ensure_base, set_animated_influence
 
 CONTROLS_TRACK = "CafeTalk Controls"
 EMOTIONS_TRACK = "CafeTalk Emotions"

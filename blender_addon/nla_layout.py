@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .io.errors import CafeTalkError
 from .fcurves import action_fcurves, has_slots, new_action_for, write_fcurve
+from .io.errors import CafeTalkError
 from .take_store import is_take
 
 TAKE_TRACK_PREFIX = "CafeTalk Take: "

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .io.errors import CafeTalkError
 from .fcurves import new_action_for, write_fcurves
 from .io.curves import Curves, reduce_keys
+from .io.errors import CafeTalkError
 from .io.mapping import Row, targets
 
 TAKE_PROP = "cafetalk_take"          # on a take's action: JSON of how it was made

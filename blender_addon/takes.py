@@ -16,8 +16,8 @@ import bpy
 from . import head_rig, nla_controls, nla_layout, preferences, take_store
 from .io import mapping
 from .io.client import Client
-from .io.errors import CafeTalkError
 from .io.curves import Curves, keep_outside_span
+from .io.errors import CafeTalkError
 from .io.jobs import JobRunner
 
 
