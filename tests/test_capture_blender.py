@@ -194,7 +194,7 @@ def test_iphone_export_with_weights_just_over_one_imports_clamped(bpy_mod, addon
     eye = curves.column("eyeLookInRight")
     np.testing.assert_array_equal(eye[20:23], [1.0, 1.0, 1.0])
     np.testing.assert_allclose(eye[:20], w[:20, addon.io.vocabulary.ARKIT_NAMES.index("eyeLookInRight")], atol=1e-6)
-    assert "3 weights slightly outside [0, 1] clamped into [0, 1]" in scene.cafetalk.status
+    assert "MySlate_7_iPhone.csv: 3 weights slightly outside [0, 1] (within 0.1) clamped into [0, 1]" in scene.cafetalk.status
     scene.frame_set(1 + 21)
     assert key.key_blocks["eyeLookInRight"].value == pytest.approx(1.0)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .core_copy import formats as core_formats
-from .core_copy.rig import TakeFormatError
+from .core_copy.rig import WEIGHT_TOLERANCE, TakeFormatError
 from .curves import Curves
 from .errors import CafeTalkError
 
@@ -43,9 +43,10 @@ class CapturedTake:
 
 
 def clamp_note(path: str, count: int) -> str:
-    """The one line that tells an artist what the reader clamped (an INFO report)."""
+    """The one line that tells an artist what the reader clamped (an INFO report): the words of
+    ``cafetalk convert``'s note, with the file's name."""
     return (f"{os.path.basename(path)}: {count} weight{'s' if count != 1 else ''} slightly outside [0, 1] "
-            "clamped into [0, 1]")
+            f"(within {WEIGHT_TOLERANCE:g}) clamped into [0, 1]")
 
 
 def read_capture(path: str, fps: float | None = None) -> CapturedTake:
