@@ -169,17 +169,6 @@ def _iphone_csv(path: Path, timecodes: list[str], over_one: dict[int, float], se
     return w
 
 
-#: The core's rule for weights a little outside [0, 1] and for drop-frame timecodes (cafetalk_core/rig.py,
-#: issue 26) reaches the add-on through its generated copy; until that copy holds it, these tests
-#: fail as expected (strict: they must start passing the day it does).
-_copy_rig = __import__("blender_fixtures").load_addon_io("core_copy.rig")
-needs_core_clamp_rule = pytest.mark.xfail(not hasattr(_copy_rig, "clamp_weights"), strict=True,
-                                          reason="the core's clamp rule (rig.clamp_weights) is not in core_copy yet")
-needs_core_drop_frame = pytest.mark.xfail(not hasattr(_copy_rig, "is_drop_frame"), strict=True,
-                                          reason="the core's drop-frame timecodes (rig.is_drop_frame) are not in core_copy yet")
-
-
-@needs_core_clamp_rule
 def test_iphone_export_with_weights_just_over_one_imports_clamped(bpy_mod, addon, scene, tmp_path):
     """Real iPhone exports hold EyeLookInRight 1.00334 and 1.00985: imported, clamped to 1, counted in a note."""
     face = _face(bpy_mod, addon)
@@ -199,7 +188,6 @@ def test_iphone_export_with_weights_just_over_one_imports_clamped(bpy_mod, addon
     assert key.key_blocks["eyeLookInRight"].value == pytest.approx(1.0)
 
 
-@needs_core_clamp_rule
 def test_audio2face_weights_just_over_one_import_clamped(bpy_mod, addon, scene, tmp_path):
     face = _face(bpy_mod, addon)
     a2f = {"exportFps": 30, "trackPath": "", "numPoses": 2, "numFrames": 3, "facsNames": ["jawOpen", "eyeLookInRight"],
@@ -215,13 +203,12 @@ def test_audio2face_weights_just_over_one_import_clamped(bpy_mod, addon, scene, 
         assert face.data.shape_keys.key_blocks["eyeLookInRight"].value == pytest.approx(1.0)
 
 
-@needs_core_drop_frame
 def test_drop_frame_sub_second_take_gets_29_97_fps_without_a_flag(bpy_mod, addon, scene, tmp_path):
     """A 20-frame take (under a second) with drop-frame timecodes (;) reads as 29.97 fps, no --fps."""
     scene.render.fps, scene.render.fps_base = 30000, 1001.0
     _face(bpy_mod, addon)
     tcs = [f"01:00:03;{f:02d}.000" for f in range(5, 25)]
-    _iphone_csv(tmp_path / "short.csv", tcs, {3: 1.00334} if hasattr(_copy_rig, "clamp_weights") else {})
+    _iphone_csv(tmp_path / "short.csv", tcs, {3: 1.00334})
     scene.frame_current = 1
     assert bpy_mod.ops.cafetalk.import_capture(filepath=str(tmp_path / "short.csv")) == {"FINISHED"}
     take = addon.nla_layout.active_take(scene.cafetalk.target.data.shape_keys)

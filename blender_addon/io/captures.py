@@ -60,9 +60,7 @@ def read_capture(path: str, fps: float | None = None) -> CapturedTake:
         core = core_formats.read_take(path, fps)
     except (TakeFormatError, ValueError, OSError) as exc:
         raise CafeTalkError(str(exc)) from None
-    # a core whose readers refuse every weight outside [0, 1] clamps none: 0 is then the true count
-    clamped = int(getattr(core, "clamped", 0))
-    return CapturedTake(Curves.from_core(core), core.start_s, clamped)
+    return CapturedTake(Curves.from_core(core), core.start_s, core.clamped)
 
 
 def write_capture(take: CapturedTake, path: str, to_format: str | None = None) -> str:

@@ -39,6 +39,9 @@ class BlendshapeCurves:
     rotations: np.ndarray | None = None
     #: Time of frame 0 on the source's clock in seconds (a Live Link take's first timecode).
     start_s: float = 0.0
+    #: How many weights the reader of a take file clamped into [0, 1] (``rig.clamp_weights``):
+    #: a note on an import, never saved and not carried by edits.
+    clamped: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         self.values = np.ascontiguousarray(self.values, dtype=np.float32)
@@ -74,6 +77,15 @@ class BlendshapeCurves:
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.fps
+
+    @classmethod
+    def from_live_link(cls, take: rig.LiveLinkTake) -> "BlendshapeCurves":
+        """A read Live Link Face take as curves (frame 0 at its first timecode, its clamp count kept).
+
+        Built here rather than by the take so that ``rig`` never imports this module.
+        """
+        return cls(take.weights, take.fps, rig.ARKIT_NAMES, take.rotations, take.start_frame / take.fps,
+                   clamped=take.clamped)
 
     @classmethod
     def neutral(cls, num_frames: int, fps: float = 30.0) -> "BlendshapeCurves":
@@ -226,7 +238,7 @@ class BlendshapeCurves:
                 start = float(z["start_s"]) if "start_s" in z.files else 0.0
                 return cls(z["values"], float(z["fps"]), names, rot, start)
         if suffix == ".csv":
-            return rig.read_live_link_csv(path, fps=fps).to_curves()
+            return cls.from_live_link(rig.read_live_link_csv(path, fps=fps))
         raise ValueError(f"unsupported curves file extension {suffix!r} (use .json, .npz or .csv)")
 
     def in_arkit_order(self) -> "BlendshapeCurves":

@@ -3,7 +3,7 @@
 
 Each action names the ARKit channels it drives and the weight each reaches at full
 intensity. The synthetic corpus uses the table to sculpt events, Algorithm 1 (binarize.py)
-uses it to detect them, the model rasterises controls over it, and text.py maps words to it.
+uses it to detect them, the model rasterises controls over it, and ``controls/text/`` maps words to it.
 Row order is the tensor order of the fine condition: append, never reorder (checkpoints
 depend on it).
 """

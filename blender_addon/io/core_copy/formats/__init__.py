@@ -105,7 +105,7 @@ def read_take(path: str | Path, fps: float | None = None, format: str | None = N
             raise TakeFormatError(f"not a cafetalk.curves take ({exc})", path=p) from None
     kind = format or detect_format(path, text)
     if kind == "live-link-csv":
-        return rig.read_live_link_csv(io.StringIO(text), fps=fps, path=p).to_curves()
+        return BlendshapeCurves.from_live_link(rig.read_live_link_csv(io.StringIO(text), fps=fps, path=p))
     if kind == "audio2face-csv":
         return audio2face.read_csv(text, p, fps)
     return rhubarb.read_tsv(text, p, fps)

@@ -6,7 +6,9 @@ JSON (the Audio2Face app's "export blendshape weights"): ``exportFps``, ``numPos
 ``numPoses`` weights); ``trackPath`` is kept empty when we write. CSV (the Audio2Face-3D
 service's sample client): a ``timeCode`` column in seconds and one column per blendshape,
 named ``blendShapes.<Name>`` or ``<Name>``. Names are ARKit names matched case-insensitively;
-a name that is not one is refused (this project speaks ARKit-52 only).
+a name that is not one is refused (this project speaks ARKit-52 only). Weights follow the
+Live Link rule (:func:`cafetalk_core.rig.clamp_weights`): a little outside [0, 1] is clamped and
+counted in ``BlendshapeCurves.clamped``, further out is refused.
 """
 from __future__ import annotations
 
@@ -38,10 +40,10 @@ def _arkit_names(names: list, path: str | None, field: str) -> list[int]:
     return out
 
 
-def _to_curves(weights: np.ndarray, cols: list[int], fps: float) -> BlendshapeCurves:
+def _to_curves(weights: np.ndarray, cols: list[int], fps: float, clamped: int) -> BlendshapeCurves:
     values = np.zeros((weights.shape[0], rig.NUM_CHANNELS), np.float32)
     values[:, cols] = weights
-    return BlendshapeCurves(values, fps)
+    return BlendshapeCurves(values, fps, clamped=clamped)
 
 
 def read_json(data: dict, path: str | None = None) -> BlendshapeCurves:
@@ -71,12 +73,13 @@ def read_json(data: dict, path: str | None = None) -> BlendshapeCurves:
                    if not isinstance(v, (int, float)) or isinstance(v, bool))
         raise TakeFormatError(f"{rows[bad[0]][bad[1]]!r} is not a number", path=path,
                               column=f"weightMat[{bad[0]}][{bad[1]}] ({names[bad[1]]})") from None
-    bad = ~np.isfinite(weights) | (weights < -rig.WEIGHT_TOLERANCE) | (weights > 1 + rig.WEIGHT_TOLERANCE)
-    if bad.any():
-        f, c = np.argwhere(bad)[0]
-        raise TakeFormatError(f"weight {weights[f, c]!r} is not in [0, 1]", path=path,
+    bad = rig.first_weight_out_of_range(weights)
+    if bad is not None:
+        f, c = bad
+        raise TakeFormatError(rig.weight_range_message(weights[f, c]), path=path,
                               column=f"weightMat[{f}][{c}] ({names[c]})")
-    return _to_curves(np.clip(weights, 0, 1), cols, float(fps))
+    weights, clamped = rig.clamp_weights(weights)
+    return _to_curves(weights, cols, float(fps), clamped)
 
 
 def write_json(curves: BlendshapeCurves) -> str:
@@ -116,7 +119,7 @@ def read_csv(text: str, path: str | None = None, fps: float | None = None) -> Bl
                                   column=header[i]) from None
     times = rig.parse_table(body, [t_col], [header[t_col]], path)[:, 0]
     weights = rig.parse_table(body, w_cols, [header[i] for i in w_cols], path)
-    rig.check_weight_range(weights, [header[i] for i in w_cols], [line for line, _ in body], path)
+    weights, clamped = rig.check_weight_range(weights, [header[i] for i in w_cols], [line for line, _ in body], path)
     steps = np.diff(times)
     if (steps <= 0).any():
         r = int(np.flatnonzero(steps <= 0)[0]) + 1
@@ -128,7 +131,7 @@ def read_csv(text: str, path: str | None = None, fps: float | None = None) -> Bl
         fps = 1.0 / float(np.median(steps))
         fps = float(round(fps)) if abs(fps - round(fps)) < 0.01 else round(fps, 3)
     start, (weights,) = rig.to_frame_grid(times * fps, [weights])
-    curves = _to_curves(np.clip(weights, 0, 1), cols, fps)
+    curves = _to_curves(weights, cols, fps, clamped)
     curves.start_s = start / fps
     return curves
 
