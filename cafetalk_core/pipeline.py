@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,7 +41,7 @@ from .model.windows import crossfade_into, windows
 from .motion.eyes import eye_rotations
 from .motion.stages import after_sampling
 
-__all__ = ["Generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
+__all__ = ["Generator", "PreparedJob", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
 MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
@@ -183,7 +184,26 @@ class Generator:
         span reaching past the clip is clamped to it; one starting at or past the end is a
         ValueError. Raises ControlError for bad controls, GenerationCancelled
         when ``cancel()`` turns True (checked before every denoising step).
+
+        The three phases are public so batch engines can spread them (``cafetalk_core/batch``):
+        :meth:`prepare` (audio and controls -> features; CPU, numpy only, picklable), then
+        :meth:`sample_batch` (the model, several jobs in one batch), then :meth:`finish`.
         """
+        job = self.prepare(audio, controls, sample_rate=sample_rate, steps=steps, audio_scale=audio_scale,
+                           control_scale=control_scale, face_scale=face_scale, seed=seed, fps=fps,
+                           inpaint=inpaint, head_motion=head_motion)
+        out = self.sample_batch([job], progress=progress, cancel=cancel)[0]
+        return self.finish(job, out)
+
+    def prepare(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
+                sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
+                control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
+                fps: float | None = None, inpaint: tuple[BlendshapeCurves, float, float] | None = None,
+                head_motion: float = 1.0) -> "PreparedJob":
+        """Everything before the model (arguments as :meth:`generate`): validation, audio, front end,
+        rasterised controls, the inpainting mask, voice activity. The front end is the expensive
+        part on a CPU (the phone recogniser), which is why batch engines run this in a process pool
+        while the model samples the jobs before (``batch/local.py``)."""
         cfg = self.cfg
         steps = int(steps if steps is not None else cfg.default_steps)
         if steps < 1:
@@ -215,10 +235,11 @@ class Generator:
 
         known_vals = np.zeros((n, rig.NUM_CHANNELS), np.float32)
         user_known = np.zeros(n, bool)
-        take = None
+        take, span = None, None
         if inpaint is not None:
             take, start_s, end_s = inpaint
             start_s, end_s = _inpaint_span(float(start_s), float(end_s), duration)
+            span = (start_s, end_s)
             take = take.in_arkit_order()
             # the take at the model's rate only conditions the sampler; the frames returned
             # outside the span are the take's own (see _paste_take)
@@ -228,22 +249,32 @@ class Generator:
             a, b = span_frames(start_s, end_s, cfg.fps, n)
             user_known[:m] = True
             user_known[a:b] = False
-
-        out = self._sample_windows(feats, emotion, intensity, fine, known_vals, user_known, steps,
-                                   scales, b_scale, seed, progress, cancel)
-        # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
         # voice activity once, for the motion stages and the head stage (none of it for a checkpoint without them)
         speech = self.speech_activity(feats, wav) if self._uses_speech else np.ones(n, np.float32)
-        out = self._after_sampling(np.clip(out, 0.0, 1.0), feats, speech, controls, fine, emotion, b_scale, seed)
-        out = np.where(user_known[:, None], known_vals, np.clip(out, 0.0, 1.0))
-        head_amount = controls.head_amount(n, cfg.fps, head_motion)
-        rotations = self._rotations(out, feats, wav, speech, emotion, intensity, head_amount, seed)
-        out_fps = float(fps) if fps is not None else (take.fps if take is not None else cfg.fps)
+        return PreparedJob(wav=wav, duration_s=duration, feats=feats, emotion=emotion, intensity=intensity, fine=fine,
+                           known_vals=known_vals, user_known=user_known, speech=speech, controls=controls, take=take,
+                           span=span, steps=steps, audio_scale=scales if isinstance(scales, float) else scales.numpy(),
+                           control_scale=b_scale, seed=int(seed), fps=None if fps is None else float(fps),
+                           head_motion=head_motion)
+
+    def finish(self, job: "PreparedJob", sampled: np.ndarray) -> BlendshapeCurves:
+        """Everything after the model for one job: clamp, the after-sampling stages, head and eyes,
+        the output rate, the take pasted outside an inpainted span."""
+        cfg = self.cfg
+        n = job.feats.shape[0]
+        # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
+        out = self._after_sampling(np.clip(sampled, 0.0, 1.0), job.feats, job.speech, job.controls, job.fine,
+                                   job.emotion, job.control_scale, job.seed)
+        out = np.where(job.user_known[:, None], job.known_vals, np.clip(out, 0.0, 1.0))
+        head_amount = job.controls.head_amount(n, cfg.fps, job.head_motion)
+        rotations = self._rotations(out, job.feats, job.wav, job.speech, job.emotion, job.intensity, head_amount, job.seed)
+        take = job.take
+        out_fps = job.fps if job.fps is not None else (take.fps if take is not None else cfg.fps)
         curves = BlendshapeCurves(out, cfg.fps, rotations=rotations)
         if abs(out_fps - cfg.fps) > 1e-9:   # frames at i / fps covering the audio: round(duration x fps)
-            curves = curves.resample(out_fps, num_frames=max(1, int(round(duration * out_fps))))
+            curves = curves.resample(out_fps, num_frames=max(1, int(round(job.duration_s * out_fps))))
         if take is not None:
-            curves = _paste_take(curves, take, start_s, end_s)
+            curves = _paste_take(curves, take, *job.span)
         return curves
 
     def _rotations(self, values: np.ndarray, feats: np.ndarray, wav: np.ndarray, speech: np.ndarray, emotion: np.ndarray,
@@ -303,51 +334,142 @@ class Generator:
         return windows(n, self.cfg.max_frames, int(round(WINDOW_OVERLAP_S * self.cfg.fps)))
 
     @torch.inference_mode()
-    def _sample_windows(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, fine: np.ndarray,
-                        known_vals: np.ndarray, user_known: np.ndarray, steps: int, a_scale: float | torch.Tensor,
-                        b_scale: float, seed: int, progress: Callable[[float], None] | None,
-                        cancel: Callable[[], bool] | None) -> np.ndarray:
-        dev, model = self.device, self.model
-        n = feats.shape[0]
-        windows = self._windows(n)
-        total = len(windows) * steps
-        gen = torch.Generator().manual_seed(int(seed))   # CPU generator: same noise on CPU and CUDA
-        out = np.zeros((n, rig.NUM_CHANNELS), np.float32)
-        done_until = 0
-        as_t = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype, device=dev)[None]  # noqa: E731
+    def sample_batch(self, jobs: list["PreparedJob"], progress: Callable[[float], None] | None = None,
+                     cancel: Callable[[], bool] | None = None) -> list[np.ndarray]:
+        """Sample several prepared jobs together; (frames, 52) curves per job, before the stages.
+
+        Each job keeps its own noise (a CPU ``torch.Generator`` seeded with its seed, drawn in the
+        same order as alone: window noise, then the inpainting noise of each step), so a job
+        sampled in a batch equals the job sampled alone up to float rounding (batched matmuls;
+        tests/test_batch.py measures it). Windows are sampled in waves: wave k holds window k of
+        every job that has one (window k of a clip is inpainted from window k-1, so a clip's
+        own windows cannot share a batch). Rows of different lengths are padded and masked
+        (``Conditions.valid``). Jobs are grouped by step count and CFG branches; ``progress``
+        and ``cancel`` apply to the whole call.
+        """
+        if not jobs:
+            return []
+        groups: dict[tuple, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault((job.steps, self._needs_none(job)), []).append(i)
+        outs: list[np.ndarray | None] = [None] * len(jobs)
+        total = sum(len(self._windows(jobs[i].feats.shape[0])) * jobs[i].steps for i in range(len(jobs)))
+        done = [0]
+
+        def tick(n_steps: int) -> None:
+            done[0] += n_steps
+            if progress is not None:
+                progress(min(1.0, done[0] / total))
+
         if cancel is not None and cancel():
             raise GenerationCancelled("cancelled before sampling started")
-        for w, (s, e) in enumerate(windows):
-            cond = Conditions(as_t(feats[s:e]), as_t(emotion[s:e], torch.long), as_t(intensity[s:e]),
-                              fine=as_t(fine[s:e]) if fine[s:e].any() else None)
-            denoiser = CFGDenoiser(model, cond, a_scale, b_scale, self.cfg.cfg_fine_reference)
+        for (steps, _), idx in groups.items():
+            for i, out in zip(idx, self._sample_group([jobs[i] for i in idx], steps, tick, cancel)):
+                outs[i] = out
+        return outs   # type: ignore[return-value]
+
+    def _needs_none(self, job: "PreparedJob") -> bool:
+        """Whether the job's CFG needs the unconditional branch (as CFGDenoiser decides it)."""
+        control = self.model.control
+        uses_fine = control is not None and control.has_adapter and bool((job.fine > 0).any())
+        return not (bool(np.all(np.asarray(job.audio_scale) == 1.0))
+                    and (not uses_fine or self.cfg.cfg_fine_reference == "audio_coarse"))
+
+    def _sample_group(self, jobs: list["PreparedJob"], steps: int, tick: Callable[[int], None],
+                      cancel: Callable[[], bool] | None) -> list[np.ndarray]:
+        dev, model, cfg = self.device, self.model, self.cfg
+        plans = [self._windows(job.feats.shape[0]) for job in jobs]
+        gens = [torch.Generator().manual_seed(job.seed) for job in jobs]   # CPU: same noise on CPU and CUDA
+        outs = [np.zeros((job.feats.shape[0], rig.NUM_CHANNELS), np.float32) for job in jobs]
+        done_until = [0] * len(jobs)
+        t = lambda a, dtype=torch.float32: torch.as_tensor(np.stack(a), dtype=dtype, device=dev)  # noqa: E731
+        for w in range(max(len(p) for p in plans)):
+            rows = [r for r in range(len(jobs)) if w < len(plans[r])]
+            spans = [plans[r][w] for r in rows]
+            lengths = [e - s for s, e in spans]
+            width = max(lengths)
+            pad = lambda a, L: np.concatenate([a, np.zeros((width - L,) + a.shape[1:], a.dtype)]) if L < width else a  # noqa: E731
+            valid = np.stack([np.arange(width) < L for L in lengths])
+            fines = [pad(jobs[r].fine[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)]
+            any_fine = any(f.any() for f in fines)
+            cond = Conditions(t([pad(jobs[r].feats[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)]),
+                              t([pad(jobs[r].emotion[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)], torch.long),
+                              t([pad(jobs[r].intensity[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)]),
+                              fine=t(fines) if any_fine else None,
+                              valid=torch.as_tensor(valid, device=dev) if len(rows) > 1 and min(lengths) < width else None)
+            a_scale = _row_scales([jobs[r].audio_scale for r in rows])
+            b_scale = _row_scales([jobs[r].control_scale for r in rows])
+            denoiser = CFGDenoiser(model, cond, a_scale, b_scale, cfg.cfg_fine_reference)
             # known frames: the user's (inpainting) and those the previous window already made
-            mask = user_known[s:e].copy()
-            vals = known_vals[s:e].copy()
-            prev = np.arange(s, e) < done_until
-            vals[prev & ~mask] = out[s:e][prev & ~mask]
-            mask |= prev
-            known = model.normalize(as_t(vals)) if mask.any() else None
-            known_mask = torch.as_tensor(mask, device=dev)[None, :, None] if mask.any() else None
-            sched = DDIMScheduler(SchedulerConfig(self.cfg.num_train_timesteps, self.cfg.beta_schedule,
-                                                  prediction=self.cfg.prediction))
+            known_vals = np.zeros((len(rows), width, rig.NUM_CHANNELS), np.float32)
+            known_mask = np.zeros((len(rows), width), bool)
+            for k, (r, (s, e)) in enumerate(zip(rows, spans)):
+                mask = jobs[r].user_known[s:e].copy()
+                vals = jobs[r].known_vals[s:e].copy()
+                prev = np.arange(s, e) < done_until[r]
+                vals[prev & ~mask] = outs[r][s:e][prev & ~mask]
+                known_vals[k, :e - s], known_mask[k, :e - s] = vals, mask | prev
+            x = torch.zeros((len(rows), width, rig.NUM_CHANNELS))
+            for k, (r, L) in enumerate(zip(rows, lengths)):
+                x[k, :L] = torch.randn((1, L, rig.NUM_CHANNELS), generator=gens[r])[0]
+            x = x.to(dev)
+            sched = DDIMScheduler(SchedulerConfig(cfg.num_train_timesteps, cfg.beta_schedule, prediction=cfg.prediction))
             sched.set_timesteps(steps)
-            x = torch.randn((1, e - s, rig.NUM_CHANNELS), generator=gen).to(dev)
+            inpainting = known_mask.any(axis=1)
+            if inpainting.any():
+                denoiser = InpaintDenoiser(denoiser, sched, model.normalize(torch.as_tensor(known_vals, device=dev)),
+                                           torch.as_tensor(known_mask, device=dev)[..., None],
+                                           generator=[gens[r] if inpainting[k] else None for k, r in enumerate(rows)],
+                                           lengths=lengths)
+            last_window = all(w + 1 >= len(p) for p in plans)
 
-            def callback(info: dict, _w: int = w) -> None:
-                if progress is not None:
-                    progress((_w * steps + info["i"] + 1) / total)
+            def callback(info: dict, _rows: int = len(rows)) -> None:
+                tick(_rows)
                 if cancel is not None and info["i"] + 1 < steps and cancel():
-                    raise GenerationCancelled(f"cancelled at step {_w * steps + info['i'] + 1} of {total}")
+                    raise GenerationCancelled(f"cancelled at step {info['i'] + 1} of {steps} in window {w + 1}")
 
-            if known is not None:
-                denoiser = InpaintDenoiser(denoiser, sched, known, known_mask, generator=gen)
-            x0 = sample_ddim(denoiser, x, sched, callback=callback, generator=gen)
-            res = model.denormalize(x0)[0].float().cpu().numpy()
-            done_until = crossfade_into(out, res, s, done_until)   # the overlap with the previous window fades
-            if cancel is not None and w + 1 < len(windows) and cancel():
-                raise GenerationCancelled(f"cancelled after window {w + 1} of {len(windows)}")
-        return out
+            x0 = sample_ddim(denoiser, x, sched, callback=callback)
+            res = model.denormalize(x0).float().cpu().numpy()
+            for k, (r, (s, e)) in enumerate(zip(rows, spans)):
+                # the overlap with the previous window fades
+                done_until[r] = crossfade_into(outs[r], res[k, :e - s], s, done_until[r])
+            if cancel is not None and not last_window and cancel():
+                raise GenerationCancelled(f"cancelled after window {w + 1}")
+        return outs
+
+
+def _row_scales(values: list[float | np.ndarray]) -> float | torch.Tensor:
+    """One guidance scale per batch row: a float when every row has the same scalar (the common
+    case stays scalar, as ``channel_scales``), else a (B, 1, C) or (B, 1, 1) tensor."""
+    if all(isinstance(v, float) for v in values) and len(set(values)) == 1:
+        return float(values[0])
+    arrays = [np.broadcast_to(np.asarray(v, np.float32), (rig.NUM_CHANNELS,)) for v in values]
+    return torch.as_tensor(np.stack(arrays))[:, None, :]
+
+
+@dataclass
+class PreparedJob:
+    """One generation after :meth:`Generator.prepare`: numpy arrays and plain values (picklable, so a
+    process pool or a Ray worker can make it). Frames are at the model's rate."""
+
+    wav: np.ndarray                  # (samples,) 16 kHz mono
+    duration_s: float
+    feats: np.ndarray                # (N, audio_dim) front-end features
+    emotion: np.ndarray              # (N,) emotion ids
+    intensity: np.ndarray            # (N,)
+    fine: np.ndarray                 # (N, num_actions) rasterised fine controls
+    known_vals: np.ndarray           # (N, 52) the take's frames (inpainting), zeros elsewhere
+    user_known: np.ndarray           # (N,) bool: frames kept from the take
+    speech: np.ndarray               # (N,) voice activity
+    controls: ControlSet
+    take: BlendshapeCurves | None
+    span: tuple[float, float] | None
+    steps: int
+    audio_scale: float | np.ndarray  # a (scalar or one per channel)
+    control_scale: float             # b
+    seed: int
+    fps: float | None                # output rate (None: the model's, or the take's)
+    head_motion: float
 
 
 def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[float, float]:

@@ -36,11 +36,13 @@ class AdapterBlock(nn.Module):
         self.film = nn.Linear(width, 4 * ctrl_width)
         self.zero_out = nn.Linear(ctrl_width, width)
 
-    def forward(self, h_ctrl: torch.Tensor, h_base: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # h_ctrl (B, T, Wc), h_base (B, T, W), cond (B, T, W) -> new h_ctrl, delta for the base (B, T, W)
+    def forward(self, h_ctrl: torch.Tensor, h_base: torch.Tensor, cond: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        # h_ctrl (B, T, Wc), h_base (B, T, W), cond (B, T, W) -> new h_ctrl, delta for the base (B, T, W);
+        # mask (B, 1, 1, T) bool: the padding of a sampling batch (Conditions.valid)
         g1, b1, g2, b2 = self.film(F.silu(cond)).chunk(4, dim=-1)
         h = h_ctrl + self.from_base(h_base)
-        h = h + self.attn(modulate(self.norm1(h), b1, g1))
+        h = h + self.attn(modulate(self.norm1(h), b1, g1), mask=mask)
         h = h + self.mlp(modulate(self.norm2(h), b2, g2))
         return h, self.zero_out(h)
 

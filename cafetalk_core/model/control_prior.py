@@ -92,7 +92,7 @@ class ControlPrior(nn.Module):
         bilabial = sealed * speech                                                # (B, T)
         gate = torch.ones_like(level)
         gate[..., AU10] = 1.0 - bilabial
-        sig = self.signature.to(base.dtype)                                       # (A, 52)
+        sig = self.signature.to(device=base.device, dtype=base.dtype)              # (A, 52)
         target = ((level * gate)[..., :, None] * sig).amax(dim=-2)                # (B, T, 52)
         base01 = base.clamp(0.0, 1.0)
         out = torch.where(target > 0, 1.0 - (1.0 - base01) * (1.0 - target), base)

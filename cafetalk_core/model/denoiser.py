@@ -136,6 +136,11 @@ class Conditions:
     fine: torch.Tensor | None = None
     fine_rows: slice | None = None
     frame_mask: torch.Tensor | None = None   # (B, T) bool, False = padding (training only)
+    # (B, T) bool, False = padding added at sampling to batch clips of different lengths: masked
+    # everywhere a frame sees its neighbours (audio convs, self- and cross-attention, the adapter),
+    # so each row samples as its own unpadded run would (pipeline.Generator.sample_batch).
+    # Training keeps ``frame_mask`` (self-attention only) so trained checkpoints behave as before.
+    valid: torch.Tensor | None = None
 
 
 @dataclass
@@ -151,6 +156,7 @@ class EncodedConditions:
     fine: torch.Tensor | None         # (Bf, T, num_actions)
     fine_rows: slice | None
     prior: torch.Tensor | None = None  # (B, T, 52) normalised prior-skip term (0 where audio is dropped)
+    adapter_mask: torch.Tensor | None = None  # (B, 1, 1, T) bool: the adapter's self-attention mask (sampling padding)
 
 
 class AudioEncoder(nn.Module):
@@ -162,9 +168,13 @@ class AudioEncoder(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(cfg.width, cfg.width, 5, padding=2) for _ in range(cfg.audio_conv_layers))
         self.norm = nn.LayerNorm(cfg.width)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        # valid (B, T) bool: padded frames are zeroed before every conv, as the conv's own zero padding
+        keep = None if valid is None else valid[..., None].to(feats.dtype)
         h = self.inp(feats)                                   # (B, T, W)
         for conv in self.convs:
+            if keep is not None:
+                h = h * keep
             h = h + F.gelu(conv(h.transpose(1, 2)).transpose(1, 2))
         return self.norm(h)
 
@@ -246,7 +256,7 @@ class Denoiser(nn.Module):
     # -- conditioning --------------------------------------------------------------------------
     def encode(self, cond: Conditions) -> EncodedConditions:
         """Everything that does not depend on x_t or t: computed once per sampling run."""
-        audio = self.audio(cond.audio)                                              # (B, Ta, W)
+        audio = self.audio(cond.audio, cond.valid)                                  # (B, Ta, W)
         if cond.audio_keep is not None:
             keep = cond.audio_keep.to(audio.device).view(-1, 1, 1)
             audio = torch.where(keep, audio, self.null_audio.to(audio.dtype).expand_as(audio))
@@ -255,6 +265,12 @@ class Denoiser(nn.Module):
         self_mask = None
         if cond.frame_mask is not None:
             self_mask = cond.frame_mask[:, None, None, :].bool()
+        cross_mask = alignment_mask(t, ta, self.cfg.attn_window, audio.device)        # (T, Ta)
+        adapter_mask = None
+        if cond.valid is not None:   # sampling padding: padded keys are never seen by real frames;
+            valid = cond.valid.bool()   # padded query rows see every frame (finite, and unused)
+            self_mask = adapter_mask = valid[:, None, None, :]
+            cross_mask = ((cross_mask[None] & valid[:, None, :]) | ~valid[:, :, None])[:, None]   # (B, 1, T, Ta)
         # The coarse condition is usually constant over a clip: embed and modulate only its
         # distinct values per row and gather them per frame (saves ~20% of a step on CPU).
         b = cond.emotion.shape[0]
@@ -262,9 +278,8 @@ class Denoiser(nn.Module):
         key = torch.stack([row.double(), cond.emotion.double(), cond.intensity.double()], dim=-1).reshape(-1, 3)
         uniq, inverse = torch.unique(key, dim=0, return_inverse=True)
         coarse = self.coarse(uniq[:, 1].long(), uniq[:, 2].float())
-        return EncodedConditions(kv, coarse, uniq[:, 0].long(), inverse.view(b, t),
-                                 alignment_mask(t, ta, self.cfg.attn_window, audio.device),
-                                 self_mask, cond.fine, cond.fine_rows, self.prior_term(cond))
+        return EncodedConditions(kv, coarse, uniq[:, 0].long(), inverse.view(b, t), cross_mask,
+                                 self_mask, cond.fine, cond.fine_rows, self.prior_term(cond), adapter_mask)
 
     def prior_term(self, cond: Conditions) -> torch.Tensor | None:
         """(B, T, 52) normalised viseme-prior skip, zero on rows whose audio is dropped (CFG)."""
@@ -298,7 +313,8 @@ class Denoiser(nn.Module):
         for k, blk in enumerate(self.blocks):
             h = blk(h, mod, enc.audio_kv[k], enc.cross_mask, enc.self_mask)
             if adapter and k < self.control.num_blocks:
-                h_ctrl, delta = self.control.blocks[k](h_ctrl, h[rows], c[rows])
+                amask = enc.adapter_mask[rows] if enc.adapter_mask is not None else None
+                h_ctrl, delta = self.control.blocks[k](h_ctrl, h[rows], c[rows], amask)
                 if enc.fine_rows is None:
                     h = h + delta
                 else:

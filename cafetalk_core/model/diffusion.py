@@ -159,16 +159,31 @@ class InpaintDenoiser:
     ``known`` is broadcastable to x; ``known_mask`` True = keep. Outside the mask the
     prediction depends only on the new frames' own trajectory, as in the sampler-side version
     this replaces. ``generator`` draws the forward noise (CPU, so CPU and CUDA agree).
+
+    A batch of clips (``pipeline.Generator.sample_batch``) passes one generator per row (None for
+    a row with nothing known: it draws nothing, as that clip alone would not inpaint) and each
+    row's unpadded ``lengths``: row r draws a (1, lengths[r], C) tensor, the noise it would draw alone.
     """
 
     def __init__(self, inner: Callable[..., torch.Tensor], scheduler: DDIMScheduler, known: torch.Tensor,
-                 known_mask: torch.Tensor, generator: torch.Generator | None = None) -> None:
+                 known_mask: torch.Tensor, generator: torch.Generator | list[torch.Generator | None] | None = None,
+                 lengths: list[int] | None = None) -> None:
         self.inner, self.scheduler, self.known, self.known_mask = inner, scheduler, known, known_mask
-        self.generator = generator
+        if isinstance(generator, list) and (lengths is None or len(lengths) != len(generator)):
+            raise ValueError(f"one length per row's generator: got {len(generator)} generators and lengths={lengths}")
+        self.generator, self.lengths = generator, lengths
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(self.generator, list):
+            return torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device="cpu").to(x.device)
+        noise = torch.zeros(x.shape, dtype=x.dtype)
+        for r, (gen, length) in enumerate(zip(self.generator, self.lengths)):
+            if gen is not None:
+                noise[r, :length] = torch.randn((1, length) + tuple(x.shape[2:]), generator=gen, dtype=x.dtype)[0]
+        return noise.to(x.device)
 
     def __call__(self, x: torch.Tensor, t: int, **extra_args: Any) -> torch.Tensor:
-        noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device="cpu").to(x.device)
-        x = torch.where(self.known_mask, self.scheduler.add_noise(self.known, noise, t), x)
+        x = torch.where(self.known_mask, self.scheduler.add_noise(self.known, self._noise(x), t), x)
         return self.inner(x, t, **extra_args)
 
 
@@ -219,11 +234,15 @@ class CFGDenoiser:
     the stage-2 branch, which then runs on those rows only. Conditions are encoded once.
     """
 
-    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float | torch.Tensor, control_scale: float,
-                 fine_reference: str = "none") -> None:
+    def __init__(self, model: Denoiser, cond: Conditions, audio_scale: float | torch.Tensor,
+                 control_scale: float | torch.Tensor, fine_reference: str = "none") -> None:
+        # a batch of several clips may carry one scale per row: audio_scale (B, 1, C) or (B, 1, 1),
+        # control_scale (B, 1, 1); padded rows of different lengths come with cond.valid
         self.model = model
         if isinstance(audio_scale, torch.Tensor):
             audio_scale = audio_scale.to(device=cond.audio.device, dtype=cond.audio.dtype)
+        if isinstance(control_scale, torch.Tensor):
+            control_scale = control_scale.to(device=cond.audio.device, dtype=cond.audio.dtype)
         self.audio_scale, self.control_scale, self.fine_reference = audio_scale, control_scale, fine_reference
         b = cond.audio.shape[0]
         self.b = b
@@ -245,6 +264,7 @@ class CFGDenoiser:
             audio_keep=torch.cat([~keep if k == "none" else keep for k in kinds]),
             fine=cond.fine if use_fine else None,
             fine_rows=slice((n - 1) * b, n * b) if use_fine else None,
+            valid=cond.valid.repeat(n, 1) if cond.valid is not None else None,
         )
         self.n = n
         self.encoded = model.encode(batched)
