@@ -1,7 +1,7 @@
 """The ``cafetalk`` command: serve, generate, train, evaluate, convert takes, run the demo.
 
 Sub-commands: serve | generate | train | train-head | train-closure | synth-data | evaluate |
-tune | controls-from-text | demo | convert.
+tune | controls-from-text | demo | convert | batch.
 
 Each sub-command parses its arguments here and hands them to one function of the module
 that does the work, imported lazily so ``cafetalk --help`` stays instant and never loads torch.
@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("cafetalk_core.demo.run", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
     "convert": ("cafetalk_core.formats.command", "cli_convert",
                 "convert a take between Live Link CSV, cafetalk JSON, npz and Audio2Face JSON (reads Rhubarb too)"),
+    "batch": ("cafetalk_core.batch.command", "cli_batch",
+              "every line of a manifest (CSV/JSON lines) to a take: local process pool or a Ray cluster, resumable"),
 }
 
 
@@ -153,6 +155,7 @@ ARGUMENTS = {
     "serve": _add_serve, "generate": _add_generate, "train": add_train_arguments, "synth-data": _add_synth,
     "evaluate": _add_evaluate, "tune": _add_tune, "controls-from-text": _add_text, "demo": _add_demo,
     "convert": lambda p: importlib.import_module("cafetalk_core.formats.command").add_arguments(p),
+    "batch": lambda p: importlib.import_module("cafetalk_core.batch.command").add_arguments(p),
     "train-head": add_head_arguments,
     "train-closure": add_closure_arguments,
 }

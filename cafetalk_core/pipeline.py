@@ -528,20 +528,33 @@ def _blend_span(gen: np.ndarray, take: np.ndarray, known: np.ndarray, span: tupl
 
 # ---------------------------------------------------------------------------------------------
 def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
+    import sys
+
+    base = ControlSet.from_json(Path(args.controls_json).read_text()) if getattr(args, "controls_json", None) else None
+    messages: list[str] = []
+    cs = build_controls(args.emotion, args.intensity, args.control, getattr(args, "text", None), duration_s,
+                        base=base, messages=messages)
+    for msg in messages:
+        print(f"--text: {msg}", file=sys.stderr)
+    return cs
+
+
+def build_controls(emotion: str = "neutral", intensity: float = 1.0, specs: list[str] | tuple[str, ...] = (),
+                   text: str | None = None, duration_s: float | None = None, *, base: ControlSet | None = None,
+                   messages: list[str] | None = None) -> ControlSet:
+    """Controls from the command line's pieces (``cafetalk generate``, the rows of ``cafetalk batch``):
+    ``base`` (a controls JSON) or emotion + intensity + ``ACTION:START-END[:INTENSITY]`` specs, then
+    free ``text`` read by controls/text (an explicit emotion wins over the text's); the text's
+    reading ("read as {...}") and its messages (phrases it could not place) are appended to ``messages``."""
     from .controls import CoarseCondition, parse_control_spec
 
-    if getattr(args, "controls_json", None):
-        cs = ControlSet.from_json(Path(args.controls_json).read_text())
-    else:
-        cs = ControlSet(CoarseCondition(args.emotion, args.intensity), [parse_control_spec(s) for s in args.control])
-    if getattr(args, "text", None):
-        import sys
-
+    cs = base if base is not None else ControlSet(CoarseCondition(emotion, intensity), [parse_control_spec(s) for s in specs])
+    if text:
         from .controls.text import text_to_controls
-        tc = text_to_controls(args.text, duration_s=duration_s)
-        print(f"--text: read as {json.dumps(tc.to_dict())}", file=sys.stderr)   # what controls-from-text prints
-        for msg in tc.messages:
-            print(f"--text: {msg}", file=sys.stderr)
+        tc = text_to_controls(text, duration_s=duration_s)
+        if messages is not None:   # what controls-from-text prints, then what it could not place
+            messages.append(f"read as {json.dumps(tc.to_dict())}")
+            messages.extend(tc.messages)
         coarse = cs.coarse
         if tc.emotion and coarse.emotion == "neutral":     # an explicit --emotion wins over the text
             coarse = CoarseCondition(tc.emotion, tc.emotion_intensity if tc.emotion_intensity is not None else coarse.intensity,

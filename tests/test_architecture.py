@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"model", "motion", "generation"},                          # the model; motion after sampling; the contract
     {"data"},                                                   # the synthetic corpus and training dataset
     {"pipeline", "training"},                                   # generate; train every stage (training/)
-    {"evaluation", "server", "demo", "server_process"},         # the products built on the pipeline
+    {"evaluation", "server", "demo", "server_process", "batch"},   # the products built on the pipeline
     {"cli"},                                                    # the command, on top of everything
 ]
 BLENDER_SIDE = {"demo/scene.py", "demo/head.py"}   # run by `cafetalk demo` in a subprocess with bpy
