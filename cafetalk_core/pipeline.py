@@ -539,7 +539,7 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
     return cs
 
 
-def build_controls(emotion: str = "neutral", intensity: float = 1.0, specs: list[str] | tuple[str, ...] = (),
+def build_controls(emotion: str = "neutral", intensity: float = 0.5, specs: list[str] | tuple[str, ...] = (),
                    text: str | None = None, duration_s: float | None = None, *, base: ControlSet | None = None,
                    messages: list[str] | None = None) -> ControlSet:
     """Controls from the command line's pieces (``cafetalk generate``, the rows of ``cafetalk batch``):

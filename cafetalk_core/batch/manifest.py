@@ -5,7 +5,7 @@ Columns / keys (only ``audio`` and ``out`` are required)::
     audio        the speech file (relative paths are taken from the manifest's folder)
     out          the take to write (.csv Live Link Face, .json cafetalk, .npz; relative as audio)
     format       a write format of formats.write_take (default: from out's extension)
-    emotion      default neutral;  intensity  default 1.0
+    emotion      default neutral;  intensity  default 0.5 (as `cafetalk generate`)
     controls     fine controls: "AU12:1.0-2.0:0.8 AU45:0.5-0.7" (CSV: spaces or ';' between them;
                  JSON: a list of such strings, or a controls object as the server takes it)
     text         free text read into controls ("smile at the end")
@@ -35,7 +35,7 @@ class BatchLine:
     out: Path
     format: str | None = None
     emotion: str = "neutral"
-    intensity: float = 1.0
+    intensity: float = 0.5              # as `cafetalk generate` and the server
     controls: tuple[str, ...] = ()     # ACTION:START-END[:INTENSITY] specs
     controls_json: dict[str, Any] | None = None   # or a whole controls object (server form)
     text: str | None = None
