@@ -72,6 +72,15 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-audio-s", type=float, default=300.0)
     p.add_argument("--max-upload-mb", type=float, default=50.0)
     p.add_argument("--job-ttl-s", type=float, default=3600.0, help="finished jobs are forgotten after this")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="jobs sampled together (dynamic batching; default 8 on a GPU, 1 on a CPU)")
+    p.add_argument("--batch-wait-ms", type=float, default=20.0,
+                   help="how long a job waits for others to share its batch (default 20 ms)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: run as a Ray Serve application (one URL, model replicas on the cluster; docs/server.md)")
+    p.add_argument("--address", default=None, help="--engine ray: the Ray cluster (HEAD:6379 or 'auto')")
+    p.add_argument("--replicas", type=int, default=None,
+                   help="--engine ray: model replicas (default: one per GPU of the cluster, else 1)")
     p.add_argument("--random-model", action="store_true", help=argparse.SUPPRESS)  # tests/CI: untrained tiny model
 
 

@@ -195,6 +195,59 @@ class Generator:
         out = self.sample_batch([job], progress=progress, cancel=cancel)[0]
         return self.finish(job, out)
 
+    def generate_batch(self, requests: list[dict[str, Any]],
+                       progress: list[Callable[[float], None] | None] | None = None,
+                       cancel: list[Callable[[], bool] | None] | None = None) -> list[BlendshapeCurves | Exception]:
+        """Several generations in one batch (the server's dynamic batching): ``requests`` are the
+        keyword arguments of :meth:`generate` (``audio``, ``controls``, ``seed``, ...), one dict per
+        job. Returns, per job, its curves or the exception that stopped it (a bad job never fails
+        the others). Each job keeps its seed: the curves equal ``generate(**request)`` up to float
+        rounding. ``progress[i]`` gets the batch's progress; sampling stops (GenerationCancelled
+        for the jobs cancelled) only when every job's ``cancel[i]()`` is True, and a job cancelled
+        while the others go on gets GenerationCancelled instead of its curves."""
+        progress = progress or [None] * len(requests)
+        cancel = cancel or [None] * len(requests)
+        results: list[BlendshapeCurves | Exception | None] = [None] * len(requests)
+        prepared: list[tuple[int, PreparedJob]] = []
+        for i, req in enumerate(requests):
+            try:
+                prepared.append((i, self.prepare(**req)))
+            except Exception as exc:  # noqa: BLE001 - reported on its own job
+                results[i] = exc
+        live = [i for i, _ in prepared]
+
+        def report(fraction: float) -> None:
+            for i in live:
+                if progress[i] is not None:
+                    progress[i](fraction)
+
+        def all_cancelled() -> bool:
+            return all(cancel[i] is not None and cancel[i]() for i in live)
+
+        try:
+            outs = self.sample_batch([job for _, job in prepared], progress=report, cancel=all_cancelled)
+        except Exception as exc:  # noqa: BLE001 - the batch failed: one at a time, so the error lands on its job
+            if isinstance(exc, GenerationCancelled):
+                outs = [exc] * len(prepared)
+            else:
+                outs = []
+                for i, job in prepared:
+                    try:
+                        outs.append(self.sample_batch([job], progress=progress[i], cancel=cancel[i])[0])
+                    except Exception as inner:  # noqa: BLE001
+                        outs.append(inner)
+        for (i, job), out in zip(prepared, outs):
+            if isinstance(out, Exception):
+                results[i] = out
+            elif cancel[i] is not None and cancel[i]():
+                results[i] = GenerationCancelled("cancelled while the rest of its batch ran")
+            else:
+                try:
+                    results[i] = self.finish(job, out)
+                except Exception as exc:  # noqa: BLE001
+                    results[i] = exc
+        return results   # type: ignore[return-value]
+
     def prepare(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
                 sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
                 control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,

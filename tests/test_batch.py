@@ -148,3 +148,58 @@ def test_cafetalk_batch_reports_bad_lines_does_the_rest_and_resumes(tmp_path, ti
 def test_cafetalk_batch_no_manifest(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "none.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# -- the server's dynamic batching -------------------------------------------------------------
+def test_server_batches_queued_jobs_each_with_its_own_seed(tiny):
+    import threading
+
+    import httpx
+    from server_fixtures import running_server, wait_for
+
+    from cafetalk_core.server import ServerSettings, create_app
+
+    calls: list[int] = []
+    real = tiny.generate_batch
+
+    def counting(requests, **kw):
+        calls.append(len(requests))
+        return real(requests, **kw)
+
+    tiny.generate_batch = counting   # instance attribute: see how many jobs share a call
+    try:
+        audio = [(REAL / name).read_bytes() for name in CLIPS]
+        settings = ServerSettings(max_batch=4, batch_wait_s=1.0)
+        with running_server(create_app(tiny, settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
+            ids: list[str] = [""] * 3
+
+            def submit(i: int) -> None:
+                ids[i] = c.post("/v1/jobs", files={"audio": ("a.wav", audio[i])},
+                                data={"controls": '{"emotion": "happy"}' if i else "{}",
+                                      "options": json.dumps({"steps": 3, "seed": 20 + i})}).json()["job_id"]
+
+            threads = [threading.Thread(target=submit, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            got = []
+            for job_id in ids:
+                assert wait_for(c, job_id)["state"] == "done"
+                got.append(BlendshapeCurves.from_dict(c.get(f"/v1/jobs/{job_id}/result").json()))
+    finally:
+        del tiny.generate_batch
+    assert sum(calls) == 3 and max(calls) >= 2                      # queued jobs shared a batch
+    for i, curves in enumerate(got):
+        alone = tiny.generate(REAL / CLIPS[i], ControlSet.from_dict({"emotion": "happy"}) if i else None, steps=3, seed=20 + i)
+        np.testing.assert_allclose(curves.values, alone.values, atol=2e-5)   # the JSON keeps 6 decimals
+
+
+def test_generate_batch_reports_a_bad_job_on_that_job_only(tiny):
+    from cafetalk_core.controls import ControlError
+
+    out = tiny.generate_batch([{"audio": REAL / CLIPS[0], "seed": 1, "steps": 2},
+                               {"audio": REAL / CLIPS[1], "controls": ControlSet.from_dict({"emotion": "furious"})},
+                               {"audio": b"not audio"}])
+    assert isinstance(out[0], BlendshapeCurves) and isinstance(out[1], ControlError) and isinstance(out[2], ValueError)
+    np.testing.assert_allclose(out[0].values, tiny.generate(REAL / CLIPS[0], seed=1, steps=2).values, atol=1e-5)

@@ -168,7 +168,8 @@ def create_app(generator: CurveGenerator, settings: ServerSettings | None = None
     model_limit = generator.max_audio_s
     if 0 < model_limit < settings.max_audio_s:
         settings = replace(settings, max_audio_s=float(model_limit))  # refuse at submit, not fail later
-    manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s)
+    manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s,
+                         max_batch=settings.max_batch, batch_wait_s=settings.batch_wait_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -355,6 +356,12 @@ def load_generator(checkpoint: str | None, device: str, random_model: bool) -> C
     return Generator(checkpoint=checkpoint, device=device)
 
 
+def _max_batch(value: int | None, device: str) -> int:
+    """Jobs per batch: as given, else 8 on a GPU and 1 on a CPU (where batching measured no gain:
+    benchmarks/bench_batch.py, docs/batch.md)."""
+    return int(value) if value is not None else (8 if device.startswith("cuda") else 1)
+
+
 def cli_serve(args: argparse.Namespace) -> int:
     """``cafetalk serve``: check the bind, load the model once, run uvicorn."""
     token = args.token or os.environ.get("CAFETALK_TOKEN") or None
@@ -365,7 +372,9 @@ def cli_serve(args: argparse.Namespace) -> int:
         settings = ServerSettings(host=args.host, port=args.port, token=token, device=device,
                                   max_queue=args.max_queue, max_audio_s=args.max_audio_s,
                                   max_upload_mb=args.max_upload_mb,
-                                  job_ttl_s=getattr(args, "job_ttl_s", 3600.0), warmup=True)
+                                  job_ttl_s=getattr(args, "job_ttl_s", 3600.0), warmup=True,
+                                  max_batch=_max_batch(getattr(args, "max_batch", None), device),
+                                  batch_wait_s=getattr(args, "batch_wait_ms", 20.0) / 1000.0)
     except ValueError as exc:
         print(f"cafetalk serve: {exc}", file=sys.stderr)
         return 2

@@ -70,10 +70,17 @@ class JobManager:
     """Holds every job, feeds the queue to one worker thread, expires finished jobs."""
 
     def __init__(self, generator: CurveGenerator, max_queue: int = 8, ttl_s: float = 3600.0,
-                 max_finished: int = 512, clock: Callable[[], float] = time.time) -> None:
+                 max_finished: int = 512, clock: Callable[[], float] = time.time, *,
+                 max_batch: int = 1, batch_wait_s: float = 0.02) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.generator = generator
+        # dynamic batching: with a generator that has generate_batch (pipeline.Generator), the worker
+        # takes up to max_batch queued jobs, waiting at most batch_wait_s after the first for more
+        self.max_batch = max_batch if hasattr(generator, "generate_batch") else 1
+        self.batch_wait_s = float(batch_wait_s)
         self.max_queue = max_queue
         self.ttl_s = ttl_s
         self.max_finished = max_finished
@@ -82,7 +89,7 @@ class JobManager:
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {}
         self._pending: collections.deque[str] = collections.deque()
-        self._running: str | None = None
+        self._running: list[str] = []
         self._recent_run_s: collections.deque[float] = collections.deque(maxlen=8)
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -103,8 +110,8 @@ class JobManager:
             for job_id in self._pending:
                 self._finish(self._jobs[job_id], "cancelled", "server shutting down")
             self._pending.clear()
-            if self._running:
-                self._jobs[self._running].cancel_event.set()
+            for job_id in self._running:
+                self._jobs[job_id].cancel_event.set()
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -158,7 +165,7 @@ class JobManager:
 
     def is_running(self) -> bool:
         with self._lock:
-            return self._running is not None
+            return bool(self._running)
 
     # -- internals (call with the lock held) ---------------------------------------------------
     def _get(self, job_id: str) -> Job:
@@ -226,17 +233,48 @@ class JobManager:
                     self._expire()
                 if self._stopping:
                     return
-                job = self._jobs[self._pending.popleft()]
-                job.state = "running"
-                job.started_at = self._clock()
-                self._running = job.id
-            self._run(job)
+                batch = [self._take_next()]
+                deadline = time.monotonic() + self.batch_wait_s
+                while len(batch) < self.max_batch and not self._stopping:
+                    if self._pending:
+                        batch.append(self._take_next())
+                        continue
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(timeout=remaining)   # releases the lock: status calls go on
+            if len(batch) == 1:
+                self._run(batch[0])
+            else:
+                self._run_batch(batch)
             with self._lock:
-                self._running = None
+                self._running = []
 
-    def _run(self, job: Job) -> None:
-        """Run one job through the model; every outcome ends in a finished state."""
+    def _take_next(self) -> Job:
+        """Pop the next queued job and mark it running (lock held)."""
+        job = self._jobs[self._pending.popleft()]
+        job.state = "running"
+        job.started_at = self._clock()
+        self._running.append(job.id)
+        return job
 
+    def _run_batch(self, jobs: list[Job]) -> None:
+        """Several jobs in one call of ``generate_batch``; each ends in its own finished state."""
+        t0 = time.perf_counter()
+        requests = [{"audio": job.audio, "controls": job.controls, "sample_rate": 16000, **job.options} for job in jobs]
+        try:
+            results = self.generator.generate_batch(requests, progress=[self._progress_of(job) for job in jobs],
+                                                    cancel=[job.cancel_event.is_set for job in jobs])
+        except Exception as exc:  # noqa: BLE001 - never kill the worker
+            results = [exc] * len(jobs)
+        for job, result in zip(jobs, results):
+            if isinstance(result, Exception):
+                self._fail(job, result)
+            else:
+                self._succeed(job, result, (time.perf_counter() - t0) / len(jobs))
+
+    @staticmethod
+    def _progress_of(job: Job) -> Callable[[float], None]:
         def progress(fraction: float) -> None:
             try:
                 value = float(fraction)
@@ -244,26 +282,35 @@ class JobManager:
                 return
             if math.isfinite(value):
                 job.progress = max(job.progress, min(1.0, max(0.0, value)))  # never goes back
+        return progress
 
-        t0 = time.perf_counter()
-        try:
-            curves = self.generator.generate(job.audio, job.controls, sample_rate=16000, progress=progress,
-                                             cancel=job.cancel_event.is_set, **job.options)
-        except Exception as exc:  # noqa: BLE001 - a job's failure must never kill the worker
-            cancelled = job.cancel_event.is_set() and _is_cancellation(exc)
-            with self._lock:
-                if cancelled:
-                    self._finish(job, "cancelled", None)
-                elif isinstance(exc, ValueError):
-                    self._finish(job, "failed", str(exc))
-                else:
-                    log.exception("job %s failed", job.id)
-                    self._finish(job, "failed", f"internal error: {type(exc).__name__}: {exc}")
-            return
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        cancelled = job.cancel_event.is_set() and _is_cancellation(exc)
+        with self._lock:
+            if cancelled:
+                self._finish(job, "cancelled", None)
+            elif isinstance(exc, ValueError):
+                self._finish(job, "failed", str(exc))
+            else:
+                log.error("job %s failed: %s: %s", job.id, type(exc).__name__, exc, exc_info=exc)
+                self._finish(job, "failed", f"internal error: {type(exc).__name__}: {exc}")
+
+    def _succeed(self, job: Job, curves: Any, run_s: float) -> None:
         with self._lock:
             if not isinstance(curves, BlendshapeCurves):
                 self._finish(job, "failed", f"internal error: the model returned {type(curves).__name__}")
                 return
             job.result = curves
             self._finish(job, "done", None)
-            self._recent_run_s.append(time.perf_counter() - t0)
+            self._recent_run_s.append(run_s)
+
+    def _run(self, job: Job) -> None:
+        """Run one job through the model; every outcome ends in a finished state."""
+        t0 = time.perf_counter()
+        try:
+            curves = self.generator.generate(job.audio, job.controls, sample_rate=16000, progress=self._progress_of(job),
+                                             cancel=job.cancel_event.is_set, **job.options)
+        except Exception as exc:  # noqa: BLE001 - a job's failure must never kill the worker
+            self._fail(job, exc)
+            return
+        self._succeed(job, curves, time.perf_counter() - t0)

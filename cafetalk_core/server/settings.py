@@ -18,6 +18,8 @@ class ServerSettings:
     job_ttl_s: float = 3600.0         # finished jobs are forgotten (404) after this
     max_text_chars: int = 2000        # longest text for /v1/controls/from-text
     warmup: bool = False              # run one short generation at start so the first job is not slow
+    max_batch: int = 1                # jobs sampled together (dynamic batching; cafetalk serve: 8 on a GPU)
+    batch_wait_s: float = 0.02        # how long a first job waits for others to share its batch
 
     @property
     def max_upload_bytes(self) -> int:
@@ -28,3 +30,7 @@ class ServerSettings:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if not (isinstance(self.max_batch, int) and self.max_batch >= 1):
+            raise ValueError(f"max_batch must be an integer >= 1, got {self.max_batch!r}")
+        if not 0 <= self.batch_wait_s <= 10:
+            raise ValueError(f"batch_wait_s must be in [0, 10] s, got {self.batch_wait_s!r}")
