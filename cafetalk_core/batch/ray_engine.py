@@ -33,7 +33,10 @@ class BatchWorker:
         import os
         import socket
 
-        return {"host": socket.gethostname(), "pid": os.getpid(), "device": str(self.generator.device)}
+        import ray
+
+        return {"host": socket.gethostname(), "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "device": str(self.generator.device)}
 
     def run(self, group: list[tuple[BatchLine, bytes]]) -> list[LineResult]:
         prepared, failed = [], {}

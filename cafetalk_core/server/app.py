@@ -169,7 +169,7 @@ def create_app(generator: CurveGenerator, settings: ServerSettings | None = None
     if 0 < model_limit < settings.max_audio_s:
         settings = replace(settings, max_audio_s=float(model_limit))  # refuse at submit, not fail later
     manager = JobManager(generator, max_queue=settings.max_queue, ttl_s=settings.job_ttl_s,
-                         max_batch=settings.max_batch, batch_wait_s=settings.batch_wait_s)
+                         max_batch=settings.max_batch, batch_wait_s=settings.batch_wait_s, workers=settings.workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -362,13 +362,32 @@ def _max_batch(value: int | None, device: str) -> int:
     return int(value) if value is not None else (8 if device.startswith("cuda") else 1)
 
 
+def _serve_on_ray(args: argparse.Namespace, settings: ServerSettings, random_model: bool) -> int:
+    """``cafetalk serve --engine ray``: the same app as a Ray Serve application (server/ray_serve.py)."""
+    try:
+        from .ray_serve import serve_on_ray
+    except ImportError:
+        print("cafetalk serve: --engine ray needs Ray Serve: pip install 'cafetalk[ray]'", file=sys.stderr)
+        return 2
+    print(f"cafetalk serve: Ray Serve on http://{args.host}:{args.port} (cluster {args.address or 'local'})",
+          file=sys.stderr, flush=True)
+    try:
+        serve_on_ray(settings, args.checkpoint, address=args.address, device=args.device,
+                     replicas=args.replicas, random_model=random_model, blocking=True)
+    except ValueError as exc:
+        print(f"cafetalk serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cli_serve(args: argparse.Namespace) -> int:
     """``cafetalk serve``: check the bind, load the model once, run uvicorn."""
     token = args.token or os.environ.get("CAFETALK_TOKEN") or None
     try:
         check_bind(args.host, token)
         from ..model.runtime import resolve_device
-        device = str(resolve_device(args.device))
+        # under Ray the replicas' machines decide (this one may have no GPU): the name is passed on as given
+        device = args.device if getattr(args, "engine", "local") == "ray" else str(resolve_device(args.device))
         settings = ServerSettings(host=args.host, port=args.port, token=token, device=device,
                                   max_queue=args.max_queue, max_audio_s=args.max_audio_s,
                                   max_upload_mb=args.max_upload_mb,
@@ -380,6 +399,8 @@ def cli_serve(args: argparse.Namespace) -> int:
         return 2
     random_model = bool(getattr(args, "random_model", False)) or os.environ.get("CAFETALK_RANDOM_MODEL") == "1"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "engine", "local") == "ray":
+        return _serve_on_ray(args, settings, random_model)
     try:
         generator = load_generator(args.checkpoint, device, random_model)
     except (FileNotFoundError, ValueError) as exc:

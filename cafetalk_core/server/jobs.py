@@ -71,7 +71,7 @@ class JobManager:
 
     def __init__(self, generator: CurveGenerator, max_queue: int = 8, ttl_s: float = 3600.0,
                  max_finished: int = 512, clock: Callable[[], float] = time.time, *,
-                 max_batch: int = 1, batch_wait_s: float = 0.02) -> None:
+                 max_batch: int = 1, batch_wait_s: float = 0.02, workers: int = 1) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
         if max_batch < 1:
@@ -81,6 +81,11 @@ class JobManager:
         # takes up to max_batch queued jobs, waiting at most batch_wait_s after the first for more
         self.max_batch = max_batch if hasattr(generator, "generate_batch") else 1
         self.batch_wait_s = float(batch_wait_s)
+        # worker threads: 1 for a model in this process; one per model replica when the generator
+        # sends the work elsewhere (server/ray_serve.py), so every replica has a job
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = int(workers)
         self.max_queue = max_queue
         self.ttl_s = ttl_s
         self.max_finished = max_finished
@@ -92,16 +97,18 @@ class JobManager:
         self._running: list[str] = []
         self._recent_run_s: collections.deque[float] = collections.deque(maxlen=8)
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, warmup: bool = False) -> None:
         """Start the worker; ``warmup`` first runs 1 s of silence through the model (lazy
         initialisation: front end, kernels) so the first client's job is not the slow one."""
-        if self._thread is None:
+        if not self._threads:
             self._stopping = False
-            self._thread = threading.Thread(target=self._worker, args=(warmup,), name="cafetalk-worker", daemon=True)
-            self._thread.start()
+            self._threads = [threading.Thread(target=self._worker, args=(warmup and k == 0,), name=f"cafetalk-worker-{k}",
+                                              daemon=True) for k in range(self.workers)]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel what runs, drop what waits, and join the worker."""
@@ -113,9 +120,9 @@ class JobManager:
             for job_id in self._running:
                 self._jobs[job_id].cancel_event.set()
             self._wake.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     # -- requests ------------------------------------------------------------------------------
     def check_capacity(self) -> None:
@@ -248,7 +255,8 @@ class JobManager:
             else:
                 self._run_batch(batch)
             with self._lock:
-                self._running = []
+                for job in batch:
+                    self._running.remove(job.id)
 
     def _take_next(self) -> Job:
         """Pop the next queued job and mark it running (lock held)."""

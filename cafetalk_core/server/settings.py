@@ -20,6 +20,7 @@ class ServerSettings:
     warmup: bool = False              # run one short generation at start so the first job is not slow
     max_batch: int = 1                # jobs sampled together (dynamic batching; cafetalk serve: 8 on a GPU)
     batch_wait_s: float = 0.02        # how long a first job waits for others to share its batch
+    workers: int = 1                  # job threads: one per model replica under Ray Serve (server/ray_serve.py)
 
     @property
     def max_upload_bytes(self) -> int:

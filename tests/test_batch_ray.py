@@ -1,0 +1,81 @@
+"""The Ray batch engine on a real local Ray cluster: a head node and a worker
+node, each its own raylet process on 127.0.0.1 (``ray.cluster_utils.Cluster``, the same processes
+``ray start --head`` / ``ray start --address`` run), 1 CPU each. Outputs must equal the local
+engine's, byte for byte.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from cafetalk_core.cli import main
+from cafetalk_core.controls import ControlSet
+from cafetalk_core.curves import BlendshapeCurves
+from cafetalk_core.pipeline import Generator
+
+REAL = Path(__file__).resolve().parents[1] / "cafetalk_core" / "evaluation" / "sets" / "real_speech"
+CLIPS = ["arctic_a0009.wav", "ps_cards_002.wav", "librivox_0880.wav"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Head + one worker node; always shut down, whatever the tests did."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * 1024 ** 2,
+                                                       "include_dashboard": False})
+    try:
+        c.add_node(num_cpus=1, object_store_memory=80 * 1024 ** 2)
+        c.wait_for_nodes()
+        yield c
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        c.shutdown()
+
+
+def _manifest(root: Path) -> Path:
+    for name in CLIPS:
+        shutil.copy(REAL / name, root / name)
+    (root / "broken.wav").write_bytes(b"RIFF....WAVE")
+    lines = [{"audio": CLIPS[0], "out": "o/a.json", "emotion": "happy", "controls": ["AU12:0.5-1.5:0.6"], "seed": 1},
+             {"audio": CLIPS[1], "out": "o/b.json", "seed": 2, "steps": 3},
+             {"audio": "broken.wav", "out": "o/c.json"},
+             {"audio": CLIPS[2], "out": "o/d.csv", "controls": ["AU99:0-1"]},
+             {"audio": CLIPS[2], "out": "o/e.npz", "emotion": "sad", "text": "blink at the end", "seed": 5}]
+    (root / "m.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return root / "m.jsonl"
+
+
+def test_ray_engine_matches_the_local_engine(cluster, tmp_path):
+    local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
+    local_dir.mkdir(), ray_dir.mkdir()
+    common = ["--random-model", "--device", "cpu", "--batch-size", "2"]
+    assert main(["batch", str(_manifest(local_dir)), "--workers", "0", *common]) == 1
+    assert main(["batch", str(_manifest(ray_dir)), "--engine", "ray", "--address", cluster.address, *common]) == 1
+    local = json.loads((local_dir / "m.jsonl.report.json").read_text())
+    remote = json.loads((ray_dir / "m.jsonl.report.json").read_text())
+    assert remote["engine"] == "ray" and remote["workers"] == 2          # one actor per node's CPU
+    assert (remote["done"], remote["failed"]) == (local["done"], local["failed"]) == (3, 2)
+    assert [e["line"] for e in remote["errors"]] == [e["line"] for e in local["errors"]] == [3, 4]
+    for name in ("a.json", "b.json", "e.npz"):
+        assert (ray_dir / "o" / name).read_bytes() == (local_dir / "o" / name).read_bytes(), name
+    assert not ray.is_initialized()                                       # the engine let go of the cluster
+
+
+def test_ray_actors_run_on_both_nodes(cluster):
+    from cafetalk_core.batch.ray_engine import RayEngine
+
+    engine = RayEngine(None, "cpu", address=cluster.address, random_model=True)
+    try:
+        nodes = {w["node"] for w in engine.workers}
+    finally:
+        engine.close()
+    assert len(nodes) == 2
