@@ -362,24 +362,6 @@ def _max_batch(value: int | None, device: str) -> int:
     return int(value) if value is not None else (8 if device.startswith("cuda") else 1)
 
 
-def _serve_on_ray(args: argparse.Namespace, settings: ServerSettings, random_model: bool) -> int:
-    """``cafetalk serve --engine ray``: the same app as a Ray Serve application (server/ray_serve.py)."""
-    try:
-        from .ray_serve import serve_on_ray
-    except ImportError:
-        print("cafetalk serve: --engine ray needs Ray Serve: pip install 'cafetalk[ray]'", file=sys.stderr)
-        return 2
-    print(f"cafetalk serve: Ray Serve on http://{args.host}:{args.port} (cluster {args.address or 'local'})",
-          file=sys.stderr, flush=True)
-    try:
-        serve_on_ray(settings, args.checkpoint, address=args.address, device=args.device,
-                     replicas=args.replicas, random_model=random_model, blocking=True)
-    except ValueError as exc:
-        print(f"cafetalk serve: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def cli_serve(args: argparse.Namespace) -> int:
     """``cafetalk serve``: check the bind, load the model once, run uvicorn."""
     token = args.token or os.environ.get("CAFETALK_TOKEN") or None
@@ -400,7 +382,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     random_model = bool(getattr(args, "random_model", False)) or os.environ.get("CAFETALK_RANDOM_MODEL") == "1"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "engine", "local") == "ray":
-        return _serve_on_ray(args, settings, random_model)
+        from .ray_serve import cli_serve_on_ray
+        return cli_serve_on_ray(args, settings, random_model)
     try:
         generator = load_generator(args.checkpoint, device, random_model)
     except (FileNotFoundError, ValueError) as exc:

@@ -148,3 +148,24 @@ def serve_on_ray(settings: ServerSettings, checkpoint: str | None, *, address: s
     app = build_application(settings, checkpoint, device="cuda" if use_gpu else "cpu", replicas=count,
                             gpus_per_replica=1.0 if use_gpu else 0.0, random_model=random_model)
     return serve.run(app, name="cafetalk", route_prefix="/", blocking=blocking)
+
+
+def cli_serve_on_ray(args: Any, settings: ServerSettings, random_model: bool) -> int:
+    """``cafetalk serve --engine ray [--address HEAD:6379] [--replicas N]``; blocks while it serves."""
+    import sys
+
+    try:
+        import ray  # noqa: F401
+        from ray import serve  # noqa: F401
+    except ImportError:
+        print("cafetalk serve: --engine ray needs Ray Serve: pip install 'cafetalk[ray]'", file=sys.stderr)
+        return 2
+    print(f"cafetalk serve: Ray Serve on http://{args.host}:{args.port} (cluster {args.address or 'local'})",
+          file=sys.stderr, flush=True)
+    try:
+        serve_on_ray(settings, args.checkpoint, address=args.address, device=args.device,
+                     replicas=args.replicas, random_model=random_model, blocking=True)
+    except ValueError as exc:
+        print(f"cafetalk serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
