@@ -2,7 +2,8 @@
 
 :class:`CurveGenerator` is what the server needs from a model: ``info`` (facts for
 ``/health`` and the add-on), ``max_audio_s`` and ``generate``. ``pipeline.Generator``
-satisfies it, and so does the tests' stand-in. :class:`GenerationCancelled` is the one
+satisfies it, and so does the tests' stand-in. A generator that also has ``generate_batch``
+(``pipeline.Generator``, ``server/ray_serve.RemoteGenerator``) gets the server's dynamic batching. :class:`GenerationCancelled` is the one
 exception that means "the caller's ``cancel()`` said stop", matched by type, not by name.
 This module never imports torch, so the server can import it while serving requests.
 """

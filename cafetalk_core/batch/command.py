@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,11 @@ def cli_batch(args: argparse.Namespace) -> int:
         finally:
             engine.close()
     seconds = time.perf_counter() - start
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of this process (the model) and of the finished pool workers (the front end): on a
+    # machine shared with other work the wall time says little, these say where the time went
+    engine_info["cpu_seconds"] = {"this_process": round(own.ru_utime + own.ru_stime, 2),
+                                  "workers": round(children.ru_utime + children.ru_stime, 2)}
     summary = {"manifest": str(manifest.path), **engine_info, "lines": len(manifest.lines) + len(manifest.errors),
                "done": done, "skipped": skipped, "failed": len(errors), "seconds": round(seconds, 3),
                "audio_seconds": round(audio_s, 3),
