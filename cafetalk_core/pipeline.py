@@ -41,7 +41,7 @@ from .model.windows import crossfade_into, windows
 from .motion.eyes import eye_rotations
 from .motion.stages import after_sampling
 
-__all__ = ["Generator", "PreparedJob", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
+__all__ = ["Generator", "PreparedJob", "load_generator", "GenerationCancelled", "DEFAULT_CHECKPOINT", "SAMPLE_RATE", "load_audio", "cli_generate"]
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
 MAX_AUDIO_S = 600.0          # the pipeline's own limit; the server may set a lower one
@@ -525,6 +525,15 @@ class PreparedJob:
     head_motion: float
 
 
+def load_generator(checkpoint: str | Path | None, device: str, random_model: bool = False,
+                   threads: int | str | None = "auto") -> Generator:
+    """The generator a server, a batch engine or a Ray replica runs: the checkpoint (default: the
+    shipped model), or the untrained tiny model (``--random-model``: tests and CI)."""
+    if random_model:
+        return Generator.random(preset="tiny", seed=0, device=device, threads=threads)
+    return Generator(checkpoint, device=device, threads=threads)
+
+
 def _inpaint_span(start_s: float, end_s: float, duration_s: float) -> tuple[float, float]:
     """The span clamped to the clip; ValueError naming the bound when it cannot be used."""
     if not (math.isfinite(start_s) and math.isfinite(end_s) and 0 <= start_s < end_s):
@@ -585,8 +594,8 @@ def _controls_from_args(args: Any, duration_s: float | None) -> ControlSet:
 
     base = ControlSet.from_json(Path(args.controls_json).read_text()) if getattr(args, "controls_json", None) else None
     messages: list[str] = []
-    cs = build_controls(args.emotion, args.intensity, args.control, getattr(args, "text", None), duration_s,
-                        base=base, messages=messages)
+    plain = () if base is not None else (args.emotion, args.intensity, args.control)   # a controls file replaces them
+    cs = build_controls(*plain, text=getattr(args, "text", None), duration_s=duration_s, base=base, messages=messages)
     for msg in messages:
         print(f"--text: {msg}", file=sys.stderr)
     return cs

@@ -47,13 +47,13 @@ def _free_port() -> int:
 def test_ray_serve_behind_one_url(cluster):
     from ray import serve
 
-    from cafetalk_core.server import ServerSettings
+    from cafetalk_core.server import ServerSettings, create_app
     from cafetalk_core.server.ray_serve import serve_on_ray
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     try:
-        serve_on_ray(ServerSettings(port=port), None, address=cluster.address, device="cpu", replicas=2,
+        serve_on_ray(ServerSettings(port=port), create_app, None, address=cluster.address, device="cpu", replicas=2,
                      random_model=True, blocking=False)
         with httpx.Client(base_url=url, timeout=60) as c:
             assert c.get("/health").json()["ok"] is True

@@ -25,6 +25,8 @@ _WORKER: "Generator | None" = None   # the pool process's own generator (front e
 
 
 def _init_worker(checkpoint: str | None, random_model: bool) -> None:
+    from ..pipeline import load_generator
+
     global _WORKER
     _WORKER = load_generator(checkpoint, "cpu", random_model, threads=1)
 
@@ -35,17 +37,6 @@ def _prepare_in_worker(line: BatchLine) -> "PreparedJob":
         return prepare_line(_WORKER, line)
     except Exception as exc:  # noqa: BLE001 - sent back as text: see LineFailure
         raise LineFailure(describe(exc)) from None
-
-
-def load_generator(checkpoint: str | Path | None, device: str, random_model: bool = False,
-                   threads: int | str | None = "auto") -> "Generator":
-    """The generator a batch engine runs: the checkpoint (default: the shipped model), or the tiny
-    random model (tests; ``--random-model``)."""
-    from ..pipeline import Generator
-
-    if random_model:
-        return Generator.random(preset="tiny", seed=0, device=device, threads=threads)
-    return Generator(checkpoint, device=device, threads=threads)
 
 
 def default_workers(device: str) -> int:
@@ -63,6 +54,7 @@ class LocalEngine:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", *, workers: int | None = None,
                  batch_size: int | None = None, random_model: bool = False) -> None:
         from ..model.runtime import resolve_device
+        from ..pipeline import load_generator
 
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.random_model = random_model

@@ -25,7 +25,7 @@ class BatchWorker:
     """One model per actor process, loaded once; ``run`` prepares, samples and finishes a group."""
 
     def __init__(self, checkpoint: str | None, device: str, random_model: bool) -> None:
-        from .local import load_generator
+        from ..pipeline import load_generator
 
         self.generator: Generator = load_generator(checkpoint, device, random_model)
 

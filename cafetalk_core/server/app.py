@@ -350,10 +350,10 @@ def _document_bearer_auth(app: FastAPI) -> None:
 
 # -- cafetalk serve ------------------------------------------------------------------------------
 def load_generator(checkpoint: str | None, device: str, random_model: bool) -> CurveGenerator:
-    from ..pipeline import Generator
-    if random_model:
-        return Generator.random(preset="tiny", seed=0, device=device)
-    return Generator(checkpoint=checkpoint, device=device)
+    """pipeline.load_generator, imported when called (importing the app never loads torch)."""
+    from ..pipeline import load_generator as load
+
+    return load(checkpoint, device, random_model)
 
 
 def _max_batch(value: int | None, device: str) -> int:
@@ -383,7 +383,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "engine", "local") == "ray":
         from .ray_serve import cli_serve_on_ray
-        return cli_serve_on_ray(args, settings, random_model)
+        return cli_serve_on_ray(args, settings, random_model, create_app)
     try:
         generator = load_generator(args.checkpoint, device, random_model)
     except (FileNotFoundError, ValueError) as exc:

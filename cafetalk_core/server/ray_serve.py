@@ -50,7 +50,7 @@ class ModelReplica:
     """One model, loaded once per replica process."""
 
     def __init__(self, checkpoint: str | None, device: str, random_model: bool) -> None:
-        from ..batch.local import load_generator
+        from ..pipeline import load_generator
 
         self.generator = load_generator(checkpoint, device, random_model)
 
@@ -102,23 +102,24 @@ class RemoteGenerator:
 class ApiIngress:
     """The FastAPI app of server/app.py, built on the replica around a RemoteGenerator."""
 
-    def __init__(self, model: Any, settings: dict[str, Any]) -> None:
+    def __init__(self, model: Any, settings: dict[str, Any], app_factory: Callable[..., Any]) -> None:
         self.model = model
         self.settings = ServerSettings(**settings)
+        self.app_factory = app_factory   # server.app.create_app, passed in: app.py imports this module
 
     def __serve_build_asgi_app__(self) -> Any:
-        from .app import create_app
-
         # Serve calls this inside the replica's event loop, where a handle's blocking .result() is
         # refused: ask a model replica from a plain thread
         with ThreadPoolExecutor(1) as pool:
             info = pool.submit(lambda: self.model.info.remote().result()).result()
-        return create_app(RemoteGenerator(self.model, info), self.settings)
+        return self.app_factory(RemoteGenerator(self.model, info), self.settings)
 
 
-def build_application(settings: ServerSettings, checkpoint: str | None = None, *, device: str = "auto",
+def build_application(settings: ServerSettings, app_factory: Callable[..., Any], checkpoint: str | None = None, *,
+                      device: str = "auto",
                       replicas: int = 1, gpus_per_replica: float = 0.0, random_model: bool = False) -> Any:
-    """The Serve application (``serve.run`` it): ``replicas`` model replicas behind one API replica."""
+    """The Serve application (``serve.run`` it): ``replicas`` model replicas behind one API replica;
+    ``app_factory`` is ``server.app.create_app``."""
     from ray import serve
 
     if replicas < 1:
@@ -128,11 +129,12 @@ def build_application(settings: ServerSettings, checkpoint: str | None = None, *
                              max_ongoing_requests=4)(ModelReplica)
     api = serve.deployment(name="CafeTalkApi", num_replicas=1, ray_actor_options={"num_cpus": 0})(serve.ingress()(ApiIngress))
     api_settings = {**asdict(settings), "workers": replicas}
-    return api.bind(model.bind(checkpoint, device, random_model), api_settings)
+    return api.bind(model.bind(checkpoint, device, random_model), api_settings, app_factory)
 
 
-def serve_on_ray(settings: ServerSettings, checkpoint: str | None, *, address: str | None, device: str,
-                 replicas: int | None, random_model: bool, blocking: bool = True) -> Any:
+def serve_on_ray(settings: ServerSettings, app_factory: Callable[..., Any], checkpoint: str | None, *,
+                 address: str | None, device: str, replicas: int | None, random_model: bool,
+                 blocking: bool = True) -> Any:
     """Connect to the cluster, start Serve's HTTP proxy on ``settings.host:port`` and run the app."""
     import ray
     from ray import serve
@@ -145,12 +147,12 @@ def serve_on_ray(settings: ServerSettings, checkpoint: str | None, *, address: s
     use_gpu = gpus > 0 and device in ("auto", "cuda")
     count = replicas or (gpus if use_gpu else 1)
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    app = build_application(settings, checkpoint, device="cuda" if use_gpu else "cpu", replicas=count,
+    app = build_application(settings, app_factory, checkpoint, device="cuda" if use_gpu else "cpu", replicas=count,
                             gpus_per_replica=1.0 if use_gpu else 0.0, random_model=random_model)
     return serve.run(app, name="cafetalk", route_prefix="/", blocking=blocking)
 
 
-def cli_serve_on_ray(args: Any, settings: ServerSettings, random_model: bool) -> int:
+def cli_serve_on_ray(args: Any, settings: ServerSettings, random_model: bool, app_factory: Callable[..., Any]) -> int:
     """``cafetalk serve --engine ray [--address HEAD:6379] [--replicas N]``; blocks while it serves."""
     import sys
 
@@ -163,7 +165,7 @@ def cli_serve_on_ray(args: Any, settings: ServerSettings, random_model: bool) ->
     print(f"cafetalk serve: Ray Serve on http://{args.host}:{args.port} (cluster {args.address or 'local'})",
           file=sys.stderr, flush=True)
     try:
-        serve_on_ray(settings, args.checkpoint, address=args.address, device=args.device,
+        serve_on_ray(settings, app_factory, args.checkpoint, address=args.address, device=args.device,
                      replicas=args.replicas, random_model=random_model, blocking=True)
     except ValueError as exc:
         print(f"cafetalk serve: {exc}", file=sys.stderr)
