@@ -75,6 +75,8 @@ def cli_batch(args: argparse.Namespace) -> int:
             return 2
         engine_info.update(device=engine.device, batch_size=engine.batch_size,
                            workers=engine.workers if isinstance(engine.workers, int) else len(engine.workers))
+        if not isinstance(engine.workers, int):   # Ray: the actors' machines
+            engine_info["nodes"] = len({w["node"] for w in engine.workers})
         try:
             with tqdm(total=len(todo), desc="batch", unit="clip") as bar:
                 for result in engine.run(todo):
