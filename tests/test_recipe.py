@@ -82,6 +82,7 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
         assert (out / part).is_file(), part
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model_config"]["control_prior"] and cfg["model_config"]["blink_stage"]
+    assert cfg["stage"] == 2 and cfg["stage1_step"] == 3 + 2          # the steps of both stage-1 runs it holds
     assert "sampling_tuned" in cfg and cfg["model_config"]["default_steps"] == 2
     record = json.loads((out / "recipe.json").read_text())
     assert record["data"] == {"corpus": ["corpus"], "real": ["real"]}          # relative, not absolute

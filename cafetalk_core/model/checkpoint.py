@@ -78,7 +78,7 @@ def build_model(cfg: ModelConfig, stage: int = 1) -> Denoiser:
 
 def save_checkpoint(directory: str | Path, model: Denoiser, *, step: int = 0, stage: int | None = None,
                     front_end: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> Path:
+                    optimizer: torch.optim.Optimizer | None = None, stage1_step: int | None = None) -> Path:
     """Write weights + config (and optionally the optimizer state) to ``directory``; returns it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,10 +91,21 @@ def save_checkpoint(directory: str | Path, model: Denoiser, *, step: int = 0, st
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": model.cfg.to_dict(),
             "front_end": front_end or {"id": model.cfg.front_end}, "train": train or {},
             "step": int(step), "stage": int(stage)}
+    if stage1_step is not None:
+        meta["stage1_step"] = int(stage1_step)
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     if optimizer is not None:
         save_optimizer(directory / OPTIMIZER_FILE, optimizer)
     return directory
+
+
+def held_stage1_steps(meta: dict[str, Any]) -> int:
+    """Stage-1 training steps a checkpoint's weights hold, along its chain of ``--init`` runs: a
+    stage-2 folder's ``stage1_step``, else its own steps plus those of the run it started from
+    (``train.init_steps``, written by training/denoiser.py)."""
+    if int(meta.get("stage", 1)) >= 2 and meta.get("stage1_step") is not None:
+        return int(meta["stage1_step"])
+    return int(meta.get("step", 0)) + int((meta.get("train") or {}).get("init_steps", 0))
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

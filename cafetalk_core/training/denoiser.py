@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, build_model, diffusion_loss,
                     load_checkpoint, preset, save_checkpoint)
-from ..model.checkpoint import OPTIMIZER_FILE, load_optimizer
+from ..model.checkpoint import OPTIMIZER_FILE, held_stage1_steps, load_optimizer, read_config
 from ..model.config import ModelConfig
 from .loop import optimizer_step, scheduled_lr
 from .options import add_train_arguments
@@ -356,7 +356,8 @@ def save_stage_checkpoint(args: argparse.Namespace, stage: StageRun, dist: Distr
     save_checkpoint(s.out, stage.model, step=step, stage=s.stage, optimizer=stage.optimizer,
                     front_end={"id": stage.cfg.front_end},
                     train={"data": recorded_paths(args.data), "val_loss": val_loss, "lr": s.lr,
-                           "batch_size": args.batch_size * dist.world, "seed": args.seed})
+                           "batch_size": args.batch_size * dist.world, "seed": args.seed,
+                           "init_steps": held_stage1_steps(read_config(s.init)) if s.init and s.stage == 1 else 0})
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ def _flags(options: dict[str, Any]) -> list[str]:
 
 def _write_flags(init: Path | None, out: Path, flags: dict[str, Any]) -> dict[str, Any]:
     """Copy the ``init`` checkpoint into ``out`` with the model-config switches set."""
-    from ..model.checkpoint import load_checkpoint, save_checkpoint
+    from ..model.checkpoint import held_stage1_steps, load_checkpoint, read_config, save_checkpoint
     if init is None:
         raise RecipeError("the flags step needs init: the checkpoint it switches")
     ck = load_checkpoint(init)
@@ -195,9 +195,10 @@ def _write_flags(init: Path | None, out: Path, flags: dict[str, Any]) -> dict[st
     if unknown:
         raise RecipeError(f"flags: {unknown} are not model config fields")
     ck.model.cfg = ck.config.replace(**flags)
+    held = held_stage1_steps(read_config(init))
     save_checkpoint(out, ck.model, step=ck.step, stage=2 if flags.get("control_prior") else ck.stage,
-                    front_end=ck.front_end, train=ck.train)
-    return {"from": recorded_paths(init)[0], "step": ck.step, "flags": flags}
+                    front_end=ck.front_end, train=ck.train, stage1_step=held)
+    return {"from": recorded_paths(init)[0], "step": ck.step, "stage1_steps_held": held, "flags": flags}
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
