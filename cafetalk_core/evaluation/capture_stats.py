@@ -8,8 +8,9 @@ scored by one code path:
 
 * blinks: events are runs of the mean eyeBlink above 0.5 (the threshold of
   ``evaluation.motion.blink_stats``, whose rate and duration these are); for each event the
-  closing time is 10% -> 90% of the rise from the local baseline (the median lid over the
-  second before) to the peak, the opening time 90% -> 10% on the way back; asymmetry =
+  closing time is 10% -> 90% of the rise from the local open lid (the 10th percentile of the lid
+  within 0.5 s of the event) to the peak, the opening time 90% -> 10% on the way back (each walk
+  stops 0.5 s from the peak); asymmetry =
   opening / closing (> 1: the lid shuts faster than it opens, as in people: Evinger 1991).
 * saccades: the gaze angle (mean of both eyes' yaw and pitch, degrees; from the rotation columns
   when a take has them, else from the eyeLook weights through ``motion/eyes.py``) resampled to
@@ -51,23 +52,24 @@ def blink_events(values: np.ndarray, fps: float) -> list[dict[str, float]]:
     lid = np.asarray(values, np.float64)[:, EYE_BLINK].mean(axis=1)
     n = len(lid)
     out = []
+    half = max(1, int(round(0.5 * fps)))
     for a, b in runs(lid > EYES_SHUT):
         peak_i = a + int(np.argmax(lid[a:b]))
-        lo_i = max(0, a - int(fps))
-        base = float(np.median(lid[lo_i:a])) if a > lo_i else 0.0
+        base = float(np.percentile(lid[max(0, a - half):min(n, b + half)], 10))   # the open lid around it
         amp = lid[peak_i] - base
         p10, p90 = base + 0.1 * amp, base + 0.9 * amp
+        lo, hi = max(0, peak_i - half), min(n - 1, peak_i + half)                  # walks stop at 0.5 s
         i = peak_i
-        while i > 0 and lid[i] > p90:
+        while i > lo and lid[i] > p90:
             i -= 1
         j = i
-        while j > 0 and lid[j] > p10:
+        while j > lo and lid[j] > p10:
             j -= 1
         k = peak_i
-        while k < n - 1 and lid[k] > p90:
+        while k < hi and lid[k] > p90:
             k += 1
         m = k
-        while m < n - 1 and lid[m] > p10:
+        while m < hi and lid[m] > p10:
             m += 1
         out.append({"duration_ms": (b - a) / fps * 1000, "closing_ms": max(1, i - j) / fps * 1000,
                     "opening_ms": max(1, m - k) / fps * 1000})

@@ -1,0 +1,100 @@
+"""Fit the rules that stay (blinks, eye angles) to the real captures' TRAIN takes (issue 24).
+
+Blinks stay a rule stage (motion/blinks.py: a diffusion sampler blurs point events); their
+parameters are fitted here so the product's blinks measure like the captures' under the same
+statistics (evaluation/capture_stats.py):
+
+1. the shape (length, closing share, flat top) minimises the squared log-ratios of the mean
+   blink duration above half shut, closing time and opening time against the captures';
+2. then the rate (the gamma process's mean) makes the blinks a minute match, simulated on the
+   shipped model's own lids and gaze on the real-speech VALIDATION clips (the blink stage's
+   triggers, phrase ends and gaze shifts, add blinks on top of the process, so the rate
+   parameter is not the measured rate).
+
+The eye angles of motion/eyes.py (radians per unit eyeLook weight) are a least-squares fit of the
+captured eye rotations on the eyeLook weights (``capture_stats.fit_eye_angles``).
+
+Run: ``python -m cafetalk_core.training.motion_rules`` (prints the fitted values; they are the
+defaults of ``BlinkConfig`` and ``motion/eyes.py``).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from ..data.captures import load_neurosync
+from ..evaluation.capture_stats import blink_events, capture_stats, fit_eye_angles
+from ..motion.blinks import BlinkConfig, add_spontaneous_blinks
+
+SEEDS = (0, 1, 2)
+
+
+def _product_lids(clips: Sequence) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(values before the blink stage, voice activity, fps) of the shipped model on ``clips``."""
+    from ..pipeline import Generator
+
+    g = Generator()
+    g.cfg = g.cfg.replace(blink_stage=False)
+    out = []
+    for c in clips:
+        v = g.generate(c.wav, seed=0).values
+        out.append((v, g.speech_activity(g.front_end.features(c.wav, len(v), g.cfg.fps), c.wav), g.cfg.fps))
+    return out
+
+
+def _measure(sims: list[tuple[np.ndarray, np.ndarray, float]], cfg: BlinkConfig) -> dict[str, float]:
+    events, minutes = [], 0.0
+    for v, speech, fps in sims:
+        for seed in SEEDS:
+            out = add_spontaneous_blinks(v, fps, speech, seed=seed, cfg=cfg)
+            events += blink_events(out, fps)
+            minutes += len(v) / fps / 60.0
+    mean = lambda k: float(np.mean([e[k] for e in events])) if events else float("nan")  # noqa: E731
+    return {"blinks_per_min": len(events) / minutes, "blink_ms": mean("duration_ms"),
+            "closing_ms": mean("closing_ms"), "opening_ms": mean("opening_ms")}
+
+
+def fit_blinks(target: dict[str, float], sims: list[tuple[np.ndarray, np.ndarray, float]]) -> tuple[BlinkConfig, dict]:
+    """The BlinkConfig whose blinks measure closest to ``target`` (capture_stats' pooled figures)."""
+    base = BlinkConfig()
+    keys = ("blink_ms", "closing_ms", "opening_ms")
+    best = None
+    for length, frac, plateau in itertools.product(np.arange(0.14, 0.34, 0.02), (0.2, 0.25, 0.3, 0.35, 0.4),
+                                                   (1.0, 1.2, 1.4, 1.6)):
+        cfg = replace(base, duration_s=(round(length - 0.06, 3), round(length + 0.06, 3)), close_frac=frac,
+                      plateau=plateau)
+        m = _measure(sims, cfg)
+        loss = sum(np.log(m[k] / target[k]) ** 2 for k in keys)
+        if best is None or loss < best[0]:
+            best = (loss, cfg, m)
+    _, cfg, _ = best
+    best_rate = None
+    for rate in np.arange(4.0, 20.5, 1.0):
+        c = replace(cfg, rate_per_min=float(rate))
+        m = _measure(sims, c)
+        loss = abs(np.log(m["blinks_per_min"] / target["blinks_per_min"]))
+        if best_rate is None or loss < best_rate[0]:
+            best_rate = (loss, c, m)
+    return best_rate[1], best_rate[2]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..evaluation.real_speech import load_real_speech, real_set_dir
+
+    train = load_neurosync("train")
+    target = capture_stats(train)
+    print("captures (train):", {k: round(target[k], 1) for k in ("blinks_per_min", "blink_ms", "closing_ms", "opening_ms")})
+    print("eye angles:", {k: round(v, 3) for k, v in fit_eye_angles(train).items()})
+    sims = _product_lids(load_real_speech(real_set_dir("val")))
+    cfg, m = fit_blinks(target, sims)
+    print(f"fitted BlinkConfig: rate_per_min={cfg.rate_per_min:g} duration_s={cfg.duration_s} "
+          f"close_frac={cfg.close_frac:g} plateau={cfg.plateau:g}")
+    print("product with it (real-speech val):", {k: round(v, 1) for k, v in m.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
