@@ -145,3 +145,4 @@ def compose_controls(base: np.ndarray, fine: np.ndarray, speech: np.ndarray, fps
     mc = out[:, MOUTH_CLOSE]
     out[:, MOUTH_CLOSE] = np.where(close > 0, np.maximum(mc, np.minimum(close, jaw)), mc)
     return out
+

@@ -5,7 +5,7 @@ derived, not generated: yaw from look-in/out, pitch from look-up/down, roll 0.
 
 Signs and scales are fitted to real Live Link Face captures (issue 24: the NeuroSync TRAIN
 takes, which hold both the eyeLook weights and the eye rotations; ``python -m
-cafetalk_core.training.motion_rules``): eye yaw = -35.1 deg x (lookOut - lookIn) of the left eye
+cafetalk_core.evaluation.fit_motion_rules``): eye yaw = -35.1 deg x (lookOut - lookIn) of the left eye
 (correlation -0.99), i.e. looking to the subject's left is *negative* yaw (the rule before issue 24
 had the opposite sign); pitch = +24.6 deg x (lookDown - lookUp) (correlation 0.99): looking down
 is positive pitch. ``MAX_YAW`` / ``MAX_PITCH`` are the angles a weight of 1 means.

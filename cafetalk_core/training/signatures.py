@@ -9,7 +9,8 @@ the learned part is each action's co-activation signature (motion/control_signat
    the action's own activation (labelled on vs off frames within each take);
 3. the learned row = the hand table's weights on the action's own channels (the requested
    intensity stays exact) + the positive co-activations >= MIN_COACTIVATION elsewhere, capped at 1,
-   never on jawOpen / mouthClose / tongueOut (the lip sync's);
+   never on jawOpen / mouthClose / tongueOut (the lip sync's), never on the lids (the blink stage's;
+   and on the iPhone a closing lid reads as a look down and back, a confound), no gaze for the blink;
 4. choice on the VALIDATION captures: per action found there, the row (learned or hand) whose
    pattern correlates better with the held-out takes' co-activation pattern; actions the held-out
    takes do not show keep the hand row (no evidence either way).
@@ -32,6 +33,8 @@ from ..data.captures import load_neurosync
 from ..motion.control_signature import SIGNATURES_FILE, SPEECH_OWNED, hand_signatures
 
 MIN_COACTIVATION = 0.05   # co-activations smaller than this per unit intensity are noise at 60 fps
+LIDS = tuple(rig.indices(["eyeBlinkLeft", "eyeBlinkRight"]))
+GAZE = tuple(i for i, n in enumerate(rig.ARKIT_NAMES) if n.startswith("eyeLook"))
 
 
 def learned_signatures(patterns: np.ndarray) -> np.ndarray:
@@ -44,6 +47,12 @@ def learned_signatures(patterns: np.ndarray) -> np.ndarray:
             continue
         row = np.where(p >= MIN_COACTIVATION, np.minimum(p, 1.0), 0.0).astype(np.float32)
         row[list(SPEECH_OWNED)] = 0.0
+        # the lids belong to the blink stage; and the iPhone reads a closing lid as a look down (a
+        # blink's frames show eyeLookDown 0.44, a look down's frames eyeBlink 1.2): a measurement
+        # confound, so no action learns the lids, and the blink learns no gaze
+        row[list(LIDS)] = 0.0
+        if a.id == "AU45":
+            row[list(GAZE)] = 0.0
         own = a.channel_indices()
         row[own] = hand[k, own]
         out[k] = row

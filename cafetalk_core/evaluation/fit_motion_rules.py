@@ -1,4 +1,7 @@
-"""Fit the rules that stay (blinks, eye angles) to the real captures' TRAIN takes (issue 24).
+"""Fit the rules that stay (blinks, saccades, eye angles) to the real captures' TRAIN takes (issue 24).
+
+In evaluation/ (not training/) because the fit is a measurement: it scores the product's own output
+with capture_stats, as tuning.py chooses sampling settings.
 
 Blinks stay a rule stage (motion/blinks.py: a diffusion sampler blurs point events); their
 parameters are fitted here so the product's blinks measure like the captures' under the same
@@ -11,10 +14,15 @@ statistics (evaluation/capture_stats.py):
    triggers, phrase ends and gaze shifts, add blinks on top of the process, so the rate
    parameter is not the measured rate).
 
+Saccades (motion/saccades.py) are placed by rule too: their rate and the spread of the fixations
+are fitted (grid search, simulated on the same validation clips) so the product's saccades a minute
+and mean size match the captures'; the blinks are fitted after them, because a saccade is a gaze
+shift that may trigger a blink.
+
 The eye angles of motion/eyes.py (radians per unit eyeLook weight) are a least-squares fit of the
 captured eye rotations on the eyeLook weights (``capture_stats.fit_eye_angles``).
 
-Run: ``python -m cafetalk_core.training.motion_rules`` (prints the fitted values; they are the
+Run: ``python -m cafetalk_core.evaluation.fit_motion_rules`` (prints the fitted values; they are the
 defaults of ``BlinkConfig`` and ``motion/eyes.py``).
 """
 from __future__ import annotations
@@ -26,8 +34,10 @@ from typing import Sequence
 import numpy as np
 
 from ..data.captures import load_neurosync
-from ..evaluation.capture_stats import blink_events, capture_stats, fit_eye_angles
+from .capture_stats import (_resample, blink_events, capture_stats, fit_eye_angles, gaze_degrees,
+                                        saccades)
 from ..motion.blinks import BlinkConfig, add_spontaneous_blinks
+from ..motion.saccades import SaccadeConfig, add_saccades
 
 SEEDS = (0, 1, 2)
 
@@ -43,6 +53,30 @@ def _product_lids(clips: Sequence) -> list[tuple[np.ndarray, np.ndarray, float]]
         v = g.generate(c.wav, seed=0).values
         out.append((v, g.speech_activity(g.front_end.features(c.wav, len(v), g.cfg.fps), c.wav), g.cfg.fps))
     return out
+
+
+def gaze_spread(takes: Sequence) -> tuple[float, float]:
+    """Mean per-take std of the captured gaze (yaw, pitch; degrees, at 30 fps)."""
+    sds = [_resample(gaze_degrees(t.values, t.curves.rotations), t.fps).std(axis=0) for t in takes]
+    return float(np.mean([s[0] for s in sds])), float(np.mean([s[1] for s in sds]))
+
+
+def fit_saccades(target: dict[str, float], spread: tuple[float, float],
+                 sims: list[tuple[np.ndarray, np.ndarray, float]]) -> tuple[SaccadeConfig, dict]:
+    """Rate and spread scale whose saccades a minute and mean size match the captures'."""
+    best = None
+    for rate, scale in itertools.product(np.arange(20.0, 84.0, 4.0), (0.6, 0.8, 1.0, 1.2, 1.4)):
+        cfg = SaccadeConfig(rate_per_min=float(rate), spread_deg=(round(spread[0] * scale, 2), round(spread[1] * scale, 2)))
+        amps, minutes = [], 0.0
+        for v, _, fps in sims:
+            for seed in SEEDS:
+                amps += saccades(gaze_degrees(add_saccades(v, fps, seed=seed, cfg=cfg), None), fps)
+                minutes += len(v) / fps / 60.0
+        m = {"saccades_per_min": len(amps) / minutes, "saccade_deg": float(np.mean(amps)) if amps else 0.0}
+        loss = sum(np.log(max(m[k], 1e-3) / target[k]) ** 2 for k in m)
+        if best is None or loss < best[0]:
+            best = (loss, cfg, m)
+    return best[1], best[2]
 
 
 def _measure(sims: list[tuple[np.ndarray, np.ndarray, float]], cfg: BlinkConfig) -> dict[str, float]:
@@ -72,25 +106,35 @@ def fit_blinks(target: dict[str, float], sims: list[tuple[np.ndarray, np.ndarray
             best = (loss, cfg, m)
     _, cfg, _ = best
     best_rate = None
-    for rate in np.arange(4.0, 20.5, 1.0):
-        c = replace(cfg, rate_per_min=float(rate))
+    # the rate: the gamma process's own rate and the chance that a gaze shift triggers a blink (with
+    # saccades every second, 40% of them would blink twice as often as people do); ties go to the
+    # larger process rate (blinks that also come in long silences)
+    for rate, p_gaze in itertools.product(np.arange(4.0, 20.5, 1.0), (0.0, 0.05, 0.1, 0.2, 0.3, 0.4)):
+        c = replace(cfg, rate_per_min=float(rate), p_gaze=p_gaze)
         m = _measure(sims, c)
-        loss = abs(np.log(m["blinks_per_min"] / target["blinks_per_min"]))
-        if best_rate is None or loss < best_rate[0]:
-            best_rate = (loss, c, m)
+        loss = round(abs(np.log(m["blinks_per_min"] / target["blinks_per_min"])), 2)
+        if best_rate is None or (loss, -rate) < best_rate[0]:
+            best_rate = ((loss, -rate), c, m)
     return best_rate[1], best_rate[2]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..evaluation.real_speech import load_real_speech, real_set_dir
+    from .real_speech import load_real_speech, real_set_dir
 
     train = load_neurosync("train")
     target = capture_stats(train)
     print("captures (train):", {k: round(target[k], 1) for k in ("blinks_per_min", "blink_ms", "closing_ms", "opening_ms")})
     print("eye angles:", {k: round(v, 3) for k, v in fit_eye_angles(train).items()})
     sims = _product_lids(load_real_speech(real_set_dir("val")))
+    spread = gaze_spread(train)
+    print("captured gaze spread (yaw, pitch deg):", tuple(round(x, 2) for x in spread),
+          "saccades:", {k: round(target[k], 1) for k in ("saccades_per_min", "saccade_deg")})
+    scfg, sm = fit_saccades(target, spread, sims)
+    print(f"fitted SaccadeConfig: rate_per_min={scfg.rate_per_min:g} spread_deg={scfg.spread_deg}")
+    print("product with it (real-speech val):", {k: round(v, 1) for k, v in sm.items()})
+    sims = [(add_saccades(v, fps, seed=0, cfg=scfg), speech, fps) for v, speech, fps in sims]
     cfg, m = fit_blinks(target, sims)
-    print(f"fitted BlinkConfig: rate_per_min={cfg.rate_per_min:g} duration_s={cfg.duration_s} "
+    print(f"fitted BlinkConfig: rate_per_min={cfg.rate_per_min:g} p_gaze={cfg.p_gaze:g} duration_s={cfg.duration_s} "
           f"close_frac={cfg.close_frac:g} plateau={cfg.plateau:g}")
     print("product with it (real-speech val):", {k: round(v, 1) for k, v in m.items()})
     return 0
