@@ -50,7 +50,7 @@ def gaze_from_weights(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(yaw, pitch) in degrees, the mean of both eyes, by the eye rule of motion/eyes.py."""
     v = np.asarray(values, np.float64)
     c = lambda name: v[:, J[name]]  # noqa: E731
-    yaw = ((c("eyeLookInLeft") - c("eyeLookOutLeft")) + (c("eyeLookOutRight") - c("eyeLookInRight"))) / 2
+    yaw = ((c("eyeLookOutLeft") - c("eyeLookInLeft")) + (c("eyeLookInRight") - c("eyeLookOutRight"))) / 2
     pitch = ((c("eyeLookDownLeft") - c("eyeLookUpLeft")) + (c("eyeLookDownRight") - c("eyeLookUpRight"))) / 2
     return yaw * np.degrees(MAX_YAW), pitch * np.degrees(MAX_PITCH)
 
@@ -58,11 +58,11 @@ def gaze_from_weights(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def write_gaze(values: np.ndarray, yaw_deg: np.ndarray, pitch_deg: np.ndarray) -> np.ndarray:
     """A copy of ``values`` with the eight eyeLook channels set to look at (yaw, pitch) degrees, both eyes."""
     v = np.array(values, np.float32, copy=True)
-    y = np.asarray(yaw_deg) / np.degrees(MAX_YAW)         # > 0: Live Link's positive eye yaw
+    y = np.asarray(yaw_deg) / np.degrees(MAX_YAW)         # > 0: to the subject's left (motion/eyes.py)
     p = np.asarray(pitch_deg) / np.degrees(MAX_PITCH)     # > 0: down
     pos, neg = np.clip(y, 0, 1), np.clip(-y, 0, 1)
-    v[:, J["eyeLookInLeft"]], v[:, J["eyeLookOutLeft"]] = pos, neg
-    v[:, J["eyeLookOutRight"]], v[:, J["eyeLookInRight"]] = pos, neg
+    v[:, J["eyeLookOutLeft"]], v[:, J["eyeLookInLeft"]] = pos, neg
+    v[:, J["eyeLookInRight"]], v[:, J["eyeLookOutRight"]] = pos, neg
     for side in ("Left", "Right"):
         v[:, J[f"eyeLookDown{side}"]] = np.clip(p, 0, 1)
         v[:, J[f"eyeLookUp{side}"]] = np.clip(-p, 0, 1)
