@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import rig
 from .binarize import activations, binarize
-from .vocabulary import ACTIONS, NUM_ACTIONS
+from .vocabulary import NUM_ACTIONS
 
 MIN_FRAMES = 30   # 0.5 s at 60 fps (1 s at 30): fewer on- or off-frames in a take say nothing about it
 
@@ -67,6 +67,3 @@ def pattern_correlation(pattern: np.ndarray, reference: np.ndarray) -> float:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
-
-def action_ids() -> tuple[str, ...]:
-    return tuple(a.id for a in ACTIONS)
