@@ -7,7 +7,9 @@ weights and Live Link's 9 rotation columns (radians), so real takes and the prod
 scored by one code path:
 
 * blinks: events are runs of the mean eyeBlink above 0.5 (the threshold of
-  ``evaluation.motion.blink_stats``, whose rate and duration these are); for each event the
+  ``evaluation.motion.blink_stats``, whose rate and duration these are); for each event its width
+  at half its own height (scale-free: the iPhone reads a shut lid as 0.5-0.95, a rig as 1, so the
+  time past 0.5 is shorter in captures for the same blink); the
   closing time is 10% -> 90% of the rise from the local open lid (the 10th percentile of the lid
   within 0.5 s of the event) to the peak, the opening time 90% -> 10% on the way back (each walk
   stops 0.5 s from the peak); asymmetry =
@@ -48,7 +50,8 @@ def _resample(x: np.ndarray, fps: float, to_fps: float = STATS_FPS) -> np.ndarra
 
 
 def blink_events(values: np.ndarray, fps: float) -> list[dict[str, float]]:
-    """Each blink's duration above EYES_SHUT, closing and opening times (ms)."""
+    """Each blink's duration above EYES_SHUT, its width at half its own height (scale-free: an iPhone's
+    shut lid reads 0.5-0.95, a rig's 1), closing and opening times (ms)."""
     lid = np.asarray(values, np.float64)[:, EYE_BLINK].mean(axis=1)
     n = len(lid)
     out = []
@@ -71,8 +74,15 @@ def blink_events(values: np.ndarray, fps: float) -> list[dict[str, float]]:
         m = k
         while m < hi and lid[m] > p10:
             m += 1
-        out.append({"duration_ms": (b - a) / fps * 1000, "closing_ms": max(1, i - j) / fps * 1000,
-                    "opening_ms": max(1, m - k) / fps * 1000})
+        half_level = base + 0.5 * amp
+        h0 = peak_i
+        while h0 > lo and lid[h0 - 1] > half_level:
+            h0 -= 1
+        h1 = peak_i
+        while h1 < hi and lid[h1 + 1] > half_level:
+            h1 += 1
+        out.append({"duration_ms": (b - a) / fps * 1000, "half_width_ms": (h1 - h0 + 1) / fps * 1000,
+                    "closing_ms": max(1, i - j) / fps * 1000, "opening_ms": max(1, m - k) / fps * 1000})
     return out
 
 
@@ -128,7 +138,8 @@ def pooled_stats(per_take: Sequence[dict[str, Any]]) -> dict[str, float]:
     nan = float("nan")
     mean = lambda xs: float(np.mean(xs)) if len(xs) else nan  # noqa: E731
     out = {"minutes": minutes, "blinks_per_min": len(ev) / minutes if minutes else nan,
-           "blink_ms": mean([e["duration_ms"] for e in ev]), "closing_ms": mean([e["closing_ms"] for e in ev]),
+           "blink_ms": mean([e["duration_ms"] for e in ev]), "blink_half_width_ms": mean([e["half_width_ms"] for e in ev]),
+           "closing_ms": mean([e["closing_ms"] for e in ev]),
            "opening_ms": mean([e["opening_ms"] for e in ev]),
            "saccades_per_min": len(sac) / minutes if minutes else nan, "saccade_deg": mean(sac)}
     out["blink_asymmetry"] = out["opening_ms"] / out["closing_ms"] if ev else nan
