@@ -37,16 +37,16 @@ EMOTION_RATE = {"fear": 1.5, "angry": 1.2, "sad": 0.8}
 
 @dataclass(frozen=True)
 class BlinkConfig:
-    # rate, triggers, length, closing share and top fitted to the real captures' TRAIN takes
-    # (datasets/neurosync: 16.3 blinks a minute, 120 ms wide at half height, closing 75 ms, opening
-    # 154 ms) by ``python -m cafetalk_core.evaluation.fit_motion_rules`` (docs/model.md), simulated on
-    # the shipped model's output for the real-speech validation clips with the saccade stage on: 16.2 a
-    # minute, 128 ms, 61 ms, 148 ms. The fit turned both triggers off: with saccades at the captures'
-    # rate (~56 a minute) any gaze trigger multiplies the blink rate, and among the fits that match
-    # the rate the one that depends least on the clip's pauses (no phrase-end trigger) was preferred.
-    # Before issue 24: 12 a minute + triggers at phrase ends (45%) and gaze shifts (40%), 0.12-0.28 s,
-    # 40% closing, flat top 1.6
-    rate_per_min: float = 18.0
+    # length, closing share, top and rate fitted to the real captures' TRAIN takes (datasets/neurosync:
+    # 16.3 blinks a minute, 120 ms wide at half height, closing 75 ms, opening 154 ms) by
+    # ``python -m cafetalk_core.evaluation.fit_motion_rules`` (docs/model.md), simulated on the shipped
+    # model's output for the real-speech validation clips with the saccade stage on: 16.1 a minute,
+    # 132 ms, 68 ms, 161 ms. Both triggers are off: with saccades at the captures' rate (~56 a minute)
+    # any gaze trigger multiplies the blink rate, and the phrase-end trigger made the rate depend on
+    # the clip's pauses (16.5 a minute on the validation clips, 24.5 on the test clips). The rate is
+    # above the parameter on short clips. Before issue 24: 12 a minute + triggers at phrase ends (45%)
+    # and gaze shifts (40%), 0.12-0.28 s, 40% closing, flat top 1.6
+    rate_per_min: float = 13.0
     min_gap_s: float = 1.2
     gamma_shape: float = 3.0
     duration_s: tuple[float, float] = (0.18, 0.30)
@@ -120,9 +120,11 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
     def guarded(t: float, length: float = 0.0) -> bool:
         return any(a - cfg.control_guard_s < t + length and t < b + cfg.control_guard_s for a, b in requested)
 
-    # candidate triggers, in time order
-    triggers = [(t + rng.uniform(0.05, 0.25), cfg.p_boundary) for t in _phrase_ends(np.asarray(speech) > 0.5, fps, cfg.min_pause_s)]
-    triggers += [(t, cfg.p_gaze) for t in _gaze_shifts(v, fps, cfg.gaze_speed)]
+    # candidate triggers, in time order (a trigger whose chance is 0 is not drawn for: its draws would
+    # shift every later blink, so a gaze control would move blinks outside its span)
+    triggers = [(t + rng.uniform(0.05, 0.25), cfg.p_boundary) for t in _phrase_ends(np.asarray(speech) > 0.5, fps, cfg.min_pause_s)
+                ] if cfg.p_boundary > 0 else []
+    triggers += [(t, cfg.p_gaze) for t in _gaze_shifts(v, fps, cfg.gaze_speed)] if cfg.p_gaze > 0 else []
     triggers.sort()
     times: list[float] = []
     for t, p in triggers:

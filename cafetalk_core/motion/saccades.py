@@ -12,8 +12,8 @@ the slow part:
    (``spread_deg``: yaw, pitch); the eyes move there in ``transition_s`` (a saccade lasts 20-60 ms);
 3. the new gaze (model + offset, degrees) is written back into the eight eyeLook channels through
    the eye rule of motion/eyes.py (so the eye rotations, derived from those channels, jump too);
-4. requested gaze (GAZE_* fine controls) wins: within ``control_guard_s`` of their spans the offset
-   fades to 0 and the model's (controlled) gaze is kept.
+4. requested gaze (GAZE_* fine controls) wins: inside their spans and within ``control_guard_s``
+   (0.1 s, the controls' own ramp) the offset fades to 0 and the model's (controlled) gaze is kept.
 
 The rate, interval shape and spread are fitted to the real captures' TRAIN takes (issue 24:
 ``python -m cafetalk_core.evaluation.fit_motion_rules``). Seeded: the same seed gives the same saccades.
@@ -43,7 +43,7 @@ class SaccadeConfig:
     spread_deg: tuple[float, float] = (5.6, 4.2)
     min_interval_s: float = 0.15
     transition_s: float = 0.033
-    control_guard_s: float = 0.3
+    control_guard_s: float = 0.1      # the offset fades out this close to a requested gaze span
 
 
 def gaze_from_weights(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
