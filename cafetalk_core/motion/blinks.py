@@ -40,13 +40,12 @@ class BlinkConfig:
     # length, closing share, top and rate fitted to the real captures' TRAIN takes (datasets/neurosync:
     # 16.3 blinks a minute, 120 ms wide at half height, closing 75 ms, opening 154 ms) by
     # ``python -m cafetalk_core.evaluation.fit_motion_rules`` (docs/model.md), simulated on the shipped
-    # model's output for the real-speech validation clips with the saccade stage on: 16.1 a minute,
-    # 132 ms, 68 ms, 161 ms. Both triggers are off: with saccades at the captures' rate (~56 a minute)
+    # model's output for the real-speech validation clips with the saccade stage on: 16.5 a minute,
+    # 127 ms, 66 ms, 145 ms. Both triggers are off: with saccades at the captures' rate (~56 a minute)
     # any gaze trigger multiplies the blink rate, and the phrase-end trigger made the rate depend on
-    # the clip's pauses (16.5 a minute on the validation clips, 24.5 on the test clips). The rate is
-    # above the parameter on short clips. Before issue 24: 12 a minute + triggers at phrase ends (45%)
+    # the clip's pauses (16.5 a minute on the validation clips, 24.5 on the test clips). Before issue 24: 12 a minute + triggers at phrase ends (45%)
     # and gaze shifts (40%), 0.12-0.28 s, 40% closing, flat top 1.6
-    rate_per_min: float = 13.0
+    rate_per_min: float = 17.0
     min_gap_s: float = 1.2
     gamma_shape: float = 3.0
     duration_s: tuple[float, float] = (0.18, 0.30)
@@ -135,7 +134,11 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
     mean_gap = 60.0 / max(rate, 1e-3)
     scale = mean_gap / cfg.gamma_shape
     filled: list[float] = []
-    t = rng.uniform(0.2, min(mean_gap, max(0.3, dur)))
+    # the first blink as in a process that was already running when the clip began (the forward
+    # recurrence time: a length-biased interval, gamma of shape + 1, times a uniform): a short clip
+    # then blinks at the process's rate, not once per clip (measured: a uniform start within the
+    # first mean gap made 12 clips of 2-7 s blink 32 times a minute for a rate of 13)
+    t = 0.2 + rng.uniform() * rng.gamma(cfg.gamma_shape + 1.0, scale)
     anchors = sorted(times)
     k = 0
     while t < dur - 0.2:
