@@ -90,8 +90,10 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     """The side-by-side report (a dict; :func:`format_captures` prints it)."""
     fps = generator.cfg.fps
     plain, per_clip = {}, []
-    for i, c in enumerate(clips):      # each clip its own seed: one seed for all would place every
-        take = generator.generate(c.wav, seed=i)      # clip's first blink alike (measured: 30 blinks a minute for 16.5)
+    # each clip its own seed: one seed for all would place every clip's first blink alike
+    # (measured: 30 blinks a minute for a process of 16.5)
+    for i, c in enumerate(clips):
+        take = generator.generate(c.wav, seed=i)
         plain[c.id] = take.values
         per_clip.append(take_stats(take.values, take.rotations, fps))
     product = pooled_stats(per_clip)
