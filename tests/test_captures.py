@@ -9,8 +9,7 @@ import pytest
 from cafetalk_core import rig
 from cafetalk_core.controls.coactivation import coactivation, pattern_correlation
 from cafetalk_core.controls.vocabulary import action_index
-from cafetalk_core.data.captures import (DATASET_DIR, assign_splits, clamp_live_link_text, load_capture_folder,
-                                         load_neurosync, read_capture)
+from cafetalk_core.data.captures import DATASET_DIR, assign_splits, load_capture_folder, load_neurosync, read_capture
 from cafetalk_core.evaluation.capture_stats import (blink_events, capture_stats, fit_eye_angles, has_head,
                                                     saccades, take_stats)
 from cafetalk_core.motion.blinks import blink_shape
@@ -25,8 +24,7 @@ def test_the_card_lists_ten_distinct_takes_with_provenance_and_byte_exact_files(
     assert len(CARD["commit"]) == 40 and "NeuroSync_Player" in CARD["repository"] and "$1M" in CARD["license"]
     for t in CARD["takes"]:
         data = (DATASET_DIR / t["file"]).read_bytes()
-        if t["clamped_weights"] == 0:      # nothing clamped: the file is the source, byte for byte
-            assert hashlib.sha256(data).hexdigest() == t["source_sha256"]
+        assert hashlib.sha256(data).hexdigest() == t["source_sha256"]     # the source, byte for byte
         assert all(p.startswith("livelink/animations/") for p in t["source_paths"])
     shas = [t["source_sha256"] for t in CARD["takes"]]
     assert len(set(shas)) == len(shas)                              # deduplicated by content
@@ -61,8 +59,6 @@ def test_weights_above_one_are_clamped_and_counted(tmp_path: Path):
     row2 = ["00:00:00:01.000", "61"] + ["0.1"] * 52 + ["0.0"] * 9
     row[2] = "1.0312"                                                 # EyeBlinkLeft overshoots, as real exports do
     text = "\n".join([header, ",".join(row), ",".join(row2)]) + "\n"
-    fixed, n = clamp_live_link_text(text)
-    assert n == 1 and "1.0312" not in fixed
     (tmp_path / "take.csv").write_text(text)
     (tmp_path / "take.wav").write_bytes(b"")                          # audio beside it is picked up
     take = read_capture(tmp_path / "take.csv", fps=60)
@@ -145,7 +141,7 @@ def test_learned_signatures_file_matches_the_captures():
 
 @pytest.mark.slow
 def test_evaluate_captures_prints_the_product_next_to_the_held_out_captures():
-    """cafetalk evaluate --captures on a tiny random model with the signature stage: a smile's
+    """cafetalk evaluate --motion-captures on a tiny random model with the signature stage: a smile's
     co-activation matches the real captures better with the learned table than with the hand one."""
     from cafetalk_core.evaluation.captures_report import format_captures, run_captures
     from cafetalk_core.evaluation.real_speech import load_real_speech, real_set_dir

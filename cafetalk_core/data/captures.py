@@ -3,13 +3,13 @@
 Why: everything above the mouth in the product was made by rules until issue 24; real captures
 are what blinks, gaze, head motion, expressions and the actions' co-activations are fitted to.
 
-- :func:`read_capture` reads one Live Link Face CSV the way real exports need: weights slightly
-  above 1 (the iPhone's solver overshoots) are clamped into [0, 1] and counted, then the core
-  reader (``rig.read_live_link_csv``) reads the take at its own rate (60 fps for the iPhone).
+- :func:`read_capture` reads one Live Link Face CSV with the core reader (``rig.read_live_link_csv``)
+  at its own rate (60 fps for the iPhone); weights slightly above 1 (the iPhone's solver
+  overshoots) are clamped into [0, 1] and counted there.
 - :func:`load_capture_folder` reads a user folder of ``name.csv`` (+ optional ``name.wav``).
 - :func:`build_neurosync` converts the AnimaVR/NeuroSync_Player snapshot's
   ``livelink/animations/<Emotion>/*.csv`` into ``datasets/neurosync/``: one CSV per *distinct*
-  take (several emotion folders hold byte-identical files; the labels of such a take are all of
+  take, byte for byte the source (several emotion folders hold byte-identical files; the labels of such a take are all of
   its folders, and the data card says which labels are therefore ambiguous), and
   ``dataset.json`` with provenance (repository, path(s), commit, sha256), labels, clamping
   counts and the split by take. Rebuild: ``python -m cafetalk_core.data.captures``.
@@ -69,44 +69,13 @@ class CaptureTake:
         return self.curves.values
 
 
-def clamp_live_link_text(text: str) -> tuple[str, int]:
-    """(text with every blendshape weight clamped into [0, 1], how many were clamped).
-
-    Only the 52 ARKit columns (by name, case-insensitive) are touched; a value inside [0, 1] keeps
-    its exact text, rotations and timecodes are left alone. A non-number is left for the reader
-    to refuse with its line and column.
-    """
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        return text, 0
-    names = {n.lower() for n in rig.ARKIT_NAMES}
-    cols = [i for i, h in enumerate(rows[0]) if h.strip().lower() in names]
-    count = 0
-    for row in rows[1:]:
-        for i in cols:
-            if i >= len(row):
-                continue
-            try:
-                x = float(row[i])
-            except ValueError:
-                continue
-            if x > 1.0 or x < 0.0:
-                row[i] = "1.0000000000" if x > 1.0 else "0.0000000000"
-                count += 1
-    if not count:
-        return text, 0
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue(), count
-
-
 def read_capture(path: str | Path, fps: float | None = None) -> CaptureTake:
-    """One Live Link Face CSV (weights clamped into [0, 1] and counted); ``name.wav`` beside it is its audio."""
+    """One Live Link Face CSV (the core reader clamps weights slightly outside [0, 1] and counts them);
+    ``name.wav`` beside it is its audio."""
     path = Path(path)
-    text, clamped = clamp_live_link_text(path.read_text(encoding="utf-8-sig"))
-    take = rig.read_live_link_csv(io.StringIO(text), fps=fps, path=str(path))
+    take = rig.read_live_link_csv(path, fps=fps)
     wav = path.with_suffix(".wav")
-    return CaptureTake(path.stem, take.to_curves(), clamped, wav if wav.is_file() else None)
+    return CaptureTake(path.stem, BlendshapeCurves.from_live_link(take), take.clamped, wav if wav.is_file() else None)
 
 
 def load_capture_folder(folder: str | Path) -> list[CaptureTake]:
@@ -196,10 +165,10 @@ def build_neurosync(snapshot: str | Path = SNAPSHOT, out_dir: str | Path = DATAS
         if unknown:
             raise ValueError(f"{paths}: emotion folder(s) {unknown} not in FOLDER_EMOTION")
         labs = tuple(sorted({FOLDER_EMOTION[f] for f in folders} - {"default"}))
-        text, clamped = clamp_live_link_text(raw.decode("utf-8-sig"))
         dest = out_dir / "takes" / f"{take}.csv"
-        dest.write_text(text)
-        curves = rig.read_live_link_csv(io.StringIO(text), path=str(dest)).to_curves()
+        dest.write_bytes(raw)                                # the source, byte for byte
+        read = rig.read_live_link_csv(dest)                  # clamps weights slightly above 1 and counts them
+        curves, clamped = BlendshapeCurves.from_live_link(read), read.clamped
         labels[take] = labs
         records.append({"id": take, "file": f"takes/{take}.csv", "labels": list(labs),
                         "ambiguous_label": len(labs) > 1, "source_paths": sorted(paths),

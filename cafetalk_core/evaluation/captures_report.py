@@ -1,4 +1,4 @@
-"""``cafetalk evaluate --captures``: the product next to real held-out captures (issue 24).
+"""``cafetalk evaluate --motion-captures``: the product next to real held-out captures (issue 24).
 
 Side by side, measured by one code path (evaluation/capture_stats.py):
 

@@ -637,7 +637,7 @@ def cli_evaluate(args: Any) -> int:
 
     from ..data.dataset import BadClip
 
-    if getattr(args, "captures", False):
+    if getattr(args, "motion_captures", False):
         return _cli_captures(args)
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
@@ -661,7 +661,7 @@ def cli_evaluate(args: Any) -> int:
 
 
 def _cli_captures(args: Any) -> int:
-    """``cafetalk evaluate --captures``: the product next to the held-out real captures (captures_report.py)."""
+    """``cafetalk evaluate --motion-captures``: the product next to the held-out real captures (captures_report.py)."""
     import json
     import sys
 

@@ -1,6 +1,6 @@
 """The saccade stage: the eyes jump between fixations, as real eyes do, on top of the model's gaze.
 
-Why a rule stage: measured on real speech (``cafetalk evaluate --captures``), the product's gaze made
+Why a rule stage: measured on real speech (``cafetalk evaluate --motion-captures``), the product's gaze made
 no saccade at all (0 a minute against 46-56 in the real captures): the x0 sampler and the
 smoothing average a jump at an uncertain time into a slow drift, the same failure as blinks
 (motion/blinks.py). So, like blinks, the eyes' quick part is placed by rule and the model keeps
