@@ -109,6 +109,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--languages", nargs="*", default=None, metavar="LANG",
                    help="closure and false seals on espeak-ng speech in other languages (no LANG: all of "
                         "de fr es it pt ru pl); cached")
+    p.add_argument("--motion-captures", action="store_true",
+                   help="only the product vs the held-out NeuroSync captures (datasets/neurosync): blinks, saccades, "
+                        "head, each action's co-activation, emotion (uses --real-set and --action-clips)")
     p.add_argument("--real-set", default="test",
                    help="real-speech set: test (default; the README's figures), val (for choosing settings) or a folder")
     p.add_argument("--out", default=None, help="write the report JSON here")

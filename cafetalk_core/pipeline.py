@@ -38,6 +38,7 @@ from .model.closure import CLOSURE_DIR, ClosureDetector, load_closure
 from .model.head import HEAD_DIR, HeadStage, head_features, head_features_from
 from .model.runtime import configure_threads, resolve_device
 from .model.windows import crossfade_into, windows
+from .motion.control_signature import DEFAULT_SIGNATURE, compose_controls
 from .motion.eyes import eye_rotations
 from .motion.stages import after_sampling
 
@@ -133,6 +134,8 @@ class Generator:
             raise ValueError(f"front end {front_end_id!r} gives {self.front_end.dim}-d features, "
                              f"the model expects audio_dim={self.cfg.audio_dim}")
         self.max_audio_s = MAX_AUDIO_S
+        #: the fine controls' signature table ("captures": learned from real captures, "hand": the vocabulary's)
+        self.signature = DEFAULT_SIGNATURE
 
     def save(self, directory: str | Path, **meta: Any) -> Path:
         """Write the model as a checkpoint folder with its front end's full config (for wav2vec2-v1:
@@ -347,9 +350,14 @@ class Generator:
 
     @property
     def _uses_speech(self) -> bool:
-        cfg, control = self.cfg, self.model.control
+        cfg = self.cfg
         return bool(cfg.blink_stage or self.head is not None or (self.closure is not None and cfg.finish_motion)
-                    or (control is not None and control.prior is not None))
+                    or self._uses_signature)
+
+    @property
+    def _uses_signature(self) -> bool:
+        """Whether the fine controls go through the signature stage after sampling (motion/control_signature.py)."""
+        return bool(self.cfg.control_prior and self.model.control is not None)
 
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
@@ -362,24 +370,22 @@ class Generator:
 
     def _after_sampling(self, out: np.ndarray, feats: np.ndarray, speech: np.ndarray, controls: ControlSet,
                         fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int) -> np.ndarray:
-        """Smoothing, the signature prior of the fine controls, blinks (motion/stages.py)."""
+        """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py)."""
         cfg = self.cfg
-        control = self.model.control
-        prior_module = control.prior if control is not None else None
-        if not (cfg.finish_motion or cfg.blink_stage or prior_module is not None):
+        uses_signature = self._uses_signature
+        if not (cfg.finish_motion or cfg.blink_stage or uses_signature):
             return out
+        table = self.signature
 
         def prior(values: np.ndarray, grid: np.ndarray, act: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                base = torch.as_tensor(values, dtype=torch.float32)[None]
-                composed = prior_module(base, torch.as_tensor(grid)[None], torch.as_tensor(act)[None])[0]
-            return (values + b_scale * (composed.numpy() - values)).astype(np.float32)
+            composed = compose_controls(values, grid, act, cfg.fps, ramp_s=cfg.control_ramp_s, signature=table)
+            return (values + b_scale * (composed - values)).astype(np.float32)
 
         labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
         closure_prob = self.closure.probability(feats) if self.closure is not None and cfg.finish_motion else None
         return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
                               emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
-                              blinks=cfg.blink_stage, prior=prior if prior_module is not None else None,
+                              blinks=cfg.blink_stage, prior=prior if uses_signature else None,
                               closure_prob=closure_prob)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:

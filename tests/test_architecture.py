@@ -19,7 +19,8 @@ CORE = ROOT / "cafetalk_core"
 LAYERS: list[set[str]] = [
     {"__init__", "rig", "timecode", "curves", "phones", "visemes"},   # names, timecodes, curves, phone/viseme tables
     {"audio", "controls", "formats"},                           # audio in, controls in, take files in/out
-    {"model", "motion", "generation"},                          # the model; motion after sampling; the contract
+    {"model", "generation"},                                    # the model; the contract
+    {"motion"},                                                 # stages after sampling, owned by the pipeline
     {"data"},                                                   # the synthetic corpus and training dataset
     {"pipeline", "training"},                                   # generate; train every stage (training/)
     {"evaluation", "server", "demo", "server_process", "batch"},   # the products built on the pipeline

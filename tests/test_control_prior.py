@@ -1,30 +1,32 @@
-"""The stage-2 signature prior (model/control_prior.py): every action shows, speech wins where they fight."""
+"""Stage 2's signature stage (motion/control_signature.py): every action shows, speech wins where they fight.
+
+Run for both signature tables: the hand-written one (the vocabulary) and the one learned from the
+real captures (weights/control_signatures.json)."""
 import numpy as np
 import pytest
-import torch
 
 from cafetalk_core import rig
 from cafetalk_core.controls import FineControl, rasterize_fine
 from cafetalk_core.controls.vocabulary import ACTIONS, get_action
-from cafetalk_core.model.control_prior import ControlPrior
+from cafetalk_core.motion.control_signature import SIGNATURE_TABLES, compose_controls, signature_table
 
 FPS = 30.0
 J = rig.INDEX
+TABLES = pytest.mark.parametrize("table", SIGNATURE_TABLES)
 
 
-def compose(base: np.ndarray, controls: list[FineControl], speech: np.ndarray | None = None) -> np.ndarray:
-    prior = ControlPrior(0.1, FPS)
+def compose(base: np.ndarray, controls: list[FineControl], speech: np.ndarray | None = None,
+            table: str = "captures") -> np.ndarray:
     grid = rasterize_fine(controls, len(base), FPS)
     act = np.zeros(len(base), np.float32) if speech is None else speech.astype(np.float32)   # default: a pause
-    with torch.no_grad():
-        out = prior(torch.as_tensor(base, dtype=torch.float32)[None], torch.as_tensor(grid)[None], torch.as_tensor(act)[None])
-    return out[0].numpy()
+    return compose_controls(base, grid, act, FPS, ramp_s=0.1, signature=table)
 
 
+@TABLES
 @pytest.mark.parametrize("action", [a.id for a in ACTIONS])
-def test_every_action_shows_inside_its_span_at_its_intensity_and_nowhere_else(action):
+def test_every_action_shows_inside_its_span_at_its_intensity_and_nowhere_else(action, table):
     base = np.zeros((90, rig.NUM_CHANNELS), np.float32)
-    out = compose(base, [FineControl(action, 1.0, 2.0, 0.9)])
+    out = compose(base, [FineControl(action, 1.0, 2.0, 0.9)], table=table)
     a = get_action(action)
     for name, w in a.channels:
         assert out[35:55, J[name]].max() == pytest.approx(0.9 * w, abs=1e-6)   # the asked level, exactly
@@ -32,21 +34,24 @@ def test_every_action_shows_inside_its_span_at_its_intensity_and_nowhere_else(ac
     assert out[29, a.channel_indices()[0]] < out[31, a.channel_indices()[0]]   # a ramp, not a step
 
 
+@TABLES
 @pytest.mark.parametrize("action", [a.id for a in ACTIONS])
-def test_peaks_rise_with_intensity_even_where_the_base_already_acts(action):
+def test_peaks_rise_with_intensity_even_where_the_base_already_acts(action, table):
     rng = np.random.default_rng(0)
     base = rng.uniform(0.0, 0.8, (60, rig.NUM_CHANNELS)).astype(np.float32)
     idx = get_action(action).channel_indices()
-    peaks = [compose(base, [FineControl(action, 0.5, 1.5, i)])[15:45, idx].mean(axis=1).max() for i in (0.3, 0.6, 0.9)]
+    peaks = [compose(base, [FineControl(action, 0.5, 1.5, i)], table=table)[15:45, idx].mean(axis=1).max()
+             for i in (0.3, 0.6, 0.9)]
     assert peaks[0] < peaks[1] < peaks[2]
-    assert np.all(compose(base, [FineControl(action, 0.5, 1.5, 0.3)]) >= base - 1e-7)   # never lowers the base
+    assert np.all(compose(base, [FineControl(action, 0.5, 1.5, 0.3)], table=table) >= base - 1e-7)   # never lowers
 
 
-def test_combinations_of_regions_all_show():
+@TABLES
+def test_combinations_of_regions_all_show(table):
     base = np.zeros((90, rig.NUM_CHANNELS), np.float32)
     pairs = [("AU12", "AU2"), ("AU45", "GAZE_L"), ("AU15", "AU4")]
     for first, second in pairs:
-        out = compose(base, [FineControl(first, 0.5, 2.5, 0.8), FineControl(second, 1.0, 2.0, 0.8)])
+        out = compose(base, [FineControl(first, 0.5, 2.5, 0.8), FineControl(second, 1.0, 2.0, 0.8)], table=table)
         for action in (first, second):
             assert out[35:55, get_action(action).channel_indices()].mean() > 0.4, (first, second, action)
 
@@ -66,24 +71,49 @@ def aperture(v: np.ndarray) -> np.ndarray:
     return v[:, J["jawOpen"]] - v[:, J["mouthClose"]]
 
 
-def test_a_smile_on_boom_still_closes_on_the_b_and_rounds_on_the_oo():
+@TABLES
+def test_a_smile_on_boom_still_closes_on_the_b_and_rounds_on_the_oo(table):
     base = speaking_boom()
-    out = compose(base, [FineControl("AU12", 0.0, 2.0, 0.9)], np.ones(len(base), bool))
+    out = compose(base, [FineControl("AU12", 0.0, 2.0, 0.9)], np.ones(len(base), bool), table=table)
     assert out[12, J["mouthSmileLeft"]] > 0.6
     assert np.allclose(aperture(out)[10:15], 0.0) and np.allclose(aperture(out)[44:49], 0.0)
     assert np.allclose(out[20:40, J["mouthFunnel"]], 0.5) and np.allclose(out[20:40, J["mouthPucker"]], 0.4)
 
 
-def test_a_jaw_drop_while_talking_keeps_the_bilabial_closures():
+@TABLES
+def test_a_jaw_drop_while_talking_keeps_the_bilabial_closures(table):
     base = speaking_boom()
-    out = compose(base, [FineControl("AU26", 0.0, 2.0, 0.9)], np.ones(len(base), bool))
+    out = compose(base, [FineControl("AU26", 0.0, 2.0, 0.9)], np.ones(len(base), bool), table=table)
     assert out[30, J["jawOpen"]] > base[30, J["jawOpen"]] + 0.3            # the jaw drops on the vowel
     assert np.all(aperture(out)[11:14] < 0.02) and np.all(aperture(out)[45:48] < 0.02)   # the lips still meet
 
 
-def test_an_upper_lip_raise_waits_for_the_bilabial():
-    out = compose(speaking_boom(), [FineControl("AU10", 0.0, 2.0, 0.9)], np.ones(60, bool))
-    assert out[12, J["mouthUpperUpLeft"]] < 0.05 < 0.3 < out[30, J["mouthUpperUpLeft"]]
+@TABLES
+@pytest.mark.parametrize("action", ["AU10", "AU12"])
+def test_lip_parting_waits_for_the_bilabial(table, action):
+    """An upper-lip raise, and the learned smile's lip part (mouthUpperUp, mouthLowerDown), wait for the b."""
+    out = compose(speaking_boom(), [FineControl(action, 0.0, 2.0, 0.9)], np.ones(60, bool), table=table)
+    for name in ("mouthUpperUpLeft", "mouthLowerDownLeft"):
+        assert out[12, J[name]] < 0.05
+    assert out[30, J["mouthUpperUpLeft"]] > (0.3 if action == "AU10" else (0.2 if table == "captures" else -1))
+
+
+@pytest.mark.parametrize("action", [a.id for a in ACTIONS])
+def test_no_signature_row_moves_the_lip_aperture_except_the_jaw_drop(action):
+    row = signature_table("captures")[ACTIONS.index(get_action(action))]
+    if action != "AU26":
+        assert row[J["jawOpen"]] == 0 and row[J["mouthClose"]] == 0 and row[J["tongueOut"]] == 0
+
+
+def test_the_learned_smile_reaches_the_eyes_as_real_smiles_do():
+    """3 real captures (NeuroSync 164-166) lift cheekSquint +0.07-0.34 and mouthUpperUp +0.25-0.32 while smiling."""
+    out = compose(np.zeros((90, rig.NUM_CHANNELS), np.float32), [FineControl("AU12", 1.0, 2.0, 0.9)])
+    for name in ("cheekSquintLeft", "cheekSquintRight"):
+        assert out[45, J[name]] > 0.2
+    for name in ("mouthUpperUpLeft", "mouthUpperUpRight"):
+        assert out[45, J[name]] > 0.2
+    hand = compose(np.zeros((90, rig.NUM_CHANNELS), np.float32), [FineControl("AU12", 1.0, 2.0, 0.9)], table="hand")
+    assert hand[45, J["cheekSquintLeft"]] == 0                               # the hand table's smile does not
 
 
 def test_a_lip_press_holds_the_lips_shut_between_words_not_across_them():
@@ -131,5 +161,8 @@ def test_a_smile_inside_a_sad_span_smiles_over_the_sad_face():
                                                                    "intensity": 0.8}]}), seed=2).values
     idx = get_action("AU12").channel_indices()
     assert smile[48:72, idx].min() >= 0.8 * 0.8 - 1e-6                        # the smile at its intensity
-    others = [i for i in range(rig.NUM_CHANNELS) if i not in idx]
+    row = signature_table(g.signature)[ACTIONS.index(get_action("AU12"))]
+    others = [i for i in range(rig.NUM_CHANNELS) if row[i] == 0]
     assert np.array_equal(smile[:, others], base[:, others])                  # the sad face around it stays
+    moved = [i for i in range(rig.NUM_CHANNELS) if row[i] > 0]
+    assert np.all(smile[:, moved] >= base[:, moved] - 1e-6)                    # the smile's signature only adds

@@ -57,7 +57,7 @@ def test_blinks_have_human_timing_and_are_seeded():
     out = add_spontaneous_blinks(v, FPS, speech, seed=7)
     stats = motion.blink_stats(out, FPS)
     assert 8 <= stats["blinks_per_min"] <= 25
-    assert 100 <= stats["blink_ms"] <= 300
+    assert 80 <= stats["blink_ms"] <= 200          # past half shut (the real captures' blinks: 120-150 ms at half height)
     assert 0.02 <= stats["eyes_shut"] <= 0.08 and stats["half_closed"] == 0.0
     assert np.array_equal(out, add_spontaneous_blinks(v, FPS, speech, seed=7))
     assert not np.array_equal(out, add_spontaneous_blinks(v, FPS, speech, seed=8))
@@ -82,7 +82,7 @@ def test_eye_rotations_follow_gaze():
     v[2, J["eyeLookDownLeft"]] = v[2, J["eyeLookDownRight"]] = 1.0
     r = eye_rotations(v)
     assert np.all(r[0] == 0)
-    assert r[1, 0] > 0.4 and r[1, 3] > 0.4          # left and right yaw, same way
+    assert r[1, 0] > 0.4 and r[1, 3] > 0.4          # left and right yaw, same way (the project's sign, motion/eyes.py)
     assert r[2, 1] > 0.3 and r[2, 4] > 0.3          # pitch down
 
 
@@ -179,3 +179,22 @@ def test_default_closure_stage_does_not_shut_a_vowel_it_wrongly_hears_as_a_bilab
     prob[f:f + 3] = 0.99                            # the detector fires on an open vowel
     out = finish_lips_and_face(v, FPS, closure_prob=prob, speech=np.ones(n))
     assert _aperture(out)[f:f + 3].min() > 0.1       # before issue 23: < 0.01
+
+
+def test_saccades_jump_between_fixations_and_keep_away_from_requested_gaze():
+    from cafetalk_core.evaluation.capture_stats import gaze_degrees, saccades
+    from cafetalk_core.motion.saccades import add_saccades, gaze_from_weights, write_gaze
+
+    fps, n = 30.0, 600
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    out = add_saccades(v, fps, seed=1)
+    assert np.array_equal(out, add_saccades(v, fps, seed=1))                     # seeded
+    amps = saccades(gaze_degrees(out, None), fps)
+    assert 20 < len(amps) / (n / fps / 60) < 100 and 4 < np.mean(amps) < 15     # the captures: 56 a minute, 9 deg
+    held = add_saccades(v, fps, seed=1, requested=[(5.0, 15.0)])
+    yaw, pitch = gaze_from_weights(held)
+    assert np.abs(yaw[int(5.3 * fps):int(14.7 * fps)]).max() < 1e-6             # requested gaze wins
+    y, p = gaze_from_weights(write_gaze(v[:3], np.array([-10.0, 0.0, 10.0]), np.array([5.0, -5.0, 0.0])))
+    assert np.allclose(y, [-10, 0, 10], atol=1e-4) and np.allclose(p, [5, -5, 0], atol=1e-4)   # round trip
+    others = [i for i, name in enumerate(rig.ARKIT_NAMES) if not name.startswith("eyeLook")]
+    assert np.array_equal(out[:, others], v[:, others])                          # only the gaze moves

@@ -637,6 +637,8 @@ def cli_evaluate(args: Any) -> int:
 
     from ..data.dataset import BadClip
 
+    if getattr(args, "motion_captures", False):
+        return _cli_captures(args)
     try:
         generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
         compare = _compare_models(args)
@@ -654,5 +656,32 @@ def cli_evaluate(args: Any) -> int:
     print(format_report(report))
     if args.out:
         write_report(report, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cli_captures(args: Any) -> int:
+    """``cafetalk evaluate --motion-captures``: the product next to the held-out real captures (captures_report.py)."""
+    import json
+    import sys
+
+    from ..data.captures import load_neurosync
+    from .captures_report import format_captures, run_captures
+    from .real_speech import load_real_speech, real_set_dir
+
+    try:
+        generator = load_generator(args.checkpoint, getattr(args, "device", "cpu") or "cpu")
+        clips = load_real_speech(real_set_dir(getattr(args, "real_set", "test")))
+        if args.max_clips:
+            clips = clips[:args.max_clips]
+        report = run_captures(generator, clips, load_neurosync("val"), load_neurosync("train"),
+                              max_action_clips=getattr(args, "action_clips", 4))
+    except (FileNotFoundError, EvaluationError) as exc:
+        print(f"cafetalk evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(format_captures(report))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(report, fh, indent=1, default=float)
         print(f"wrote {args.out}")
     return 0

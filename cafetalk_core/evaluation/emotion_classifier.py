@@ -143,10 +143,12 @@ class EmotionClassifier:
     @classmethod
     def train(cls, train: Sequence[tuple[np.ndarray, float]], train_labels: Sequence[str],
               val: Sequence[tuple[np.ndarray, float]] = (), val_labels: Sequence[str] = (),
-              classes: Sequence[str] = EMOTIONS, window_s: float = 2.0, hop_s: float = 1.0) -> "EmotionClassifier":
+              classes: Sequence[str] = EMOTIONS, window_s: float = 2.0, hop_s: float = 1.0,
+              channels: Sequence[str] = EMOTION_CHANNELS) -> "EmotionClassifier":
         """Fit on ground-truth clips; the L2 strength with the best validation accuracy wins.
 
-        Without validation clips the middle of :data:`L2_GRID` is used.
+        Without validation clips the middle of :data:`L2_GRID` is used. ``channels`` are the ARKit
+        channels it reads (default: the upper face and the mouth corners).
         """
         from sklearn.preprocessing import StandardScaler
 
@@ -156,7 +158,8 @@ class EmotionClassifier:
             raise ValueError(f"train_labels has labels outside classes: {unknown}")
         if not train:
             raise ValueError("train must hold at least one clip")
-        probe = cls(np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.ones(1), classes, EMOTION_CHANNELS, window_s, hop_s)
+        channels = tuple(channels)
+        probe = cls(np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.ones(1), classes, channels, window_s, hop_s)
         feats, ys = [], []
         for (v, fps), lab in zip(train, train_labels):
             f = probe._clip_features(v, fps)
@@ -170,7 +173,7 @@ class EmotionClassifier:
         best: tuple[tuple[float, float], float, EmotionClassifier] | None = None
         for l2 in grid:
             w, b = fit_logistic(xs, y, len(classes), l2)
-            model = cls(w, b, mean, std, classes, EMOTION_CHANNELS, window_s, hop_s)
+            model = cls(w, b, mean, std, classes, channels, window_s, hop_s)
             key = model._val_key(val, val_labels) if val else (0.0, 0.0)
             if best is None or key > best[0]:
                 best = (key, l2, model)

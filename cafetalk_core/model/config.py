@@ -48,7 +48,7 @@ class ModelConfig:
     default_face_scale: float | None = None
     default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
-    control_prior: bool = False            # stage 2 starts from each action's ARKit signature (control_prior.py)
+    control_prior: bool = False            # stage 2 starts from each action's ARKit signature (motion/control_signature.py, after sampling)
     control_adapter: bool = True           # the learned adapter; False = signature prior alone (no third CFG branch)
     control_ramp_s: float = 0.1            # the prior's ramp at span edges (half height at the edges)
     finish_motion: bool = False            # closure-aware smoothing after sampling (motion/finish.py)

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .control_prior import ControlPrior
 from .denoiser import MLP, Attention, modulate, sinusoidal
 
 
@@ -48,7 +47,9 @@ class AdapterBlock(nn.Module):
 
 
 class ControlBranch(nn.Module):
-    """Stage 2: the signature prior (``cfg.control_prior``) and/or the learned adapter (``cfg.control_adapter``)."""
+    """Stage 2's learned adapter (``cfg.control_adapter``); without one the branch only marks that the
+    model takes fine controls, which the signature stage after sampling composes
+    (motion/control_signature.py, owned by the pipeline, ``cfg.control_prior``)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -58,7 +59,6 @@ class ControlBranch(nn.Module):
         self.num_blocks = cfg.num_control_blocks if self.has_adapter else 0
         self.inp = nn.Sequential(nn.Linear(cfg.num_actions, wc), nn.SiLU(), nn.Linear(wc, wc)) if self.has_adapter else None
         self.blocks = nn.ModuleList(AdapterBlock(cfg.width, wc, heads) for _ in range(self.num_blocks))
-        self.prior = ControlPrior(cfg.control_ramp_s, cfg.fps) if cfg.control_prior else None
         self.width = wc
         self.reset_parameters()
 

@@ -247,7 +247,7 @@ class CFGDenoiser:
         b = cond.audio.shape[0]
         self.b = b
         # Without a learned adapter the fine controls act only through the signature prior, which
-        # the sampler's caller applies to the final sample (control_prior.py): no G_acf branch.
+        # the sampler's caller applies to the final sample (motion/control_signature.py): no G_acf branch.
         use_fine = (cond.fine is not None and model.control is not None and model.control.has_adapter
                     and bool((cond.fine > 0).any()))
         self.z = (cond.fine > 0).any(dim=-1, keepdim=True).to(cond.audio.dtype) if use_fine else None

@@ -1,11 +1,12 @@
 """The stages after sampling, in order: smoothing (with the closure stage's bilabials), the
-controls' signature prior, blinks.
+controls' signature stage, saccades, blinks.
 
 Order matters: smoothing first (it would soften the requested levels if it came after the
-prior), then the prior (so a requested smile peaks at exactly its intensity x signature), then
-the blink stage (which must know the AU45 spans so requested blinks win). Each stage is on or off
-per checkpoint (``ModelConfig.finish_motion``, ``blink_stage``, ``control_prior``), so an old
-checkpoint samples exactly as before.
+signature stage), then the signature stage (so a requested smile peaks at exactly its intensity x
+signature), then saccades (which keep away from requested gaze), then the blink stage (which must
+know the AU45 spans so requested blinks win, and sees the saccades as gaze shifts that may trigger a
+blink). Each stage is on or off per checkpoint (``ModelConfig.finish_motion``, ``control_prior``,
+``blink_stage``: the eye stages, blinks and saccades).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from ..controls.fine import FineControl
 from .blinks import add_spontaneous_blinks
 from .finish import finish_lips_and_face
+from .saccades import add_saccades
 
 
 def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: np.ndarray,
@@ -36,6 +38,8 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
     if prior is not None and np.any(fine > 0):
         out = prior(out, fine, speech)
     if blinks:
+        gaze = [(c.start_s, c.end_s) for c in fine_controls if c.action.startswith("GAZE_")]
+        out = add_saccades(out, fps, seed=seed, requested=gaze)
         requested = [(c.start_s, c.end_s) for c in fine_controls if c.action == "AU45"]
         out = add_spontaneous_blinks(out, fps, speech, seed=seed, emotion=list(emotion_labels), requested=requested)
     return out
