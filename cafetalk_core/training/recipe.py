@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from argparse import Namespace
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,7 +228,7 @@ def cli_recipe(args: Namespace, finishers: dict[str, Finisher]) -> int:
         recipe = load_recipe(args.recipe)
         out = run_recipe(recipe, args.data, args.out, finishers)
     except RecipeError as exc:
-        print(f"cafetalk train: {exc}")
+        print(f"cafetalk train: {exc}", file=sys.stderr)
         return 2
     print(f"[recipe] {recipe.name}: the model is in {out} (record: {out / 'recipe.json'})")
     return 0
