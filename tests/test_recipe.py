@@ -8,7 +8,6 @@ FACEGOOD take, then loads the result with the Generator and generates.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np

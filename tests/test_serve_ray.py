@@ -7,35 +7,16 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 import ray
-from ray.cluster_utils import Cluster
 
 from cafetalk_core.controls import ControlSet
 from cafetalk_core.curves import BlendshapeCurves
 from cafetalk_core.pipeline import Generator
 
-REAL = Path(__file__).resolve().parents[1] / "cafetalk_core" / "evaluation" / "sets" / "real_speech"
-CLIPS = ["arctic_a0009.wav", "ps_cards_002.wav", "librivox_0880.wav"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """Head + one worker node; always shut down, whatever the tests did."""
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * 1024 ** 2,
-                                                       "include_dashboard": False})
-    try:
-        c.add_node(num_cpus=1, object_store_memory=80 * 1024 ** 2)
-        c.wait_for_nodes()
-        yield c
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        c.shutdown()
+from ray_fixtures import CLIPS, REAL, cluster  # noqa: F401  (the fixture)
 
 
 def _free_port() -> int:
