@@ -26,7 +26,6 @@ import csv
 import hashlib
 import io
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +34,7 @@ import numpy as np
 
 from .. import rig
 from ..curves import BlendshapeCurves
+from .snapshot import git
 
 REPO = "AnimaVR/NeuroSync_Player"
 SNAPSHOT = Path("/work/.mirror/AnimaVR+NeuroSync_Player/repo")
@@ -111,15 +111,11 @@ def load_neurosync(split: str | Sequence[str] | None = None, root: str | Path = 
 
 
 # -- the converter ----------------------------------------------------------------------------
-def _git(snapshot: Path, *args: str) -> bytes:
-    return subprocess.run(["git", "-C", str(snapshot), *args], check=True, capture_output=True).stdout
-
-
 def snapshot_files(snapshot: Path = SNAPSHOT) -> tuple[str, list[tuple[str, str]]]:
     """(commit, [(path, blob id)]) of every CSV under livelink/animations at the snapshot's HEAD."""
-    commit = _git(snapshot, "rev-parse", "HEAD").decode().strip()
+    commit = git(snapshot, "rev-parse", "HEAD").decode().strip()
     files = []
-    for line in _git(snapshot, "ls-tree", "-r", "HEAD", ANIMATIONS).decode().splitlines():
+    for line in git(snapshot, "ls-tree", "-r", "HEAD", ANIMATIONS).decode().splitlines():
         meta, path = line.split("\t", 1)
         if path.endswith(".csv"):
             files.append((path, meta.split()[2]))
@@ -158,7 +154,7 @@ def build_neurosync(snapshot: str | Path = SNAPSHOT, out_dir: str | Path = DATAS
     (out_dir / "takes").mkdir(parents=True, exist_ok=True)
     records, labels = [], {}
     for blob, paths in by_blob.items():
-        raw = _git(snapshot, "cat-file", "blob", blob)
+        raw = git(snapshot, "cat-file", "blob", blob)
         take = _take_id(paths)
         folders = sorted({Path(p).parent.name for p in paths})
         unknown = [f for f in folders if f not in FOLDER_EMOTION]

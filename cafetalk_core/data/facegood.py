@@ -25,16 +25,15 @@ import argparse
 import hashlib
 import io
 import json
-import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from .. import rig
+from .snapshot import SnapshotError, head_commit, read_file
 
 REPOSITORY = "FACEGOOD/FACEGOOD-Audio2Face"
 FPS = 30.0
@@ -86,30 +85,6 @@ OLD_NAMES_FILE = "code/train/shirley_1015_bs_name.npy"
 
 class FacegoodError(ValueError):
     """A snapshot that does not look as the converter expects; the message says what and where."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Read files of the repository from a bare git directory (``git show``) or a checkout."""
-    path: Path
-
-    @property
-    def is_git(self) -> bool:
-        return (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
-
-    def read(self, rel: str) -> bytes:
-        if self.is_git:
-            done = subprocess.run(["git", "-C", str(self.path), "show", f"HEAD:{rel}"], capture_output=True)
-            if done.returncode != 0:
-                raise FacegoodError(f"{self.path}: cannot read {rel}: {done.stderr.decode().strip()}")
-            return done.stdout
-        return (self.path / rel).read_bytes()
-
-    def commit(self) -> str | None:
-        if not self.is_git:
-            return None
-        done = subprocess.run(["git", "-C", str(self.path), "rev-parse", "HEAD"], capture_output=True, text=True)
-        return done.stdout.strip() or None
 
 
 def _load_npy(data: bytes) -> np.ndarray:
@@ -169,15 +144,14 @@ def to_arkit(values: np.ndarray, names: list[str]) -> np.ndarray:
 
 def convert(snapshot: Path, out: Path) -> dict:
     """Write every take of :data:`SPLITS` to ``out`` and the ``dataset.json`` card; returns the card."""
-    snap = Snapshot(Path(snapshot))
-    names_1119 = [str(n) for n in _load_npy(snap.read(NAMES_FILE))]
-    names = value_column_names(names_1119, [str(n) for n in _load_npy(snap.read(OLD_NAMES_FILE))])
+    names_1119 = [str(n) for n in _load_npy(read_file(snapshot, NAMES_FILE))]
+    names = value_column_names(names_1119, [str(n) for n in _load_npy(read_file(snapshot, OLD_NAMES_FILE))])
     out.mkdir(parents=True, exist_ok=True)
     takes, sources, evidence = {}, {}, {}
     for split, ids in SPLITS.items():
         for take in ids:
             wav_rel, npy_rel = f"code/train/wav/{take}.wav", f"code/train/bs_value/bs_value_{take}.npy"
-            wav_bytes, npy_bytes = snap.read(wav_rel), snap.read(npy_rel)
+            wav_bytes, npy_bytes = read_file(snapshot, wav_rel), read_file(snapshot, npy_rel)
             wav, sr = sf.read(io.BytesIO(wav_bytes), dtype="float32", always_2d=True)
             if sr != SAMPLE_RATE:
                 raise FacegoodError(f"{wav_rel}: {sr} Hz, expected {SAMPLE_RATE}")
@@ -196,7 +170,7 @@ def convert(snapshot: Path, out: Path) -> dict:
                              "values": npy_rel, "values_sha256": hashlib.sha256(npy_bytes).hexdigest()}
     card = {
         "name": "facegood-1114",
-        "source": {"repository": REPOSITORY, "commit": snap.commit(), "files": sources,
+        "source": {"repository": REPOSITORY, "commit": head_commit(snapshot), "files": sources,
                    "names": OLD_NAMES_FILE, "mapping": "doc/Voice2Face_blendshape2ARkit.xlsx"},
         "licence": "MIT (FACEGOOD-Audio2Face); their README excludes their test part and UE project from "
                    "commercial use, neither of which is used here",
@@ -220,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         card = convert(args.snapshot, args.out)
-    except FacegoodError as exc:
+    except (FacegoodError, SnapshotError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     total = sum(t["seconds"] for t in card["takes"].values())
