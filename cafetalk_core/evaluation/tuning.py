@@ -141,6 +141,16 @@ def write_defaults(checkpoint: str | Path, chosen: SettingScore, evidence: dict[
     tmp.replace(path)
 
 
+RULE = "max closure (tie 0.02) with silence <= 0.10 and vowel centres sealed <= 0.10, then min jitter"
+
+
+def evidence(set_name: str | Path, clips: Sequence[Any], seeds: list[int], chosen: SettingScore,
+             scores: Sequence[SettingScore]) -> dict[str, Any]:
+    """What ``write_defaults`` stores beside the chosen setting (``sampling_tuned`` in config.json)."""
+    return {"set": str(set_name), "clips": len(clips), "seeds": seeds, "rule": RULE,
+            "chosen": asdict(chosen), "scores": [asdict(s) for s in scores]}
+
+
 def tune_checkpoint(checkpoint: str | Path, set_name: str = "val", scales: Sequence[float] = (2, 3, 4, 5),
                     steps: Sequence[int] = (10,), seeds: int = 2, write: bool = True,
                     device: str = "cpu", max_clips: int | None = None) -> tuple[SettingScore, list[SettingScore]]:
@@ -153,9 +163,7 @@ def tune_checkpoint(checkpoint: str | Path, set_name: str = "val", scales: Seque
     scores = score_settings(generator, clips, list(scales), [int(x) for x in steps], seed_list)
     chosen = choose(scores)
     if write:
-        write_defaults(checkpoint, chosen, {"set": str(set_name), "clips": len(clips), "seeds": seed_list,
-                                            "rule": "max closure (tie 0.02) with silence <= 0.10, then min jitter",
-                                            "chosen": asdict(chosen), "scores": [asdict(s) for s in scores]})
+        write_defaults(checkpoint, chosen, evidence(set_name, clips, seed_list, chosen, scores))
     return chosen, scores
 
 
@@ -197,8 +205,6 @@ def cli_tune(args: Any) -> int:
     print(f"{checkpoint}: real-speech set {args.set!r}, {len(clips)} clips, {audio_s:.1f} s, seeds {seeds}")
     print(format_scores(scores, chosen))
     if args.write:
-        write_defaults(checkpoint, chosen, {"set": str(args.set), "clips": len(clips), "seeds": seeds,
-                                            "rule": "max closure (tie 0.02) with silence <= 0.10 and vowel centres sealed <= 0.10, then min jitter",
-                                            "chosen": asdict(chosen), "scores": [asdict(s) for s in scores]})
+        write_defaults(checkpoint, chosen, evidence(args.set, clips, seeds, chosen, scores))
         print(f"wrote default_audio_scale={chosen.audio_scale:g}, default_steps={chosen.steps} to {checkpoint / 'config.json'}")
     return 0
