@@ -23,7 +23,6 @@ capture's (ARKit's mouthClose is a corrective: a real iPhone capture of speech k
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,21 +72,18 @@ def _audio_of(folder: Path, take: str) -> Path:
 def load_captures(folder: str | Path, split: str = "test", max_takes: int | None = None) -> list[CaptureTake]:
     """The takes of one capture folder (see the module docstring); ``split`` only where dataset.json has splits."""
     from ..audio.io import load_audio
+    from ..data.dataset import DATASET_CARD, read_dataset_card
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"--real-captures {str(folder)!r}: no such folder")
-    manifest = folder / "dataset.json"
-    if manifest.is_file():
-        meta = json.loads(manifest.read_text())
+    meta = read_dataset_card(folder)   # the training data's reader of the card: names checked there
+    if meta:
         splits = meta.get("splits") or {}
         if split not in splits:
-            raise ValueError(f"{manifest}: no split {split!r} in 'splits' (has {sorted(splits)})")
+            raise ValueError(f"{folder / DATASET_CARD}: no split {split!r} in 'splits' (has {sorted(splits)})")
         names = list(splits[split])
         channels = tuple(meta.get("supervised_channels") or rig.ARKIT_NAMES)
-        unknown = [c for c in channels if c not in rig.INDEX]
-        if unknown:
-            raise ValueError(f"{manifest}: supervised_channels has names that are not ARKit: {unknown[:5]}")
         fps = float(meta["fps"]) if meta.get("fps") else None
     else:
         names = sorted(p.stem for p in folder.glob("*.csv") if any((folder / f"{p.stem}{s}").is_file()
