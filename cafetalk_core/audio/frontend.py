@@ -241,3 +241,38 @@ def build_front_end(name: str | None = None, **kw) -> FrontEnd:
     if kw:
         raise ValueError(f"front end {name!r} takes no options, got {sorted(kw)}")
     return cls()
+
+
+# -- speech the recogniser does not know ---------------------------------------------------------
+RECOGNISER_LANGUAGE = "en"   # pocketsphinx's bundled acoustic model (en-us)
+
+
+def recogniser_understands(language: str | None) -> bool:
+    """Whether the phone recogniser's output means anything for speech in ``language``.
+
+    ``None`` is the recogniser's own language (the product's default). Tags follow BCP 47 /
+    espeak-ng (``en``, ``en-us``, ``zh``, ``cmn``, ``de``...); only English ones qualify.
+    """
+    if language is None:
+        return True
+    tag = str(language).strip().lower().replace("_", "-")
+    if not tag:
+        raise ValueError("language must be a non-empty tag such as 'en' or 'zh'")
+    return tag.split("-")[0] == RECOGNISER_LANGUAGE
+
+
+def phone_free_features(front_end: FrontEnd, wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """Features with every phone-dependent column zero (phones and viseme prior): the acoustic
+    input alone, for speech whose phones the English recogniser would get wrong.
+
+    Why zeros: a model trained with these columns zeroed on a share of its samples
+    (``CurvesDataset(p_drop_phones=...)``, and always on takes in other languages) learns to read
+    the mouth from log-mel, loudness and voice activity when they are absent. The recogniser is
+    not run at all. Only front ends with a ``phones`` column group qualify.
+    """
+    cols = getattr(front_end, "slices", {}).get("phones")
+    if cols is None:
+        raise ValueError(f"front end {front_end.id!r} has no phone columns to drop")
+    feats = np.array(front_end.features(wav16k, num_frames, fps, phones=[]), np.float32)
+    feats[:, cols] = 0.0
+    return feats

@@ -24,6 +24,10 @@ A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`
   ``audio.perturb_phones``, so the model learns to trust recognised phones only as far as
   they deserve. A front end that does not ``use_phones`` (``logmel-v1``, the default) gets
   the audio alone.
+- Speech the recogniser does not know (a card's or sidecar's ``language`` other than English:
+  FACEGOOD is Mandarin) gets its phone columns zeroed (``audio.phone_free_features``), never
+  the recogniser's noise; ``p_drop_phones`` zeroes them on a share of the other samples too, so
+  one model runs with phones (English) and without (any other language).
 - Bad files (unreadable wav, malformed CSV, length mismatch) are logged by name and skipped;
   an epoch never crashes on one.
 """
@@ -43,7 +47,8 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from .. import rig
-from ..audio import AudioError, LogMelFrontEnd, load_audio, perturb_phones
+from ..audio import (AudioError, LogMelFrontEnd, load_audio, perturb_phones, phone_free_features,
+                     recogniser_understands)
 from ..audio import FrontEnd as AudioFrontEnd
 from ..controls.binarize import binarize, labels_to_controls
 from ..controls.coarse import emotion_index
@@ -83,6 +88,7 @@ class ClipRecord:
     duration_s: float
     channels: tuple[str, ...] | None = None   # supervised ARKit channels; None = all 52
     weight: float = 1.0                       # the folder's sampling weight
+    language: str | None = None               # the speech's language (card or sidecar); None = English
 
     def num_frames(self, fps: float) -> int:
         return max(1, int(round(self.duration_s * fps)))
@@ -148,7 +154,10 @@ def scan(roots: str | Path | list[str | Path], weights: list[float] | None = Non
                 log.warning("%s: empty audio; skipped", wav)
                 continue
             split = (meta or {}).get("split") or split_of_take.get(wav.stem) or split_of_name(wav.stem)
-            out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration, channels, float(weight)))
+            language = (meta or {}).get("language") or card.get("language")
+            recogniser_understands(language)   # a bad tag fails here, naming nothing worse than the tag
+            out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration, channels, float(weight),
+                                  language))
     return out
 
 
@@ -258,7 +267,8 @@ class CurvesDataset(Dataset):
                  window_frames: int = 120, front_end: FrontEnd | None = None,
                  fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
                  cache_clips: bool = True, recog_cached_only: bool = False,
-                 weights: list[float] | None = None, fine_labels: bool = True) -> None:
+                 weights: list[float] | None = None, fine_labels: bool = True,
+                 p_drop_phones: float = 0.0) -> None:
         if split not in ("train", "val", "test", None):
             raise ValueError(f"split must be train, val, test or None, got {split!r}")
         if window_frames < 1:
@@ -267,6 +277,11 @@ class CurvesDataset(Dataset):
         self.front_end = front_end if front_end is not None else LogMelFrontEnd()
         self.fine_label_seed, self.p_recog, self.seed = fine_label_seed, float(p_recog), seed
         self.fine_labels = fine_labels   # stage 1 never reads them: Algorithm 1 per item is a third of its cost
+        if not 0.0 <= p_drop_phones <= 1.0:
+            raise ValueError(f"p_drop_phones must be in [0, 1], got {p_drop_phones}")
+        self.p_drop_phones = float(p_drop_phones)
+        if self.p_drop_phones and "phones" not in getattr(self.front_end, "slices", {}):
+            raise ValueError(f"p_drop_phones needs a front end with phone columns, not {self.front_end.id!r}")
         self.records = [r for r in scan(root, weights) if split is None or r.split == split]
         self.bad: set[str] = set()
         self._cache: dict[str, dict[str, Any]] = {}
@@ -289,6 +304,12 @@ class CurvesDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def teaches_phone_free(self) -> bool:
+        """Whether some samples come without phone columns (dropped, or speech in another
+        language): a model trained on them may run with ``language`` set to any language."""
+        return self.p_drop_phones > 0 or any(not recogniser_understands(r.language) for r in self.records)
 
     def set_epoch(self, epoch: int) -> None:
         """Changes the random crops / phone choices (like DistributedSampler.set_epoch)."""
@@ -324,6 +345,11 @@ class CurvesDataset(Dataset):
         fe = self.front_end
         if not fe.uses_phones:   # acoustic features only: no recogniser, no phones
             return np.asarray(fe.features(clip["audio"], n, self.fps), np.float32)
+        if not recogniser_understands(rec.language):   # the English recogniser's phones would be noise
+            key = ("phone_free", fe.id)
+            if key not in clip:
+                clip[key] = phone_free_features(fe, clip["audio"], n, self.fps)
+            return clip[key]
         phones = clip["phones"]
         use_recog = phones is None or rng.random() < self.p_recog
         if use_recog and phones is not None and self.recog_cached_only and ("feat", fe.id) not in clip \
@@ -347,6 +373,9 @@ class CurvesDataset(Dataset):
         clip = self._load(rec)
         n = clip["curves"].shape[0]
         feats = self._features(rec, clip, rng)
+        if self.p_drop_phones and rng.random() < self.p_drop_phones:   # learn to do without them
+            feats = feats.copy()
+            feats[:, self.front_end.slices["phones"]] = 0.0
         if feats.shape[0] != n:
             raise BadClip(f"{rec.wav}: front end returned {feats.shape[0]} frames, expected {n}")
         if start < 0:

@@ -175,6 +175,7 @@ def convert(snapshot: Path, out: Path) -> dict:
         "licence": "MIT (FACEGOOD-Audio2Face); their README excludes their test part and UE project from "
                    "commercial use, neither of which is used here",
         "speaker": "one speaker, Mandarin; face solved by an animator from video of the performance",
+        "language": "zh",   # not the recogniser's: training drops these takes' phone columns
         "fps": FPS,
         "supervised_channels": sorted(ARKIT_MAPPING, key=rig.channel_index),
         "mapping": {k: list(v) for k, v in ARKIT_MAPPING.items()},

@@ -53,6 +53,9 @@ class ModelConfig:
     control_ramp_s: float = 0.1            # the prior's ramp at span edges (half height at the edges)
     finish_motion: bool = False            # closure-aware smoothing after sampling (motion/finish.py)
     blink_stage: bool = False              # spontaneous blinks with human timing (motion/blinks.py)
+    # trained with the phone columns zeroed on some samples (and on takes in other languages), so it
+    # runs on speech the English recogniser does not know: Generator.generate(language=...)
+    phones_optional: bool = False
 
     def __post_init__(self) -> None:
         if self.width % self.heads:

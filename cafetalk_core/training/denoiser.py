@@ -151,6 +151,8 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, dist: Distrib
         seed_everything(args.seed + dist.rank + 7919 * start_step)
     front_end, uses_phones = load_front_end(cfg.front_end)
     data = load_data(args, cfg, front_end, uses_phones, dist, settings.stage)
+    if data.train_set.teaches_phone_free:   # recorded with the weights: generate(language=...) may drop phones
+        cfg.phones_optional = model.cfg.phones_optional = True
     if settings.stage == 1 and start_step == 0 and not settings.init:
         mean, std = data_stats(data.train_set)
         model.set_data_stats(mean.to(dist.device), std.to(dist.device))
@@ -212,7 +214,8 @@ def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_p
     train_set = CurvesDataset(args.data, "train", fps=cfg.fps, window_frames=window, front_end=front_end,
                               fine_label_seed=args.seed, p_recog=args.p_recog if uses_phones else 0.0,
                               seed=args.seed + dist.rank, recog_cached_only=args.precompute_workers == 0,
-                              weights=args.data_weights, fine_labels=stage == 2)
+                              weights=args.data_weights, fine_labels=stage == 2,
+                              p_drop_phones=args.p_drop_phones)
     val_set = CurvesDataset(args.data, "val", fps=cfg.fps, window_frames=window, front_end=front_end,
                             fine_label_seed=args.seed, p_recog=1.0 if uses_phones else 0.0, seed=0,
                             fine_labels=stage == 2)
@@ -382,7 +385,8 @@ class AcousticCache:
         self.id, self.dim = front_end.id, front_end.dim
         self.uses_phones = True   # only phonetic front ends are wrapped (load_front_end)
         self._acoustic: dict[tuple[int, int, float], np.ndarray] = {}
-        self._phones = getattr(front_end, "slices", {}).get("phones")
+        self.slices = getattr(front_end, "slices", {})
+        self._phones = self.slices.get("phones")
 
     def recognise(self, wav16k: np.ndarray) -> Any:
         return self.inner.recognise(wav16k)

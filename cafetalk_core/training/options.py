@@ -41,6 +41,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                       help="one sampling weight per --data folder (default 1 each; windows per clip x weight)")
     data.add_argument("--window-frames", type=int, default=None, help="training window (default: model max_frames)")
     data.add_argument("--p-recog", type=float, default=0.5, help="share of samples using recogniser phones")
+    data.add_argument("--p-drop-phones", type=float, default=0.0,
+                      help="share of samples with the phone columns zeroed (the model then also runs on "
+                           "speech in other languages; takes whose card names another language always are)")
     data.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     data.add_argument("--precompute-workers", type=int, default=2,
                       help="processes for the recogniser cache (0 = lazy)")
