@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import rig
-from .audio import SAMPLE_RATE, build_front_end, load_audio
+from .audio import SAMPLE_RATE, build_front_end, load_audio, phone_free_features, recogniser_understands
 from .controls import ACTIONS, EMOTIONS, ControlSet, check_head_motion, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
 from .generation import GenerationCancelled
@@ -167,7 +167,7 @@ class Generator:
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                 head_motion: float = 1.0,
+                 head_motion: float = 1.0, language: str | None = None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
@@ -188,13 +188,19 @@ class Generator:
         ValueError. Raises ControlError for bad controls, GenerationCancelled
         when ``cancel()`` turns True (checked before every denoising step).
 
+        ``language`` (a tag such as ``en``, ``zh``, ``de``; default English) says what the speech
+        is. The phone recogniser knows only English: for any other language the phone columns are
+        left out (``audio.phone_free_features``) and the mouth is read from the acoustics alone,
+        and the closure stage, which reads phones, is skipped. Only a checkpoint trained for it
+        (``phones_optional``) accepts another language; others raise ValueError.
+
         The three phases are public so batch engines can spread them (``cafetalk_core/batch``):
         :meth:`prepare` (audio and controls -> features; CPU, numpy only, picklable), then
         :meth:`sample_batch` (the model, several jobs in one batch), then :meth:`finish`.
         """
         job = self.prepare(audio, controls, sample_rate=sample_rate, steps=steps, audio_scale=audio_scale,
                            control_scale=control_scale, face_scale=face_scale, seed=seed, fps=fps,
-                           inpaint=inpaint, head_motion=head_motion)
+                           inpaint=inpaint, head_motion=head_motion, language=language)
         out = self.sample_batch([job], progress=progress, cancel=cancel)[0]
         return self.finish(job, out)
 
@@ -255,7 +261,7 @@ class Generator:
                 sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
                 control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                 fps: float | None = None, inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                head_motion: float = 1.0) -> "PreparedJob":
+                head_motion: float = 1.0, language: str | None = None) -> "PreparedJob":
         """Everything before the model (arguments as :meth:`generate`): validation, audio, front end,
         rasterised controls, the inpainting mask, voice activity. The front end is the expensive
         part on a CPU (the phone recogniser), which is why batch engines run this in a process pool
@@ -274,6 +280,11 @@ class Generator:
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
         head_motion = check_head_motion(head_motion)
+        phone_free = not recogniser_understands(language)
+        if phone_free and not cfg.phones_optional:
+            raise ValueError(f"language {language!r}: this checkpoint ({self.model_id}) reads English phones and was "
+                             "not trained without them; use English speech or a checkpoint trained with "
+                             "--p-drop-phones")
         wav = load_audio(audio, sample_rate)
         duration = len(wav) / SAMPLE_RATE
         if duration <= 0:
@@ -283,7 +294,8 @@ class Generator:
         controls = (controls or ControlSet()).validated(duration)
         n = max(1, int(round(duration * cfg.fps)))
 
-        feats = np.asarray(self.front_end.features(wav, n, cfg.fps), np.float32)      # (N, A)
+        feats = (phone_free_features(self.front_end, wav, n, cfg.fps) if phone_free
+                 else np.asarray(self.front_end.features(wav, n, cfg.fps), np.float32))      # (N, A)
         if feats.shape != (n, cfg.audio_dim):
             raise RuntimeError(f"front end returned {feats.shape}, expected {(n, cfg.audio_dim)}")
         emotion, intensity = controls.coarse.rasterize(n, cfg.fps)
@@ -311,7 +323,7 @@ class Generator:
                            known_vals=known_vals, user_known=user_known, speech=speech, controls=controls, take=take,
                            span=span, steps=steps, audio_scale=scales if isinstance(scales, float) else scales.numpy(),
                            control_scale=b_scale, seed=int(seed), fps=None if fps is None else float(fps),
-                           head_motion=head_motion)
+                           head_motion=head_motion, phone_free=phone_free)
 
     def finish(self, job: "PreparedJob", sampled: np.ndarray) -> BlendshapeCurves:
         """Everything after the model for one job: clamp, the after-sampling stages, head and eyes,
@@ -320,7 +332,7 @@ class Generator:
         n = job.feats.shape[0]
         # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
         out = self._after_sampling(np.clip(sampled, 0.0, 1.0), job.feats, job.speech, job.controls, job.fine,
-                                   job.emotion, job.control_scale, job.seed)
+                                   job.emotion, job.control_scale, job.seed, job.phone_free)
         out = np.where(job.user_known[:, None], job.known_vals, np.clip(out, 0.0, 1.0))
         head_amount = job.controls.head_amount(n, cfg.fps, job.head_motion)
         rotations = self._rotations(out, job.feats, job.wav, job.speech, job.emotion, job.intensity, head_amount, job.seed)
@@ -369,8 +381,10 @@ class Generator:
         return np.asarray(voice_activity(wav, feats.shape[0], self.cfg.fps), np.float32)
 
     def _after_sampling(self, out: np.ndarray, feats: np.ndarray, speech: np.ndarray, controls: ControlSet,
-                        fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int) -> np.ndarray:
-        """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py)."""
+                        fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int,
+                        phone_free: bool = False) -> np.ndarray:
+        """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py); no closure
+        stage on phone-free features (its detector reads the phone columns)."""
         cfg = self.cfg
         uses_signature = self._uses_signature
         if not (cfg.finish_motion or cfg.blink_stage or uses_signature):
@@ -382,7 +396,8 @@ class Generator:
             return (values + b_scale * (composed - values)).astype(np.float32)
 
         labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
-        closure_prob = self.closure.probability(feats) if self.closure is not None and cfg.finish_motion else None
+        closure_prob = (self.closure.probability(feats)
+                        if self.closure is not None and cfg.finish_motion and not phone_free else None)
         return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
                               emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
                               blinks=cfg.blink_stage, prior=prior if uses_signature else None,
@@ -529,6 +544,7 @@ class PreparedJob:
     seed: int
     fps: float | None                # output rate (None: the model's, or the take's)
     head_motion: float
+    phone_free: bool = False         # features without phone columns (speech in another language)
 
 
 def load_generator(checkpoint: str | Path | None, device: str, random_model: bool = False,
