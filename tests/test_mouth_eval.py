@@ -157,12 +157,17 @@ def test_multilingual_set_is_cached_and_has_bilabials_and_vowels(tmp_path):
 class JawOnly:
     """A stand-in generator: the jaw follows loudness, the lips never close (or always, ``shut``)."""
 
-    def __init__(self, shut: bool = False, model_id: str = "jaw") -> None:
-        self.shut, self.model_id, self.info = shut, model_id, {"fps": FPS}
+    def __init__(self, shut: bool = False, model_id: str = "jaw", phones_optional: bool = False) -> None:
+        from types import SimpleNamespace
 
-    def generate(self, audio, controls=None, *, fps=FPS, **_):
+        self.shut, self.model_id, self.info = shut, model_id, {"fps": FPS}
+        self.cfg = SimpleNamespace(phones_optional=phones_optional)
+        self.languages: list = []
+
+    def generate(self, audio, controls=None, *, fps=FPS, language=None, **_):
         from cafetalk_core.curves import BlendshapeCurves
 
+        self.languages.append(language)
         n = max(1, int(round(len(audio) / 16000 * fps)))
         v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
         v[:, J["jawOpen"]] = real_speech.rms_envelope(np.asarray(audio, np.float32), n, fps)
@@ -199,3 +204,34 @@ def test_evaluate_command_runs_captures_languages_and_a_second_model(tmp_path, m
     assert "compare: other" in printed and "other languages" in printed and "real captures" in printed
     assert cli.main(["evaluate", "--real-captures", str(tmp_path / "nothing")]) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_models_hear_other_languages_as_they_can(tmp_path, monkeypatch):
+    """A phone-free-capable model gets the speech's language; an English-phones model is run on
+    phones (as a user would have to) and the report says which input each system had."""
+    v, wav = capture()
+    write_take(tmp_path, "t1", v, wav)
+    (tmp_path / "dataset.json").write_text(json.dumps({"language": "zh", "splits": {"test": ["t1"]}}))
+    free, english = JawOnly(phones_optional=True), JawOnly()
+    report = side_by_side.evaluate_real_captures({"free": free, "english": english}, [tmp_path])
+    assert free.languages == ["zh"] and english.languages == [None]
+    assert "phone-free" in report["input_modes"]["free"] and "English" in report["input_modes"]["english"]
+    assert report["languages"] == ["zh"] and "input of english" in report["table"]
+
+
+def test_ridge_reference_learns_the_facegood_jaw_from_its_train_takes(tmp_path):
+    """Fitted on the real FACEGOOD train takes only; the validation take's jaw follows (a linear
+    read of the audio: the bar the model should clear). No splits, no reference."""
+    from cafetalk_core.evaluation import capture_ridge
+
+    folder = captures.default_capture_dir()
+    fit = capture_ridge.fit_folder(folder)
+    take = captures.load_captures(folder, "val")[0]
+    pred = fit.predict(take)
+    jaw = rig.channel_index("jawOpen")
+    assert pred.shape == take.values.shape and pred.min() >= 0 and pred.max() <= 1
+    assert np.corrcoef(pred[:, jaw], take.values[:, jaw])[0, 1] > 0.7
+    assert pred[:, rig.channel_index("eyeBlinkLeft")].max() == 0   # not a mapped channel: not predicted
+    v, wav = capture()
+    write_take(tmp_path, "t1", v, wav)
+    assert capture_ridge.fit_folder(tmp_path) is None and capture_ridge.ridge_system([folder, tmp_path]) == {}

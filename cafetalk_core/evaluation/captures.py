@@ -50,6 +50,7 @@ class CaptureTake:
     fps: float
     channels: tuple[str, ...]
     source: str
+    language: str | None = None   # the speech's language (the card's ``language``); None = English
 
     @property
     def duration_s(self) -> float:
@@ -85,17 +86,18 @@ def load_captures(folder: str | Path, split: str = "test", max_takes: int | None
         names = list(splits[split])
         channels = tuple(meta.get("supervised_channels") or rig.ARKIT_NAMES)
         fps = float(meta["fps"]) if meta.get("fps") else None
+        language = meta.get("language")
     else:
         names = sorted(p.stem for p in folder.glob("*.csv") if any((folder / f"{p.stem}{s}").is_file()
                                                                   for s in AUDIO_SUFFIXES))
-        channels, fps = tuple(rig.ARKIT_NAMES), None
+        channels, fps, language = tuple(rig.ARKIT_NAMES), None, None
     if not names:
         raise FileNotFoundError(f"--real-captures {str(folder)!r}: no take (name.wav + name.csv) found")
     takes = []
     for name in names[: max_takes or None]:
         take = rig.read_live_link_csv(folder / f"{name}.csv", fps=fps)
         takes.append(CaptureTake(name, load_audio(_audio_of(folder, name)), np.asarray(take.weights, np.float64),
-                                 float(take.fps), channels, str(folder)))
+                                 float(take.fps), channels, str(folder), language))
     return takes
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import capture_ridge
 from . import captures as capture_eval
 from . import metrics
 from . import multilingual
@@ -86,9 +87,24 @@ def format_targets(report: dict[str, Any], title: str = "real speech") -> str:
     return "\n".join(lines)
 
 
+def language_for(generator: Any, language: str | None) -> str | None:
+    """The ``language`` a model runs with: the speech's own where the model can do without phones
+    (``phones_optional``), else None: a model trained on English phones only is run as a user would
+    have to run it, on the recogniser's phones (:func:`input_modes` says so in the report)."""
+    return language if getattr(generator.cfg, "phones_optional", False) else None
+
+
+def input_modes(models: dict[str, Any]) -> dict[str, str]:
+    """name -> how the model hears speech in another language, for the report."""
+    return {name: ("acoustics alone (phone-free) for other languages" if getattr(g.cfg, "phones_optional", False)
+                   else "English recogniser phones, whatever the language") for name, g in models.items()}
+
+
 def generate_fns(models: dict[str, Any], steps: int | None, seed: int) -> dict[str, Callable[..., Any]]:
-    """name -> ``fn(wav, k, fps)`` (clip k with seed ``seed + k``, as the real-speech evaluation does)."""
-    return {name: (lambda wav, k, fps, _g=g: _g.generate(wav, None, steps=steps, seed=seed + k, fps=fps))
+    """name -> ``fn(wav, k, fps, language=None)`` (clip k with seed ``seed + k``, as the real-speech
+    evaluation does; ``language`` as :func:`language_for` decides)."""
+    return {name: (lambda wav, k, fps, language=None, _g=g: _g.generate(
+                wav, None, steps=steps, seed=seed + k, fps=fps, language=language_for(_g, language)))
             for name, g in models.items()}
 
 
@@ -99,12 +115,15 @@ def evaluate_real_captures(models: dict[str, Any], folders: list[str | Path], *,
     index = {id(t): k for k, t in enumerate(takes)}
     systems: dict[str, Callable[[capture_eval.CaptureTake], np.ndarray]] = {}
     for name, fn in generate_fns(models, steps, seed).items():
-        systems[name] = lambda t, _fn=fn: _fn(t.wav, index[id(t)], t.fps).in_arkit_order().values
+        systems[name] = lambda t, _fn=fn: _fn(t.wav, index[id(t)], t.fps, t.language).in_arkit_order().values
     systems.update(capture_eval.baseline_systems())
+    systems.update(capture_ridge.ridge_system(folders))
     report = capture_eval.evaluate_captures(systems, takes)
     report["split"] = split
     report["folders"] = [str(f) for f in folders]
-    report["table"] = capture_eval.format_captures(report)
+    report["languages"] = sorted({t.language or "en" for t in takes})
+    report["input_modes"] = input_modes(models)
+    report["table"] = capture_eval.format_captures(report) + _modes_note(report)
     return report
 
 
@@ -120,13 +139,19 @@ def evaluate_languages(models: dict[str, Any], languages: list[str] | None, *, f
         mine = [c for c in clips if multilingual.language_of(c.id) == lang][: max_clips or None]
         first, *rest = list(fns.items()) or [(None, None)]
         report = realspeech.evaluate_real_speech(
-            None if first[1] is None else (lambda wav, k, _f=first[1]: _f(wav, k, fps)), fps=fps, clips=mine,
+            None if first[1] is None else (lambda wav, k, _f=first[1], _l=lang: _f(wav, k, fps, _l)), fps=fps, clips=mine,
             name=first[0] or "model", indexed=True,
-            more_models={n: (lambda wav, k, _f=f: _f(wav, k, fps)) for n, f in rest})
+            more_models={n: (lambda wav, k, _f=f, _l=lang: _f(wav, k, fps, _l)) for n, f in rest})
         report.pop("motion", None)
         out["languages"][lang] = report
-    out["table"] = _format_languages(out["languages"])
+    out["input_modes"] = input_modes(models)
+    out["table"] = _format_languages(out["languages"]) + _modes_note(out)
     return out
+
+
+def _modes_note(report: dict[str, Any]) -> str:
+    modes = report.get("input_modes") or {}
+    return "".join(f"\n(input of {name}: {mode})" for name, mode in modes.items())
 
 
 def _language_rows(lang: str, report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
