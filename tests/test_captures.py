@@ -159,3 +159,21 @@ def test_evaluate_captures_prints_the_product_next_to_the_held_out_captures():
     assert r["product"]["saccades_per_min"] > 10 and r["captures"]["saccades_per_min"] > 10
     text = format_captures(r)
     assert "blinks / min" in text and "no head motion" in text and "AU12" in text
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+def test_blink_timing_is_not_quantised_to_frames(fps):
+    """The same blink (closing 75 ms 0 -> 1, so 60 ms from 10% to 90%) measures alike at the
+    product's 30 fps and the captures' 60 fps, averaged over where the blink falls between frames:
+    crossings are interpolated (whole frames gave 33 or 67 ms at 30 fps)."""
+    n = int(2 * fps)
+    events = []
+    for k in range(8):
+        v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+        lid = blink_shape(n, fps, 0.5 + k / (8 * fps), 0.3, close_frac=0.25, plateau=1.0)
+        v[:, J["eyeBlinkLeft"]] = v[:, J["eyeBlinkRight"]] = lid
+        events += blink_events(v, fps)
+    mean = {k: np.mean([e[k] for e in events]) for k in ("closing_ms", "opening_ms", "half_width_ms")}
+    assert mean["closing_ms"] == pytest.approx(60.0, rel=0.15)
+    assert mean["opening_ms"] == pytest.approx(180.0, rel=0.15)
+    assert mean["half_width_ms"] == pytest.approx(150.0, rel=0.15)

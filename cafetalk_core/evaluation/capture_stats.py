@@ -12,7 +12,8 @@ scored by one code path:
   time past 0.5 is shorter in captures for the same blink); the
   closing time is 10% -> 90% of the rise from the local open lid (the 10th percentile of the lid
   within 0.5 s of the event) to the peak, the opening time 90% -> 10% on the way back (each walk
-  stops 0.5 s from the peak); asymmetry =
+  stops 0.5 s from the peak; crossings interpolated between frames, so the 60 fps captures and the
+  product's 30 fps are not quantised differently); asymmetry =
   opening / closing (> 1: the lid shuts faster than it opens, as in people: Evinger 1991).
 * saccades: the gaze angle (mean of both eyes' yaw and pitch, degrees; from the rotation columns
   when a take has them, else from the eyeLook weights through ``motion/eyes.py``) resampled to
@@ -49,40 +50,43 @@ def _resample(x: np.ndarray, fps: float, to_fps: float = STATS_FPS) -> np.ndarra
     return np.stack([np.interp(tn, t, x[:, c]) for c in range(x.shape[1])], axis=1)
 
 
+def _crossing(lid: np.ndarray, inside: int, outside: int, level: float) -> float:
+    """Sub-frame index where ``lid`` crosses ``level`` between adjacent frames ``inside`` (past the
+    level) and ``outside`` (not past it), by linear interpolation: times are not rounded to whole
+    frames, so a 30 fps take and a 60 fps capture are measured alike."""
+    a, b = float(lid[inside]), float(lid[outside])
+    if a == b:
+        return float(outside)
+    return inside + (outside - inside) * (a - level) / (a - b)
+
+
 def blink_events(values: np.ndarray, fps: float) -> list[dict[str, float]]:
     """Each blink's duration above EYES_SHUT, its width at half its own height (scale-free: an iPhone's
-    shut lid reads 0.5-0.95, a rig's 1), closing and opening times (ms)."""
+    shut lid reads 0.5-0.95, a rig's 1), closing and opening times (ms). Level crossings are
+    interpolated between frames (:func:`_crossing`); a walk that reaches its 0.5 s limit stops there."""
     lid = np.asarray(values, np.float64)[:, EYE_BLINK].mean(axis=1)
     n = len(lid)
     out = []
     half = max(1, int(round(0.5 * fps)))
+
+    def walk(start: int, step: int, level: float, stop: int) -> float:
+        """From ``start`` (above ``level``) one frame at a time until the lid is at or below it."""
+        i = start
+        while i != stop and lid[i + step] > level:
+            i += step
+        return float(i) if i == stop else _crossing(lid, i, i + step, level)
+
     for a, b in runs(lid > EYES_SHUT):
         peak_i = a + int(np.argmax(lid[a:b]))
         base = float(np.percentile(lid[max(0, a - half):min(n, b + half)], 10))   # the open lid around it
         amp = lid[peak_i] - base
-        p10, p90 = base + 0.1 * amp, base + 0.9 * amp
         lo, hi = max(0, peak_i - half), min(n - 1, peak_i + half)                  # walks stop at 0.5 s
-        i = peak_i
-        while i > lo and lid[i] > p90:
-            i -= 1
-        j = i
-        while j > lo and lid[j] > p10:
-            j -= 1
-        k = peak_i
-        while k < hi and lid[k] > p90:
-            k += 1
-        m = k
-        while m < hi and lid[m] > p10:
-            m += 1
-        half_level = base + 0.5 * amp
-        h0 = peak_i
-        while h0 > lo and lid[h0 - 1] > half_level:
-            h0 -= 1
-        h1 = peak_i
-        while h1 < hi and lid[h1 + 1] > half_level:
-            h1 += 1
-        out.append({"duration_ms": (b - a) / fps * 1000, "half_width_ms": (h1 - h0 + 1) / fps * 1000,
-                    "closing_ms": max(1, i - j) / fps * 1000, "opening_ms": max(1, m - k) / fps * 1000})
+        rise90, rise10 = walk(peak_i, -1, base + 0.9 * amp, lo), walk(peak_i, -1, base + 0.1 * amp, lo)
+        fall90, fall10 = walk(peak_i, 1, base + 0.9 * amp, hi), walk(peak_i, 1, base + 0.1 * amp, hi)
+        h0, h1 = walk(peak_i, -1, base + 0.5 * amp, lo), walk(peak_i, 1, base + 0.5 * amp, hi)
+        ms = 1000.0 / fps
+        out.append({"duration_ms": (b - a) * ms, "half_width_ms": (h1 - h0) * ms,
+                    "closing_ms": max(rise90 - rise10, 0.5) * ms, "opening_ms": max(fall10 - fall90, 0.5) * ms})
     return out
 
 
