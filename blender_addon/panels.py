@@ -5,6 +5,7 @@ from typing import Any
 from bpy.types import Panel, UIList
 
 from . import nla_controls, nla_layout, preferences
+from .io import vocabulary
 from .io.server_process import INSTALLER, SERVER
 
 
@@ -84,6 +85,9 @@ class CAFETALK_PT_input(_CafeTalkPanel, Panel):
             layout.prop_search(props, "sound_strip", se, "strips_all" if hasattr(se, "strips_all") else "sequences_all")
         else:
             layout.label(text="The sequencer has no strips", icon="ERROR")
+        layout.prop(props, "language")
+        if not vocabulary.is_english(props.language) and vocabulary.server_takes_other_languages() is False:
+            layout.label(text="The server's model reads English only", icon="ERROR")
 
 
 class CAFETALK_PT_emotion(_CafeTalkPanel, Panel):

@@ -60,6 +60,10 @@ class CAFETALK_SceneProps(PropertyGroup):
     audio_path: StringProperty(name="Audio file", subtype="FILE_PATH", description="Speech audio (wav, flac, ogg, mp3)")
     sound_strip: StringProperty(name="Sound strip", description="Name of a sound strip in the sequencer")
     start_frame: IntProperty(name="Start frame", default=1, description="Scene frame where the take (and the audio) starts")
+    language: StringProperty(name="Language", default="en",
+                             description="Language of the speech, as a tag (en, zh, de, pt-br). The phone recogniser "
+                                         "knows only English: other languages are read from the sound alone, and "
+                                         "need a server model trained for them")
     # coarse control
     emotion_id: StringProperty(name="Emotion id", default="neutral",
                                description="Identifier of the take's emotion, as the server names it (what is saved)")

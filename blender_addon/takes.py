@@ -14,7 +14,7 @@ from typing import Any
 import bpy
 
 from . import head_rig, nla_controls, nla_layout, preferences, take_store
-from .io import mapping
+from .io import mapping, vocabulary
 from .io.client import Client
 from .io.curves import Curves, keep_outside_span
 from .io.errors import CafeTalkError
@@ -101,6 +101,9 @@ def build_request(scene: Any, mode: str = "NEW") -> Request:
     options: dict[str, Any] = {"steps": int(props.steps), "seed": int(props.seed), "fps": fps}
     if abs(props.head_motion - 1.0) > 1e-6:   # 1 is the server's default: servers without head motion still answer
         options["head_motion"] = float(props.head_motion)
+    language = vocabulary.language_option(props.language)
+    if language is not None:   # English is the server's default: servers without the option still answer
+        options["language"] = language
     if not props.use_model_scales:
         options.update(audio_scale=float(props.audio_scale), face_scale=float(props.face_scale),
                        control_scale=float(props.control_scale))

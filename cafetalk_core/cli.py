@@ -59,6 +59,9 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-motion", type=float, default=1.0,
                    help="head motion amount: 0 = still head, 1 = as learned (default), up to 2; "
                         "the controls' head_spans set their own amount on their frames")
+    p.add_argument("--language", default=None, metavar="TAG",
+                   help="speech language, default English (en); other languages (zh, de, ...) read the mouth "
+                        "from acoustics alone; needs a model trained for it")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
 
@@ -200,11 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except ValueError as exc:
-        # Audio that cannot be read and a bad control are one line and exit 2 in every sub-command,
-        # not a traceback. (Imported here: by the time such an error exists, its module is loaded.)
+        # Audio that cannot be read, a bad control and a language the model cannot take are one line
+        # and exit 2 in every sub-command, not a traceback. (Imported here: by the time such an error
+        # exists, its module is loaded.)
+        from .audio.frontend import LanguageError
         from .audio.io import AudioError
         from .controls.errors import ControlError
-        if isinstance(exc, AudioError):
+        if isinstance(exc, (AudioError, LanguageError)):
             print(f"cafetalk {args.command}: error: {exc}", file=sys.stderr)
         elif isinstance(exc, ControlError):
             print(f"cafetalk {args.command}: bad control: {exc}", file=sys.stderr)

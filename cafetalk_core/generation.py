@@ -31,7 +31,8 @@ class CurveGenerator(Protocol):
 
     @property
     def info(self) -> dict[str, Any]:
-        """model_id, fps, arkit_names, emotions, actions, default_* settings, window_s, device."""
+        """model_id, fps, arkit_names, emotions, actions, default_* settings, window_s, device, and
+        ``phones_optional`` (whether ``language`` may name a language other than English)."""
         ...
 
     def generate(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
@@ -39,7 +40,7 @@ class CurveGenerator(Protocol):
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                 head_motion: float = 1.0,
+                 head_motion: float = 1.0, language: str | None = None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         ...

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from . import rig
-from .audio import SAMPLE_RATE, build_front_end, load_audio, phone_free_features, recogniser_understands
+from .audio import (SAMPLE_RATE, LanguageError, build_front_end, load_audio, phone_free_features,
+                    recogniser_understands)
 from .controls import ACTIONS, EMOTIONS, ControlSet, check_head_motion, rasterize_fine, span_frames
 from .curves import BlendshapeCurves
 from .generation import GenerationCancelled
@@ -158,8 +159,20 @@ class Generator:
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
             "head_motion": self.head is not None, "closure_stage": self.closure is not None,
+            "phones_optional": bool(c.phones_optional),   # speech in other languages (generate(language=...))
             "window_s": c.max_frames / c.fps, "device": str(self.device),
         }
+
+    def runs_phone_free(self, language: str | None) -> bool:
+        """Whether speech in ``language`` runs on phone-free features (any language but English).
+        LanguageError (a ValueError) for a malformed tag, and for another language on a checkpoint
+        not trained without phones (``phones_optional``); the CLI asks before it generates."""
+        phone_free = not recogniser_understands(language)
+        if phone_free and not self.cfg.phones_optional:
+            raise LanguageError(f"language {language!r}: this checkpoint ({self.model_id}) reads English phones and "
+                                "was not trained without them; use English speech or a checkpoint trained with "
+                                "--p-drop-phones")
+        return phone_free
 
     # -- generation ------------------------------------------------------------------------------
     def generate(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
@@ -280,11 +293,7 @@ class Generator:
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
         head_motion = check_head_motion(head_motion)
-        phone_free = not recogniser_understands(language)
-        if phone_free and not cfg.phones_optional:
-            raise ValueError(f"language {language!r}: this checkpoint ({self.model_id}) reads English phones and was "
-                             "not trained without them; use English speech or a checkpoint trained with "
-                             "--p-drop-phones")
+        phone_free = self.runs_phone_free(language)
         wav = load_audio(audio, sample_rate)
         duration = len(wav) / SAMPLE_RATE
         if duration <= 0:
@@ -656,12 +665,14 @@ def cli_generate(args: Any) -> int:
 
     from .controls import ControlError
 
-    from .audio import AudioError
+    from .audio import AudioError, check_language
 
-    try:   # the audio and the controls are checked before the model loads and the bar starts
+    language = getattr(args, "language", None)
+    try:   # the audio, the controls and the language tag are checked before the model loads and the bar starts
+        check_language(language)
         wav = load_audio(args.audio)
         controls = _controls_from_args(args, len(wav) / SAMPLE_RATE).validated(len(wav) / SAMPLE_RATE)
-    except AudioError as exc:
+    except (AudioError, LanguageError) as exc:
         print(f"cafetalk generate: error: {exc}", file=sys.stderr)
         return 2
     except ControlError as exc:
@@ -676,6 +687,11 @@ def cli_generate(args: Any) -> int:
     except FileNotFoundError as exc:
         print(f"cafetalk generate: {exc}", file=sys.stderr)
         return 2
+    try:   # another language on a checkpoint that reads English phones: said before any work is done
+        gen.runs_phone_free(language)
+    except LanguageError as exc:
+        print(f"cafetalk generate: error: {exc}", file=sys.stderr)
+        return 2
     try:
         bar = tqdm(total=100, desc="generating", unit="%", leave=False)
 
@@ -684,7 +700,7 @@ def cli_generate(args: Any) -> int:
 
         curves = gen.generate(wav, controls, steps=args.steps, audio_scale=args.audio_scale,
                               control_scale=args.control_scale, seed=args.seed, fps=args.fps,
-                              head_motion=args.head_motion, progress=progress)
+                              head_motion=args.head_motion, language=language, progress=progress)
         bar.close()
     except ControlError as exc:
         print(f"cafetalk generate: bad control: {exc}", file=sys.stderr)

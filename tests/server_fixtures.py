@@ -23,10 +23,11 @@ class FakeGenerator:
     """A :class:`cafetalk_core.generation.CurveGenerator` that sleeps ``step_s`` per denoising step,
     reports progress and honours cancel between steps (the server's queue without a model)."""
 
-    def __init__(self, step_s: float = 0.02, steps: int = 10, fps: float = 30.0) -> None:
+    def __init__(self, step_s: float = 0.02, steps: int = 10, fps: float = 30.0, phones_optional: bool = False) -> None:
         self.step_s = step_s
         self.default_steps = steps
         self.fps = fps
+        self.phones_optional = phones_optional   # info: takes speech in languages other than English
         self.max_audio_s = 600.0
         self.calls: list[dict[str, Any]] = []
 
@@ -34,15 +35,16 @@ class FakeGenerator:
     def info(self) -> dict[str, Any]:
         return {"model_id": "fake-test", "fps": self.fps, "arkit_names": list(rig.ARKIT_NAMES),
                 "default_steps": self.default_steps, "default_audio_scale": 1.5, "default_control_scale": 2.0,
-                "default_face_scale": None, "front_end": "none", "max_audio_s": self.max_audio_s}
+                "default_face_scale": None, "front_end": "none", "max_audio_s": self.max_audio_s,
+                "phones_optional": self.phones_optional}
 
     def generate(self, audio: np.ndarray, controls=None, *, sample_rate=None, steps=None, audio_scale=None,
-                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None, head_motion=1.0,
+                 control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None, head_motion=1.0, language=None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         self.calls.append({"samples": len(audio), "sample_rate": sample_rate, "steps": steps, "seed": seed,
                            "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale,
-                           "head_motion": head_motion})
+                           "head_motion": head_motion, "language": language})
         n_steps = steps or self.default_steps
         for i in range(n_steps):
             if cancel is not None and cancel():

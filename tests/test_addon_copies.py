@@ -1,8 +1,9 @@
 """Every copy of core code in the add-on (the extension cannot import ``cafetalk_core``), pinned to the core.
 
 - ``io/core_copy/``: generated (``python build.py --copy-core``), byte for byte the core's files.
-- ``io/vocabulary.py``: ARKit names and actions made from that copy; EMOTIONS and
-  MAX_HEAD_MOTION written out, compared here.
+- ``io/vocabulary.py``: ARKit names and actions made from that copy; EMOTIONS,
+  MAX_HEAD_MOTION and the language tag rules (pattern, the recogniser's language) written out,
+  compared here.
 - ``io/curves.py``: JSON through the copy; ``reduce_keys`` a faster copy of the core's, same keys.
 - ``io/server_process.py``: the ``cafetalk serve`` command line and the torch pin.
 
@@ -85,6 +86,17 @@ def test_actions_emotions_and_head_range_are_the_cores():
     assert vocabulary.ACTIONS == tuple((a.id, a.label, a.channels, a.threshold) for a in ACTIONS)
     assert vocabulary.EMOTIONS == EMOTIONS
     assert vocabulary.MAX_HEAD_MOTION == MAX_HEAD_MOTION
+
+
+def test_language_rules_are_the_cores():
+    """The add-on sends ``language`` only where the core would not take the speech for English."""
+    from cafetalk_core.audio import LANGUAGE_TAG_PATTERN, RECOGNISER_LANGUAGE, check_language, recogniser_understands
+    assert vocabulary.LANGUAGE_TAG_PATTERN == LANGUAGE_TAG_PATTERN
+    assert vocabulary.RECOGNISER_LANGUAGE == RECOGNISER_LANGUAGE
+    for tag in ("en", "EN-us", "en_GB", "zh", "zh-CN", "cmn", "pt_BR", "de"):
+        option = vocabulary.language_option(tag)
+        assert (option is None) == recogniser_understands(tag), tag
+        assert option in (None, check_language(tag)), tag
 
 
 def test_curves_json_is_the_cores_both_ways():

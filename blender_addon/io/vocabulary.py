@@ -2,25 +2,32 @@
 
 The add-on cannot import ``cafetalk_core``: the ARKit names and the action table come from its
 generated copy (``core_copy``: ``rig.ARKIT_NAMES``, ``controls/vocabulary.py`` ACTIONS), and
-the two facts whose core modules carry more than the add-on should (``controls/coarse.py``
-EMOTIONS, ``controls/head.py`` MAX_HEAD_MOTION) are written here and pinned to the core by
+the facts whose core modules carry more than the add-on should (``controls/coarse.py``
+EMOTIONS, ``controls/head.py`` MAX_HEAD_MOTION, ``audio/frontend.py``'s language tag pattern and
+the recogniser's language) are written here and pinned to the core by
 ``tests/test_addon_copies.py``. At run time :func:`update_from_server` replaces
 the emotions and actions with what ``GET /v1/info`` reports, so a newer server with more actions
 shows them in the panel without an add-on update.
 """
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
 from .core_copy import rig
 from .core_copy.controls import vocabulary as core_actions
+from .errors import CafeTalkError
 
 ARKIT_NAMES: tuple[str, ...] = rig.ARKIT_NAMES
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "contempt")
 #: the largest head-motion amount (``controls/head.py`` MAX_HEAD_MOTION): 0 = still head, 1 = as learned
 MAX_HEAD_MOTION = 2.0
+#: a speech language tag (``audio/frontend.py`` LANGUAGE_TAG_PATTERN): 2-3 letters, then subtags
+LANGUAGE_TAG_PATTERN = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
+#: the phone recogniser's language (``audio/frontend.py`` RECOGNISER_LANGUAGE): the server's default
+RECOGNISER_LANGUAGE = "en"
 
 
 #: (id, label, ARKit channel weights at intensity 1, threshold) of every action, in the core's order:
@@ -50,6 +57,32 @@ def update_from_server(info: dict[str, Any]) -> None:
             _server["actions"] = tuple(parsed)
     if isinstance(info.get("fps"), (int, float)):
         _server["fps"] = float(info["fps"])
+    if isinstance(info.get("phones_optional"), bool):
+        _server["phones_optional"] = info["phones_optional"]
+
+
+def server_takes_other_languages() -> bool | None:
+    """Whether the server's model reads speech in languages other than English (``/v1/info``
+    ``phones_optional``); ``None`` until a server that reports it answered."""
+    return _server.get("phones_optional")
+
+
+def is_english(language: str) -> bool:
+    """True for the panel's English choices: empty, ``en``, ``en-us``, ``EN_gb`` (no tag check)."""
+    tag = language.strip().lower().replace("_", "-")
+    return not tag or tag.split("-")[0] == RECOGNISER_LANGUAGE
+
+
+def language_option(language: str) -> str | None:
+    """The ``language`` request option for the panel's *Language*: ``None`` for English (the
+    server's default, so a server older than the option still answers), else the tag, lower case.
+    CafeTalkError naming the value when it is not a tag (checked here so nothing is uploaded)."""
+    if is_english(language):
+        return None
+    if not re.match(LANGUAGE_TAG_PATTERN, language.strip()):
+        raise CafeTalkError(f"language {language!r} is not a tag such as 'en', 'zh' or 'pt-br' "
+                            "(2-3 letters, then -subtags)")
+    return language.strip().lower().replace("_", "-")
 
 
 def emotions() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ Front ends:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -245,20 +246,41 @@ def build_front_end(name: str | None = None, **kw) -> FrontEnd:
 
 # -- speech the recogniser does not know ---------------------------------------------------------
 RECOGNISER_LANGUAGE = "en"   # pocketsphinx's bundled acoustic model (en-us)
+#: A language tag as every entry point takes it (the server's schema publishes this pattern): a BCP 47
+#: / espeak-ng primary subtag of 2-3 letters, then subtags (``en``, ``en-us``, ``zh``, ``cmn``, ``pt_BR``).
+#: A word such as ``english`` is refused rather than taken for some other language.
+LANGUAGE_TAG_PATTERN = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
+_LANGUAGE_TAG = re.compile(LANGUAGE_TAG_PATTERN)
+
+
+class LanguageError(ValueError):
+    """A language the product cannot take: a malformed tag, or a language other than English for a
+    checkpoint not trained without phones. The CLI prints it in one line (exit 2), the server
+    answers 422, a batch reports it on its line."""
+
+    field = "language"
+
+
+def check_language(language: str | None) -> str | None:
+    """``language`` as a normalised tag (lower case, ``-`` between subtags), ``None`` staying None
+    (the default: English). LanguageError naming the value for anything that is not a tag."""
+    if language is None:
+        return None
+    if not isinstance(language, str) or not _LANGUAGE_TAG.match(language.strip()):
+        raise LanguageError(f"language must be a tag such as 'en', 'zh' or 'pt-br' (2-3 letters, then "
+                            f"-subtags), got {language!r}")
+    return language.strip().lower().replace("_", "-")
 
 
 def recogniser_understands(language: str | None) -> bool:
     """Whether the phone recogniser's output means anything for speech in ``language``.
 
     ``None`` is the recogniser's own language (the product's default). Tags follow BCP 47 /
-    espeak-ng (``en``, ``en-us``, ``zh``, ``cmn``, ``de``...); only English ones qualify.
+    espeak-ng (``en``, ``en-us``, ``zh``, ``cmn``, ``de``...); only English ones qualify. A
+    malformed tag (empty, ``english``) is a LanguageError (a ValueError).
     """
-    if language is None:
-        return True
-    tag = str(language).strip().lower().replace("_", "-")
-    if not tag:
-        raise ValueError("language must be a non-empty tag such as 'en' or 'zh'")
-    return tag.split("-")[0] == RECOGNISER_LANGUAGE
+    tag = check_language(language)
+    return tag is None or tag.split("-")[0] == RECOGNISER_LANGUAGE
 
 
 def phone_free_features(front_end: FrontEnd, wav16k: np.ndarray, num_frames: int, fps: float) -> np.ndarray:

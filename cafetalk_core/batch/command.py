@@ -24,7 +24,7 @@ from .manifest import LineError, read_manifest
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="CSV (header: audio,out[,format,emotion,intensity,controls,text,seed,steps,fps,"
-                                    "head_motion]) or JSON lines with the same keys (docs/batch.md)")
+                                    "head_motion,language]) or JSON lines with the same keys (docs/batch.md)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: a process pool on this machine (default); ray: a Ray cluster (--address)")
     p.add_argument("--address", default=None,

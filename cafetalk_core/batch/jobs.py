@@ -55,7 +55,8 @@ def prepare_line(gen: "Generator", line: BatchLine, audio: bytes | None = None) 
     base = ControlSet.from_dict(line.controls_json) if line.controls_json is not None else None
     controls = build_controls(line.emotion, line.intensity, list(line.controls), line.text, len(wav) / SAMPLE_RATE,
                               base=base)
-    return gen.prepare(wav, controls, steps=line.steps, seed=line.seed, fps=line.fps, head_motion=line.head_motion)
+    return gen.prepare(wav, controls, steps=line.steps, seed=line.seed, fps=line.fps, head_motion=line.head_motion,
+                       language=line.language)
 
 
 def run_group(gen: "Generator", prepared: list[tuple[BatchLine, "PreparedJob"]]) -> list[LineResult]:

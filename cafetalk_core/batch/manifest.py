@@ -10,6 +10,7 @@ Columns / keys (only ``audio`` and ``out`` are required)::
                  JSON: a list of such strings, or a controls object as the server takes it)
     text         free text read into controls ("smile at the end")
     seed         default 0;  steps, fps, head_motion  default: the model's
+    language     the speech's language tag (default English); others need a model trained for them
 
 A line that cannot be read becomes a :class:`LineError` with its line number; the others still run.
 """
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("audio", "out", "format", "emotion", "intensity", "controls", "text", "seed", "steps", "fps", "head_motion")
+COLUMNS = ("audio", "out", "format", "emotion", "intensity", "controls", "text", "seed", "steps", "fps", "head_motion",
+           "language")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class BatchLine:
     steps: int | None = None
     fps: float | None = None
     head_motion: float = 1.0
+    language: str | None = None         # a checked tag (audio.check_language); None = English
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "audio": str(self.audio), "out": str(self.out)}
@@ -177,6 +180,9 @@ def _line(number: int, row: dict[str, Any], root: Path) -> BatchLine:
         raise ValueError(f"controls must be a string, a list or an object, got {type(controls).__name__}")
     if "text" in row:
         fields["text"] = str(row["text"])
+    if "language" in row:   # the tag's form here; whether the model takes it, when the line is prepared
+        from ..audio.frontend import check_language
+        fields["language"] = check_language(row["language"])
     return BatchLine(**fields)
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, rig
+from ..audio.frontend import LanguageError, check_language, recogniser_understands
 from ..controls import ACTIONS, EMOTIONS, ControlError, ControlSet
 from ..curves import BlendshapeCurves
 from ..generation import CurveGenerator
@@ -78,6 +79,7 @@ def build_info(generator: CurveGenerator, settings: ServerSettings) -> dict[str,
         "default_control_scale": info.get("default_control_scale"),
         "default_face_scale": info.get("default_face_scale"),
         "front_end": info.get("front_end"),
+        "phones_optional": info.get("phones_optional") is True,
         "limits": {"max_queue": settings.max_queue, "max_audio_s": settings.max_audio_s,
                    "max_upload_mb": settings.max_upload_mb, "job_ttl_s": settings.job_ttl_s,
                    "max_steps": MAX_STEPS, "max_text_chars": settings.max_text_chars},
@@ -123,8 +125,9 @@ def _pydantic_field(exc: ValidationError, prefix: str) -> tuple[str, str]:
     return field, err.get("msg", "invalid value")
 
 
-def parse_options(text: str, duration_s: float) -> dict[str, Any]:
-    """The ``options`` form field -> keyword arguments for ``Generator.generate``."""
+def parse_options(text: str, duration_s: float, phones_optional: bool = False) -> dict[str, Any]:
+    """The ``options`` form field -> keyword arguments for ``Generator.generate``. ``phones_optional``:
+    whether the served model takes speech in languages other than English (its ``info``)."""
     raw = _parse_json_field(text, "options")
     if not isinstance(raw, dict):
         raise ApiError(422, "options", f"must be a JSON object, got {type(raw).__name__}")
@@ -137,6 +140,8 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
     for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps", "head_motion"):
         if getattr(opts, name) is not None:
             kwargs[name] = getattr(opts, name)
+    if opts.language is not None:
+        kwargs["language"] = _check_language(opts.language, phones_optional)
     if opts.inpaint is not None:
         ip = opts.inpaint
         try:
@@ -151,6 +156,21 @@ def parse_options(text: str, duration_s: float) -> dict[str, Any]:
         # a span reaching past the end is clamped to the clip (Blender rounds strips to whole frames)
         kwargs["inpaint"] = (curves, ip.start_s, min(ip.end_s, duration_s))
     return kwargs
+
+
+def _check_language(language: str, phones_optional: bool) -> str:
+    """The normalised tag, or a 422 now (not a failed job later) for one the model cannot take: the
+    model's own check (``Generator.runs_phone_free``) on the facts ``/v1/info`` publishes."""
+    try:
+        tag = check_language(language)
+    except LanguageError as exc:
+        raise ApiError(422, "options.language", str(exc)) from None
+    if not phones_optional and not recogniser_understands(tag):
+        raise ApiError(422, "options.language",
+                       f"{language!r}: this server's model reads English phones and was not trained without them "
+                       "(/v1/info phones_optional is false); send English speech, or serve a checkpoint trained "
+                       "with --p-drop-phones")
+    return tag
 
 
 # -- the app -------------------------------------------------------------------------------------
@@ -259,7 +279,7 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
                                                '"fine": [{"action": "AU12", "start_s": 1.2, "end_s": 2.0}], '
                                                '"head_spans": [{"start_s": 2.0, "end_s": 3.0, "amount": 0}]}'),
         options: str = Form("{}", description="JSON: {steps, audio_scale, control_scale, face_scale, seed, fps, "
-                                              "head_motion, inpaint: {curves, start_s, end_s}}"),
+                                              "head_motion, language, inpaint: {curves, start_s, end_s}}"),
     ) -> JSONResponse:
         """Queue a generation. Audio, controls and options are checked now: any problem is a 4xx here."""
         manager.check_capacity()
@@ -269,7 +289,7 @@ def _install_routes(app: FastAPI, generator: CurveGenerator, settings: ServerSet
         samples, duration_s = decode_upload(data, settings.max_audio_s, audio.filename)
         del data
         control_set = ControlSet.from_dict(_parse_json_field(controls, "controls")).validated(duration_s)
-        kwargs = parse_options(options, duration_s)
+        kwargs = parse_options(options, duration_s, info_body.phones_optional)
         job = manager.submit(samples, duration_s, control_set, kwargs)
         return JSONResponse(manager.status(job.id), status_code=202,
                             headers={"Location": f"/v1/jobs/{job.id}"})

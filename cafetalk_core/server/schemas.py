@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..audio.frontend import LANGUAGE_TAG_PATTERN
+
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 MAX_STEPS = 200  # sampling steps a client may ask for; the model's default is <= 25
@@ -62,6 +64,8 @@ class InfoResponse(BaseModel):
     default_control_scale: float | None = None
     default_face_scale: float | None = Field(None, description="a on non-lip channels; null = same as audio scale")
     front_end: str | None = Field(None, description="audio features the model uses")
+    phones_optional: bool = Field(False, description="the model was trained without phones too, so options.language "
+                                                     "may name a language other than English")
     limits: Limits
     model: dict[str, Any] = Field(default_factory=dict, description="everything the model reports about itself")
 
@@ -88,6 +92,12 @@ class JobOptions(BaseModel):
     fps: float | None = Field(None, ge=1, le=240, allow_inf_nan=False, description="output frame rate (default: the model's)")
     head_motion: float | None = Field(None, ge=0, le=2, allow_inf_nan=False,
                                       description="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
+    # the tag's form is checked by server/app.py with audio.check_language (its message names the value)
+    language: str | None = Field(None, max_length=35, json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
+                                 description="the speech's language as a tag (en, zh, de, pt-br; default English). "
+                                             "The phone recogniser knows only English: other languages are read from "
+                                             "the acoustics alone, on a model with phones_optional (/v1/info); "
+                                             "elsewhere they are a 422")
     inpaint: InpaintOptions | None = None
 
 
