@@ -121,6 +121,12 @@ def test_server_errors_reach_the_artist(bpy_mod, addon, scene, live_server, tmp_
     assert state == "failed" and "server:" in generation.error and "HTTP 4" in generation.error
     assert scene.cafetalk.status.startswith("server:")
     assert addon.nla_layout.active_take(face.data.shape_keys) is None  # nothing half-written
+    # speech in another language, for a model trained on English phones only: the server's 422 names it
+    scene.cafetalk.audio_path = str(write_tone(tmp_path / "zh.wav"))
+    scene.cafetalk.language = "zh"
+    state, generation = _generate(bpy_mod, addon)
+    assert state == "failed" and "HTTP 422" in generation.error and "'zh'" in generation.error, generation.error
+    assert addon.nla_layout.active_take(face.data.shape_keys) is None
     client = addon.io.client.Client(live_server)
     with pytest.raises(addon.io.errors.CafeTalkError) as exc:
         client.submit(str(write_tone(tmp_path / "ok.wav")), {"emotion": "bored"}, {})
@@ -147,6 +153,7 @@ def test_controls_from_text_and_info(bpy_mod, addon, scene, live_server, tmp_pat
     face, _ = _setup(bpy_mod, scene, tmp_path, live_server, monkeypatch, seconds=3.0)
     assert _server_call(bpy_mod, addon, "refresh_info")[0] == "done"
     assert "happy" in addon.io.vocabulary.emotions() and addon.io.vocabulary.action_id_of("AU12") == "AU12"
+    assert addon.io.vocabulary.server_takes_other_languages() is False   # the random model: English phones only
     scene.cafetalk.text_controls = "smile at the end"
     state, call = _server_call(bpy_mod, addon, "controls_from_text")   # the first call loads the text model
     assert state == "done", call.error

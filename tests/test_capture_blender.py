@@ -298,6 +298,22 @@ def test_generated_rotations_are_keyed_and_head_motion_is_sent(bpy_mod, addon, s
     assert face.data.shape_keys["cafetalk_HeadPitch"] == pytest.approx(0.3, abs=1e-6)
 
 
+def test_language_is_sent_only_when_not_english(bpy_mod, addon, scene, tmp_path):
+    """English (the default) sends nothing, so servers older than the option still answer."""
+    _face(bpy_mod, addon)
+    write_tone(tmp_path / "a.wav")
+    scene.cafetalk.audio_path = str(tmp_path / "a.wav")
+    assert scene.cafetalk.language == "en"
+    for english in ("en", "EN-us", ""):
+        scene.cafetalk.language = english
+        assert "language" not in addon.takes.build_request(scene).options, english
+    scene.cafetalk.language = "zh_CN"
+    assert addon.takes.build_request(scene).options["language"] == "zh-cn"
+    scene.cafetalk.language = "Mandarin"   # not a tag: said before anything is uploaded
+    with pytest.raises(RuntimeError, match="language 'Mandarin' is not a tag"):
+        bpy_mod.ops.cafetalk.generate()
+
+
 GLTF_JOB = r"""
 import json, os, sys
 sys.path[:0] = [sys.argv[1], os.path.join(sys.argv[1], "tests")]

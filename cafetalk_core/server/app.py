@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, rig
-from ..audio.frontend import LanguageError, check_language, recogniser_understands
 from ..controls import ACTIONS, EMOTIONS, ControlError, ControlSet
 from ..curves import BlendshapeCurves
 from ..generation import CurveGenerator
@@ -132,16 +131,14 @@ def parse_options(text: str, duration_s: float, phones_optional: bool = False) -
     if not isinstance(raw, dict):
         raise ApiError(422, "options", f"must be a JSON object, got {type(raw).__name__}")
     try:
-        opts = JobOptions.model_validate(raw)
+        opts = JobOptions.model_validate(raw, context={"phones_optional": phones_optional})
     except ValidationError as exc:
         field, msg = _pydantic_field(exc, "options")
         raise ApiError(422, field, msg) from None
     kwargs: dict[str, Any] = {"seed": opts.seed}
-    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps", "head_motion"):
+    for name in ("steps", "audio_scale", "control_scale", "face_scale", "fps", "head_motion", "language"):
         if getattr(opts, name) is not None:
             kwargs[name] = getattr(opts, name)
-    if opts.language is not None:
-        kwargs["language"] = _check_language(opts.language, phones_optional)
     if opts.inpaint is not None:
         ip = opts.inpaint
         try:
@@ -156,21 +153,6 @@ def parse_options(text: str, duration_s: float, phones_optional: bool = False) -
         # a span reaching past the end is clamped to the clip (Blender rounds strips to whole frames)
         kwargs["inpaint"] = (curves, ip.start_s, min(ip.end_s, duration_s))
     return kwargs
-
-
-def _check_language(language: str, phones_optional: bool) -> str:
-    """The normalised tag, or a 422 now (not a failed job later) for one the model cannot take: the
-    model's own check (``Generator.runs_phone_free``) on the facts ``/v1/info`` publishes."""
-    try:
-        tag = check_language(language)
-    except LanguageError as exc:
-        raise ApiError(422, "options.language", str(exc)) from None
-    if not phones_optional and not recogniser_understands(tag):
-        raise ApiError(422, "options.language",
-                       f"{language!r}: this server's model reads English phones and was not trained without them "
-                       "(/v1/info phones_optional is false); send English speech, or serve a checkpoint trained "
-                       "with --p-drop-phones")
-    return tag
 
 
 # -- the app -------------------------------------------------------------------------------------

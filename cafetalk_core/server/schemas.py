@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
-from ..audio.frontend import LANGUAGE_TAG_PATTERN
+from ..audio.frontend import LANGUAGE_TAG_PATTERN, LanguageError, check_language, recogniser_understands
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
@@ -92,13 +93,28 @@ class JobOptions(BaseModel):
     fps: float | None = Field(None, ge=1, le=240, allow_inf_nan=False, description="output frame rate (default: the model's)")
     head_motion: float | None = Field(None, ge=0, le=2, allow_inf_nan=False,
                                       description="head motion amount: 0 = still head, 1 = as learned (default), up to 2")
-    # the tag's form is checked by server/app.py with audio.check_language (its message names the value)
     language: str | None = Field(None, max_length=35, json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
                                  description="the speech's language as a tag (en, zh, de, pt-br; default English). "
                                              "The phone recogniser knows only English: other languages are read from "
                                              "the acoustics alone, on a model with phones_optional (/v1/info); "
                                              "elsewhere they are a 422")
     inpaint: InpaintOptions | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _a_language_the_model_takes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The tag normalised (audio.check_language), and English unless the served model is
+        ``phones_optional`` (the validation context, from its info): a 422 at submit, never a job
+        that fails later. The model's own rule: ``Generator.runs_phone_free``."""
+        try:
+            tag = check_language(value)
+        except LanguageError as exc:
+            raise PydanticCustomError("language", "{message}", {"message": str(exc)}) from None
+        if tag is not None and not recogniser_understands(tag) and not (info.context or {}).get("phones_optional"):
+            raise PydanticCustomError("language", "{message}", {"message": (
+                f"{value!r}: this server's model reads English phones and was not trained without them (/v1/info "
+                "phones_optional is false); send English speech, or serve a checkpoint trained with --p-drop-phones")})
+        return tag
 
 
 class JobStatus(BaseModel):
