@@ -166,8 +166,11 @@ class Generator:
     def runs_phone_free(self, language: str | None) -> bool:
         """Whether speech in ``language`` runs on phone-free features (any language but English).
         LanguageError (a ValueError) for a malformed tag, and for another language on a checkpoint
-        not trained without phones (``phones_optional``); the CLI asks before it generates."""
+        not trained without phones (``phones_optional``); the CLI asks before it generates. A front
+        end that reads no phones (``logmel-v1``, ``wav2vec2-v1``) hears every language alike: False."""
         phone_free = not recogniser_understands(language)
+        if not getattr(self.front_end, "uses_phones", False):
+            return False
         if phone_free and not self.cfg.phones_optional:
             raise LanguageError(f"language {language!r}: this checkpoint ({self.model_id}) reads English phones and "
                                 "was not trained without them; use English speech or a checkpoint trained with "

@@ -14,7 +14,8 @@ from cafetalk_core import rig
 from cafetalk_core.controls.vocabulary import NUM_ACTIONS
 from cafetalk_core.data import corpus
 from cafetalk_core.audio import LogMelFrontEnd
-from cafetalk_core.data.dataset import CurvesDataset, collate, precompute, split_of_name
+from cafetalk_core.data.dataset import CurvesDataset, collate, split_of_name
+from cafetalk_core.data.recognition_cache import precompute
 from cafetalk_core.phones import Phone
 
 torch.set_num_threads(1)
@@ -151,3 +152,36 @@ def test_recogniser_cached_and_mixed_with_true_phones(synth_dir):
     assert fe2.recognised == 0                           # read from the cache
     kinds = {None if p is None else (len(p) == 2) for p in fe2.seen_phones}
     assert True in kinds and False in kinds              # recognised and (perturbed) true phones both used
+
+
+def test_takes_in_another_language_and_dropped_samples_have_no_phone_columns(tmp_path):
+    """FACEGOOD's card says zh: its windows carry zero phone columns (never the English recogniser's
+    guesses) and the acoustics; p_drop_phones=1 does the same to English clips; a bad tag is refused."""
+    import json
+    import shutil
+
+    from cafetalk_core.audio import build_front_end
+    from cafetalk_core.evaluation.captures import default_capture_dir
+
+    fe = build_front_end("phonetic-viseme-mel-v1")
+    fe.recognise = lambda wav: (_ for _ in ()).throw(AssertionError("the recogniser ran on Mandarin"))
+    phones = fe.slices["phones"]
+    ds = CurvesDataset([default_capture_dir()], "val", window_frames=60, front_end=fe, fine_labels=False)
+    assert ds.records[0].language == "zh" and ds.teaches_phone_free
+    audio = ds[0]["audio"].numpy()
+    assert np.abs(audio[:, phones]).max() == 0 and np.abs(audio[:, fe.slices["mel"]]).max() > 0
+    card = json.loads((default_capture_dir() / "dataset.json").read_text())
+    take = card["splits"]["val"][0]
+    for suffix in (".flac", ".csv"):
+        shutil.copy(default_capture_dir() / f"{take}{suffix}", tmp_path / f"{take}{suffix}")
+    (tmp_path / "dataset.json").write_text(json.dumps({"language": "Mandarin", "splits": {"val": [take]}}))
+    with pytest.raises(ValueError, match="Mandarin"):
+        CurvesDataset([tmp_path], "val", window_frames=60, front_end=fe)
+    (tmp_path / "dataset.json").write_text(json.dumps({"language": "en", "splits": {"val": [take]}}))
+    fe.recognise = lambda wav: []
+    english = CurvesDataset([tmp_path], "val", window_frames=60, front_end=fe, fine_labels=False)
+    assert not english.teaches_phone_free
+    dropped = CurvesDataset([tmp_path], "val", window_frames=60, front_end=fe, fine_labels=False, p_drop_phones=1.0)
+    assert dropped.teaches_phone_free and np.abs(dropped[0]["audio"].numpy()[:, phones]).max() == 0
+    with pytest.raises(ValueError, match="p_drop_phones"):
+        CurvesDataset([tmp_path], "val", front_end=build_front_end("logmel-v1"), p_drop_phones=0.5)

@@ -46,8 +46,9 @@ def test_recipes_parse_and_name_every_shipped_part():
     for name in ("default", "tiny"):
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
-        assert trainers == ["denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune"], name
+        assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune"], name
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
+        assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
 
 
 def test_bad_recipes_are_refused_naming_the_step(tmp_path):
@@ -81,7 +82,8 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
         assert (out / part).is_file(), part
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model_config"]["control_prior"] and cfg["model_config"]["blink_stage"]
-    assert cfg["stage"] == 2 and cfg["stage1_step"] == 3 + 2          # the steps of both stage-1 runs it holds
+    assert cfg["stage"] == 2 and cfg["stage1_step"] == 3 + 2 + 2      # the steps of the three stage-1 runs it holds
+    assert cfg["model_config"]["phones_optional"]                      # the phone-free step: any language
     assert "sampling_tuned" in cfg and cfg["model_config"]["default_steps"] == 2
     record = json.loads((out / "recipe.json").read_text())
     assert record["data"] == {"corpus": ["corpus"], "real": ["real"]}          # relative, not absolute
@@ -98,4 +100,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 7
+    assert capsys.readouterr().out.count("done before, skipped") == 8

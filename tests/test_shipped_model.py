@@ -75,10 +75,11 @@ def test_shipped_closure_stage_hears_bilabials_and_matches_the_front_end(generat
 
 
 def test_model_id_tells_the_steps_its_weights_hold(generator, tmp_path):
-    """The shipped folder is stage 2 with no learned adapter on a stage 1 of 4,300 steps (3,300 on the
-    corpus, then 1,000 on the corpus and the real takes, as the README reports): its id says so (it once
-    said ``default-step1500``, the dropped adapter's run)."""
-    assert generator.info["model_id"] == "default-step4300"
+    """The shipped folder is stage 2 with no learned adapter on a stage 1 of 5,500 steps (3,300 on the
+    corpus, 1,000 on the corpus and the real takes, 1,200 more with phone columns dropped, as the README
+    reports): its id says so (it once said ``default-step1500``, the dropped adapter's run)."""
+    assert generator.info["model_id"] == "default-step5500"
+    assert generator.info["phones_optional"]
     from cafetalk_core.model.checkpoint import Checkpoint
     ck = Checkpoint(generator.model, generator.model.cfg, step=1500, stage=2, path=tmp_path / "run")
     assert ck.model_id() == "run-stage2-step1500"                  # stage 2 that does not record its stage 1

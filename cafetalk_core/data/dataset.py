@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -228,33 +227,6 @@ def recognised_phones(rec: ClipRecord, front_end: FrontEnd, audio: np.ndarray | 
     return phones
 
 
-_PRECOMPUTE_FE: FrontEnd | None = None
-
-
-def _precompute_one(rec: ClipRecord) -> str | None:
-    try:
-        recognised_phones(rec, _PRECOMPUTE_FE)
-        return None
-    except BadClip as exc:
-        return str(exc)
-
-
-def precompute(root: str | Path | list, front_end: FrontEnd, workers: int = 1) -> int:
-    """Run the recogniser once over every clip (cached next to the wav); returns the count done."""
-    global _PRECOMPUTE_FE
-    records = scan(root)
-    _PRECOMPUTE_FE = front_end
-    if workers > 1:
-        with mp.get_context("fork").Pool(workers) as pool:
-            errors = pool.map(_precompute_one, records, chunksize=4)
-    else:
-        errors = [_precompute_one(r) for r in records]
-    for e in errors:
-        if e:
-            log.warning("%s; skipped", e)
-    return sum(e is None for e in errors)
-
-
 class CurvesDataset(Dataset):
     """Windows of (curves, audio features, emotion, intensity, fine labels) for training.
 
@@ -309,7 +281,8 @@ class CurvesDataset(Dataset):
     def teaches_phone_free(self) -> bool:
         """Whether some samples come without phone columns (dropped, or speech in another
         language): a model trained on them may run with ``language`` set to any language."""
-        return self.p_drop_phones > 0 or any(not recogniser_understands(r.language) for r in self.records)
+        return "phones" in getattr(self.front_end, "slices", {}) and (
+            self.p_drop_phones > 0 or any(not recogniser_understands(r.language) for r in self.records))
 
     def set_epoch(self, epoch: int) -> None:
         """Changes the random crops / phone choices (like DistributedSampler.set_epoch)."""

@@ -203,7 +203,8 @@ def load_front_end(front_end_id: str) -> tuple[Any, bool]:
 def load_data(args: argparse.Namespace, cfg: ModelConfig, front_end: Any, uses_phones: bool,
               dist: Distributed, stage: int) -> StageData:
     """Train and validation windows; the recogniser cache is filled once, by rank 0, first."""
-    from ..data.dataset import CurvesDataset, precompute
+    from ..data.dataset import CurvesDataset
+    from ..data.recognition_cache import precompute
 
     window = args.window_frames or cfg.max_frames
     if dist.master and uses_phones and args.precompute_workers > 0:
