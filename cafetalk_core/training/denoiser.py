@@ -111,8 +111,10 @@ def run(args: argparse.Namespace) -> Path:
     try:
         for settings in plan_stages(args):
             train_stage(args, settings, dist)
+        if dist.ddp:   # every rank reaches the end before any tears gloo down: a rank destroying its group
+            torch.distributed.barrier()   # while another still used it aborted now and then (SIGABRT)
     finally:
-        if dist.ddp:
+        if dist.ddp:   # (no barrier on an error: the other ranks may be gone, it would hang)
             torch.distributed.destroy_process_group()
     return args.out
 
