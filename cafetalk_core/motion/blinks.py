@@ -37,6 +37,8 @@ EMOTION_RATE = {"fear": 1.5, "angry": 1.2, "sad": 0.8}
 
 @dataclass(frozen=True)
 class BlinkConfig:
+    # (figures below measured when blink times were counted in whole frames; capture_stats now interpolates
+    # crossings, which reads the shipped blinks' closing phase as 0.69x the held-out captures': not refitted yet)
     # length, closing share, top and rate fitted to the real captures' TRAIN takes (datasets/neurosync:
     # 16.3 blinks a minute, 120 ms wide at half height, closing 75 ms, opening 154 ms) by
     # ``python -m cafetalk_core.evaluation.fit_motion_rules`` (docs/model.md), simulated on the shipped
