@@ -113,6 +113,27 @@ def wait_for(client: httpx.Client, job_id: str, states=("done", "failed", "cance
         time.sleep(0.01)
 
 
+def submit_together(client: httpx.Client, uploads: list[dict[str, Any]]) -> list[BlendshapeCurves]:
+    """POST every ``/v1/jobs`` upload (``files`` and ``data`` keyword arguments of ``client.post``) from its
+    own thread at once, so a batching server can put them in one batch; each job's curves, in order,
+    after asserting that each ended ``done``."""
+    ids = [""] * len(uploads)
+
+    def submit(i: int) -> None:
+        ids[i] = client.post("/v1/jobs", **uploads[i]).json()["job_id"]
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(uploads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = []
+    for job_id in ids:
+        assert wait_for(client, job_id)["state"] == "done"
+        got.append(BlendshapeCurves.from_dict(client.get(f"/v1/jobs/{job_id}/result").json()))
+    return got
+
+
 def fake_text_to_controls(text: str, duration_s: float, transcript=None):
     """Stand-in for controls.text.text_to_controls (same result type): 'smile' -> AU12 over the last third."""
     from cafetalk_core.controls import EmotionSpan, FineControl

@@ -152,10 +152,9 @@ def test_cafetalk_batch_no_manifest(tmp_path, capsys):
 
 # -- the server's dynamic batching -------------------------------------------------------------
 def test_server_batches_queued_jobs_each_with_its_own_seed(tiny):
-    import threading
 
     import httpx
-    from server_fixtures import running_server, wait_for
+    from server_fixtures import running_server, submit_together
 
     from cafetalk_core.server import ServerSettings, create_app
 
@@ -171,22 +170,10 @@ def test_server_batches_queued_jobs_each_with_its_own_seed(tiny):
         audio = [(REAL / name).read_bytes() for name in CLIPS]
         settings = ServerSettings(max_batch=4, batch_wait_s=1.0)
         with running_server(create_app(tiny, settings)) as url, httpx.Client(base_url=url, timeout=60) as c:
-            ids: list[str] = [""] * 3
-
-            def submit(i: int) -> None:
-                ids[i] = c.post("/v1/jobs", files={"audio": ("a.wav", audio[i])},
-                                data={"controls": '{"emotion": "happy"}' if i else "{}",
-                                      "options": json.dumps({"steps": 3, "seed": 20 + i})}).json()["job_id"]
-
-            threads = [threading.Thread(target=submit, args=(i,)) for i in range(3)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            got = []
-            for job_id in ids:
-                assert wait_for(c, job_id)["state"] == "done"
-                got.append(BlendshapeCurves.from_dict(c.get(f"/v1/jobs/{job_id}/result").json()))
+            got = submit_together(c, [{"files": {"audio": ("a.wav", audio[i])},
+                                       "data": {"controls": '{"emotion": "happy"}' if i else "{}",
+                                                "options": json.dumps({"steps": 3, "seed": 20 + i})}}
+                                      for i in range(3)])
     finally:
         del tiny.generate_batch
     assert sum(calls) == 3 and max(calls) >= 2                      # queued jobs shared a batch

@@ -9,7 +9,6 @@ dynamic-batching path) and the add-on's request option (sent only when not Engli
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -24,7 +23,7 @@ from cafetalk_core.curves import BlendshapeCurves
 from cafetalk_core.model import save_checkpoint
 from cafetalk_core.pipeline import Generator, cli_generate
 from cafetalk_core.server import ServerSettings, create_app
-from server_fixtures import FakeGenerator, running_server, wait_for, wav_bytes
+from server_fixtures import FakeGenerator, running_server, submit_together, wait_for, wav_bytes
 
 torch.set_num_threads(1)
 SR = 16000
@@ -209,7 +208,6 @@ def test_server_language_is_a_422_unless_the_model_takes_it():
 
 def test_server_dynamic_batch_mixes_languages(multilingual, english_only):
     """English and Mandarin jobs sampled in one batch each get what generate() alone gives."""
-    import threading
 
     wav = _speech_like(1.0)
     buf = __import__("io").BytesIO()
@@ -227,22 +225,9 @@ def test_server_dynamic_batch_mixes_languages(multilingual, english_only):
         with running_server(create_app(multilingual, ServerSettings(max_batch=2, batch_wait_s=1.0))) as url, \
                 httpx.Client(base_url=url, timeout=60) as c:
             assert c.get("/v1/info").json()["phones_optional"] is True
-            ids = ["", ""]
-
-            def submit(i: int, language: str) -> None:
-                ids[i] = c.post("/v1/jobs", files={"audio": ("a.wav", audio)},
-                                data={"options": json.dumps({"steps": 2, "seed": 5, "language": language})}
-                                ).json()["job_id"]
-
-            threads = [threading.Thread(target=submit, args=(i, lang)) for i, lang in enumerate(("en", "zh"))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            got = []
-            for job_id in ids:
-                assert wait_for(c, job_id)["state"] == "done"
-                got.append(BlendshapeCurves.from_dict(c.get(f"/v1/jobs/{job_id}/result").json()))
+            got = submit_together(c, [{"files": {"audio": ("a.wav", audio)},
+                                       "data": {"options": json.dumps({"steps": 2, "seed": 5, "language": lang})}}
+                                      for lang in ("en", "zh")])
     finally:
         del multilingual.generate_batch
     assert calls == [2]                                                   # one batch held both
