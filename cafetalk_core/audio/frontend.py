@@ -292,9 +292,15 @@ def phone_free_features(front_end: FrontEnd, wav16k: np.ndarray, num_frames: int
     the mouth from log-mel, loudness and voice activity when they are absent. The recogniser is
     not run at all. Only front ends with a ``phones`` column group qualify.
     """
+    return drop_phone_columns(front_end, front_end.features(wav16k, num_frames, fps, phones=[]))
+
+
+def drop_phone_columns(front_end: FrontEnd, feats: np.ndarray) -> np.ndarray:
+    """A float32 copy of ``feats`` with the front end's phone-dependent columns (its ``phones`` slice)
+    zero; ValueError for a front end without them. The one place that knows which columns go."""
     cols = getattr(front_end, "slices", {}).get("phones")
     if cols is None:
         raise ValueError(f"front end {front_end.id!r} has no phone columns to drop")
-    feats = np.array(front_end.features(wav16k, num_frames, fps, phones=[]), np.float32)
-    feats[:, cols] = 0.0
-    return feats
+    out = np.array(feats, np.float32)
+    out[:, cols] = 0.0
+    return out

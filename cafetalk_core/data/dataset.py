@@ -48,6 +48,7 @@ from torch.utils.data import Dataset, default_collate
 from .. import rig
 from ..audio import (AudioError, LogMelFrontEnd, load_audio, perturb_phones, phone_free_features,
                      recogniser_understands)
+from ..audio.frontend import drop_phone_columns
 from ..audio import FrontEnd as AudioFrontEnd
 from ..controls.binarize import binarize, labels_to_controls
 from ..controls.coarse import emotion_index
@@ -347,8 +348,7 @@ class CurvesDataset(Dataset):
         n = clip["curves"].shape[0]
         feats = self._features(rec, clip, rng)
         if self.p_drop_phones and rng.random() < self.p_drop_phones:   # learn to do without them
-            feats = feats.copy()
-            feats[:, self.front_end.slices["phones"]] = 0.0
+            feats = drop_phone_columns(self.front_end, feats)
         if feats.shape[0] != n:
             raise BadClip(f"{rec.wav}: front end returned {feats.shape[0]} frames, expected {n}")
         if start < 0:

@@ -87,16 +87,20 @@ def format_targets(report: dict[str, Any], title: str = "real speech") -> str:
     return "\n".join(lines)
 
 
+def _phones_optional(generator: Any) -> bool:
+    return bool(getattr(generator.cfg, "phones_optional", False))
+
+
 def language_for(generator: Any, language: str | None) -> str | None:
     """The ``language`` a model runs with: the speech's own where the model can do without phones
     (``phones_optional``), else None: a model trained on English phones only is run as a user would
     have to run it, on the recogniser's phones (:func:`input_modes` says so in the report)."""
-    return language if getattr(generator.cfg, "phones_optional", False) else None
+    return language if _phones_optional(generator) else None
 
 
 def input_modes(models: dict[str, Any]) -> dict[str, str]:
-    """name -> how the model hears speech in another language, for the report."""
-    return {name: ("acoustics alone (phone-free) for other languages" if getattr(g.cfg, "phones_optional", False)
+    """name -> how the model hears speech in another language (:func:`language_for`), for the report."""
+    return {name: ("acoustics alone (phone-free) for other languages" if _phones_optional(g)
                    else "English recogniser phones, whatever the language") for name, g in models.items()}
 
 
