@@ -112,6 +112,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--languages", nargs="*", default=None, metavar="LANG",
                    help="closure and false seals on espeak-ng speech in other languages (no LANG: all of "
                         "de fr es it pt ru pl); cached")
+    p.add_argument("--languages-split", default="test", choices=("test", "val"),
+                   help="which sentences --languages speaks (val: other sentences, for choosing settings)")
     p.add_argument("--motion-captures", action="store_true",
                    help="only the product vs the held-out NeuroSync captures (datasets/neurosync): blinks, saccades, "
                         "head, each action's co-activation, emotion (uses --real-set and --action-clips)")

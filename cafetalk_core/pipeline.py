@@ -206,8 +206,9 @@ class Generator:
 
         ``language`` (a tag such as ``en``, ``zh``, ``de``; default English) says what the speech
         is. The phone recogniser knows only English: for any other language the phone columns are
-        left out (``audio.phone_free_features``) and the mouth is read from the acoustics alone,
-        and the closure stage, which reads phones, is skipped. Only a checkpoint trained for it
+        left out (``audio.phone_free_features``) and the mouth is read from the acoustics alone;
+        the closure stage runs only where its detector was trained without phones too
+        (model/closure.py), else it is skipped. Only a checkpoint trained for it
         (``phones_optional``) accepts another language; others raise ValueError.
 
         The three phases are public so batch engines can spread them (``cafetalk_core/batch``):
@@ -395,8 +396,9 @@ class Generator:
     def _after_sampling(self, out: np.ndarray, feats: np.ndarray, speech: np.ndarray, controls: ControlSet,
                         fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int,
                         phone_free: bool = False) -> np.ndarray:
-        """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py); no closure
-        stage on phone-free features (its detector reads the phone columns)."""
+        """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py). On phone-free
+        features the closure stage runs only if its detector was trained for them (``phones_optional``),
+        and then also shuts the lips where it hears a bilabial (rule 4, at its recorded threshold)."""
         cfg = self.cfg
         uses_signature = self._uses_signature
         if not (cfg.finish_motion or cfg.blink_stage or uses_signature):
@@ -408,12 +410,13 @@ class Generator:
             return (values + b_scale * (composed - values)).astype(np.float32)
 
         labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
-        closure_prob = (self.closure.probability(feats)
-                        if self.closure is not None and cfg.finish_motion and not phone_free else None)
+        hears = self.closure is not None and cfg.finish_motion and (not phone_free or self.closure.phones_optional)
+        closure_prob = self.closure.probability(feats) if hears else None
         return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
                               emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
                               blinks=cfg.blink_stage, prior=prior if uses_signature else None,
-                              closure_prob=closure_prob)
+                              closure_prob=closure_prob,
+                              closure_threshold=self.closure.phone_free_threshold if hears and phone_free else None)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""

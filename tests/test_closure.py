@@ -1,6 +1,7 @@
 """The closure stage: its detector's checkpoint, its training command (cached, resumable features)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,35 @@ def test_train_closure_command_caches_features_and_writes_a_loadable_detector(tm
     assert cached and all(np.load(f)["feats"].shape[1] == 194 for f in cached)
     det = load_closure(out / "best")
     assert det.front_end == "phonetic-viseme-mel-v1" and det.width == 8
+    assert not det.phones_optional and det.phone_free_threshold is None
     stamp = {f: f.stat().st_mtime_ns for f in cached}
-    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)     # a second run reads the cache
+    # a second run reads the cache; with --p-drop-phones the detector is scored both ways and says it can go phone-free
+    free = subprocess.run(cmd + ["--out", str(tmp_path / "free"), "--p-drop-phones", "0.5"], check=True,
+                          capture_output=True, text=True, cwd=ROOT)
     assert {f: f.stat().st_mtime_ns for f in cached} == stamp
+    assert "phone-free" in free.stdout
+    det = load_closure(tmp_path / "free" / "best")
+    assert det.phones_optional and det.phone_free_threshold is None
+    log = [json.loads(line) for line in (tmp_path / "free" / "log.jsonl").read_text().splitlines()]
+    assert all(0 <= r["val_ap_phone_free"] <= 1 and r["val_ap"] == pytest.approx(0.5 * (r["val_ap_phones"] + r["val_ap_phone_free"]))
+               for r in log)
+
+
+def test_a_phone_free_threshold_needs_a_detector_trained_without_phones(tmp_path):
+    with pytest.raises(ValueError, match="phone_free_threshold"):
+        ClosureDetector(12, width=8, front_end="fe", phones_optional=False, phone_free_threshold=0.6)
+    det = ClosureDetector(12, width=8, front_end="fe", phones_optional=True, phone_free_threshold=0.6)
+    back = load_closure(save_closure(tmp_path / "c", det))
+    assert back.phones_optional and back.phone_free_threshold == 0.6
+
+
+def test_threshold_choice_counts_false_closures_and_respects_the_seal_limit():
+    from cafetalk_core.evaluation.closure_threshold import choose
+
+    def r(closed: int, false: int, seal: float) -> dict:
+        return {"closed": closed, "vowels_closed": false, "vowel_seal_rate": seal}
+
+    results = {"off": r(10, 2, 0.03), "0.5": r(40, 30, 0.12), "0.7": r(30, 6, 0.08), "0.9": r(24, 3, 0.05)}
+    assert choose(results) == "0.7"                       # 0.5 closes more but seals too many vowels
+    assert choose({"off": r(10, 2, 0.03), "0.9": r(11, 4, 0.05)}) == "off"     # no better than leaving it off
+    assert choose({"off": r(10, 2, 0.03), "0.8": r(20, 4, 0.05), "0.9": r(20, 4, 0.05)}) == "0.9"   # tie: fewer closures

@@ -17,6 +17,7 @@ import soundfile as sf
 import torch
 
 from blender_fixtures import load_addon_io
+from cafetalk_core import rig
 from cafetalk_core.audio import LanguageError, check_language, recogniser_understands
 from cafetalk_core.cli import build_parser, main
 from cafetalk_core.curves import BlendshapeCurves
@@ -84,7 +85,9 @@ def test_another_language_runs_without_the_recogniser_and_the_closure_stage(mult
     english = multilingual.generate(wav, seed=1, steps=2)
     _no_recogniser(monkeypatch, multilingual)
 
-    class ClosureThatMustNotRun:   # the closure stage reads phone columns that are now zero
+    class ClosureThatMustNotRun:   # trained with phones only: it reads phone columns that are now zero
+        phones_optional = False
+
         def probability(self, feats):
             raise AssertionError("the closure stage ran on phone-free features")
 
@@ -98,6 +101,38 @@ def test_another_language_runs_without_the_recogniser_and_the_closure_stage(mult
     job = multilingual.prepare(wav, seed=1, language="zh")
     assert job.phone_free and not job.feats[:, multilingual.front_end.slices["phones"]].any()
     assert multilingual.info["phones_optional"] is True
+
+
+def test_a_detector_trained_without_phones_shuts_the_lips_it_hears_in_another_language(multilingual, monkeypatch):
+    """Rule 4 on phone-free input at the detector's recorded threshold; never on English input."""
+    wav = _speech_like(1.0)
+    _no_recogniser(monkeypatch, multilingual)
+    aperture = lambda v: v[:, rig.INDEX["jawOpen"]] - v[:, rig.INDEX["mouthClose"]]  # noqa: E731
+    monkeypatch.setattr(multilingual.cfg, "finish_motion", True)
+    monkeypatch.setattr(multilingual, "closure", None)
+    without = multilingual.generate(wav, seed=1, steps=2, language="de").values
+    top = int(np.argmax(aperture(without)[2:-2])) + 2        # the widest-open frame: a bilabial is heard there
+    assert aperture(without)[top] > 1e-3
+    heard: list[np.ndarray] = []
+
+    class PhoneFreeClosure:
+        phones_optional = True
+        phone_free_threshold = 0.5
+
+        def probability(self, feats):
+            heard.append(np.array(feats))
+            prob = np.zeros(len(feats), np.float32)
+            prob[top - 1:top + 2] = 0.99
+            return prob
+
+    monkeypatch.setattr(multilingual, "closure", PhoneFreeClosure())
+    shut = multilingual.generate(wav, seed=1, steps=2, language="de").values
+    assert heard and not heard[0][:, multilingual.front_end.slices["phones"]].any()   # it heard phone-free features
+    assert np.abs(aperture(shut)[top - 1:top + 2]).max() < 1e-4
+    far = np.abs(np.arange(len(shut)) - top) > 8
+    assert np.allclose(aperture(shut)[far], aperture(without)[far], atol=1e-4)    # nothing moves far from it
+    monkeypatch.setattr(PhoneFreeClosure, "phone_free_threshold", None)      # no threshold recorded: rule 4 off
+    assert aperture(multilingual.generate(wav, seed=1, steps=2, language="de").values)[top] > 1e-3
 
 
 def test_a_checkpoint_without_phones_optional_refuses_another_language(english_only, monkeypatch):

@@ -152,6 +152,18 @@ def test_multilingual_set_is_cached_and_has_bilabials_and_vowels(tmp_path):
         multilingual.check_languages(["xx"])
 
 
+def test_multilingual_validation_sentences_are_other_words_with_bilabials_and_vowels(tmp_path):
+    """Settings are chosen on the val sentences, so they must share no sentence with the test set."""
+    for lang in multilingual.LANGUAGES:
+        assert not set(multilingual.sentences(lang, "val")) & set(multilingual.sentences(lang, "test"))
+    assert multilingual.set_key(("es",), "val") != multilingual.set_key(("es",), "test")
+    clips = real_speech.load_real_speech(multilingual.build_set(["es"], root=tmp_path / "val", split="val"))
+    assert [c.text for c in clips] == list(multilingual.VAL_SENTENCES["es"])
+    assert all({"AA"} <= {p.phone for p in c.phones} and {p.phone for p in c.phones} & {"M", "B", "P"} for c in clips)
+    with pytest.raises(ValueError, match="split"):
+        multilingual.sentences("es", "train")
+
+
 # --- the command: three systems side by side -------------------------------------------------
 
 class JawOnly:

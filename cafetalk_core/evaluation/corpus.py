@@ -533,12 +533,13 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         audio_scale: float | None = None, split: str = "test", degrade: str | None = None,
         actions: bool = True, action_clips: int = 4, real_captures: list[str] | None = None,
         capture_split: str = "test", compare: dict[str, Any] | None = None,
-        languages: list[str] | None = None) -> dict[str, Any]:
+        languages: list[str] | None = None, languages_split: str = "test") -> dict[str, Any]:
     """Everything ``cafetalk evaluate`` does except argument parsing and printing.
 
     ``actions`` adds the per-action fine-control tables (evaluation/actions.py) on the same
     corpus split (``action_clips`` clips per action) and real-speech set. ``real_captures``
-    (capture folders, their ``capture_split``) and ``languages`` (a list; empty = all) add the
+    (capture folders, their ``capture_split``) and ``languages`` (a list; empty = all; its sentences
+    from ``languages_split``) add the
     side-by-side mouth reports of issue 23 (evaluation/side_by_side.py); ``compare`` (name ->
     generator, e.g. today's synthetic-only model) runs beside the model there and on real speech.
     """
@@ -579,7 +580,7 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
         if languages is not None:
             fps = float(info.get("fps", 30.0))
             report["languages"] = side_by_side.evaluate_languages(models, languages, fps=fps, steps=steps, seed=seed,
-                                                                  max_clips=max_clips)
+                                                                  max_clips=max_clips, split=languages_split)
     if actions and (data or real):
         report["actions"] = evaluate_actions(generator, data=data, real=real, steps=steps, seed=seed,
                                              split=split, real_set=real_set, clips_per_action=action_clips)
@@ -645,6 +646,7 @@ def cli_evaluate(args: Any) -> int:
         report = run(generator, data=args.data, real=args.real, max_clips=args.max_clips, steps=args.steps,
                      real_captures=getattr(args, "real_captures", None), compare=compare,
                      capture_split=getattr(args, "capture_split", "test"), languages=getattr(args, "languages", None),
+                     languages_split=getattr(args, "languages_split", "test"),
                      actions=not getattr(args, "no_actions", False), action_clips=getattr(args, "action_clips", 4),
                      seed=args.seed, classifier_dir=getattr(args, "classifier", None),
                      real_set=getattr(args, "real_set", "test"), audio_scale=getattr(args, "audio_scale", None),

@@ -56,6 +56,25 @@ LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
                   "Paweł ma bardzo miłego psa i małego kota.",
                   "Mój brat buduje most w parku.")),
 }
+#: Language -> validation sentences (other words, same voices): what settings are chosen on (the
+#: phone-free closure threshold, ``closure_threshold.py``), so LANGUAGES stays a test set.
+VAL_SENTENCES: dict[str, tuple[str, ...]] = {
+    "de": ("Wir haben heute Mittag Bohnen mit Speck gegessen.",
+           "Am Abend spielt meine Mama Klavier im Park."),
+    "fr": ("Ma petite amie porte un beau manteau bleu.",
+           "Le boulanger ouvre la boutique avant midi."),
+    "es": ("Mi primo Pablo vive en una casa blanca.",
+           "Mañana vamos a pasear por el campo con mamá."),
+    "it": ("Mio padre beve un caffè amaro ogni mattina.",
+           "La bambina porta a passeggio il suo cane bianco."),
+    "pt": ("O menino bebeu o leite e comeu o pão.",
+           "A minha amiga mora perto da praia em Lisboa."),
+    "ru": ("Мой брат пишет письмо бабушке.",
+           "Моя мама печёт блины по пятницам."),
+    "pl": ("Moja babcia piecze pyszne bułki.",
+           "Pan Marek pije mleko po obiedzie."),
+}
+SPLITS = ("test", "val")
 RATE = 160   # espeak-ng words per minute: a calm reading pace
 FORMAT = "cafetalk-multilingual-v1"
 
@@ -114,8 +133,15 @@ def _espeak_version() -> str:
         return "unknown"
 
 
-def set_key(languages: tuple[str, ...]) -> str:
-    table = {lang: LANGUAGES[lang] for lang in languages}
+def sentences(language: str, split: str = "test") -> tuple[str, ...]:
+    """The sentences of ``language`` in ``split`` ("test": LANGUAGES, "val": VAL_SENTENCES)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return LANGUAGES[language][1] if split == "test" else VAL_SENTENCES[language]
+
+
+def set_key(languages: tuple[str, ...], split: str = "test") -> str:
+    table = {lang: (LANGUAGES[lang][0], sentences(lang, split)) for lang in languages}
     blob = json.dumps([FORMAT, RATE, _espeak_version(), table], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -128,22 +154,24 @@ def check_languages(languages: list[str] | tuple[str, ...] | None) -> tuple[str,
     return langs
 
 
-def build_set(languages: list[str] | tuple[str, ...] | None = None, root: str | Path | None = None) -> Path:
-    """The cached set's folder (clips.json + wav files), synthesised when missing."""
+def build_set(languages: list[str] | tuple[str, ...] | None = None, root: str | Path | None = None,
+              split: str = "test") -> Path:
+    """The cached set's folder (clips.json + wav files), synthesised when missing; ``split`` "val"
+    speaks the validation sentences."""
     import soundfile as sf
 
     from ..data.tts import synth_espeak
 
     langs = check_languages(languages)
-    folder = Path(root) if root is not None else cache_root() / set_key(langs)
+    folder = Path(root) if root is not None else cache_root() / set_key(langs, split)
     manifest = folder / "clips.json"
     if manifest.is_file():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     clips = []
     for lang in langs:
-        voice, sentences = LANGUAGES[lang]
-        for k, text in enumerate(sentences):
+        voice = LANGUAGES[lang][0]
+        for k, text in enumerate(sentences(lang, split)):
             speech = synth_espeak(text, voice=voice, rate=RATE, isolated=True, mapper=arpabet_class)
             cid = f"{lang}_{k:02d}"
             sf.write(folder / f"{cid}.wav", np.asarray(speech.audio, np.float32), 16000, subtype="PCM_16")

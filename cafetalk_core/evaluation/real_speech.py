@@ -156,7 +156,8 @@ def clip_metrics(values: np.ndarray, clip: RealClip, fps: float, envelope: np.nd
     }
 
 
-def _pool(per_clip: list[dict[str, Any]], seconds: float, audio_s: float) -> dict[str, Any]:
+def pool_clip_metrics(per_clip: list[dict[str, Any]], seconds: float, audio_s: float) -> dict[str, Any]:
+    """Clips' :func:`clip_metrics` -> the set's figures (counts summed, rates from the sums)."""
     closed = sum(c["closed"] for c in per_clip)
     total = sum(c["bilabials"] for c in per_clip)
     ov_n = sum(c["open_vowel_frames"] for c in per_clip)
@@ -253,7 +254,7 @@ def evaluate_real_speech(generate_fn: Callable[[np.ndarray], Any] | None, fps: f
             per[c.id] = clip_metrics(values, c, fps)
             moving.append(clip_motion_report(values, c, fps, rotations.get(c.id) if sys_name == name else None))
             mouth_close.append(np.asarray(values)[:, metrics.MOUTH_CLOSE])
-        report["systems"][sys_name] = _pool(list(per.values()), seconds, audio_s)
+        report["systems"][sys_name] = pool_clip_metrics(list(per.values()), seconds, audio_s)
         # ARKit's mouthClose is a corrective (lips together over an open jaw): a real capture of speech keeps it
         # small (95th percentile 0.065, issue 23); a mouth that closes with it everywhere shows here
         report["systems"][sys_name]["mouth_close_p95"] = float(np.percentile(np.concatenate(mouth_close), 95))

@@ -132,12 +132,13 @@ def evaluate_real_captures(models: dict[str, Any], folders: list[str | Path], *,
 
 
 def evaluate_languages(models: dict[str, Any], languages: list[str] | None, *, fps: float, steps: int | None = None,
-                       seed: int = 0, max_clips: int | None = None) -> dict[str, Any]:
-    """Closure, false seals and the targets per language (espeak-ng speech with exact phone times)."""
+                       seed: int = 0, max_clips: int | None = None, split: str = "test") -> dict[str, Any]:
+    """Closure, false seals and the targets per language (espeak-ng speech with exact phone times;
+    ``split`` "val" speaks other sentences, for choosing settings)."""
     langs = multilingual.check_languages(languages)
-    folder = multilingual.build_set(langs)
+    folder = multilingual.build_set(langs, split=split)
     clips = realspeech.load_real_speech(folder)
-    out: dict[str, Any] = {"set": str(folder), "languages": {}}
+    out: dict[str, Any] = {"set": str(folder), "split": split, "languages": {}}
     fns = generate_fns(models, steps, seed)
     for lang in langs:
         mine = [c for c in clips if multilingual.language_of(c.id) == lang][: max_clips or None]

@@ -93,7 +93,7 @@ def score_settings(generator: Any, clips: Sequence[realspeech.RealClip], scales:
                         curves = generator.generate(c.wav, seed=seed, audio_scale=a, steps=n_steps)
                         seconds += time.perf_counter() - t0
                         per.append(realspeech.clip_metrics(realspeech._as_values(curves, c.num_frames(fps), fps), c, fps))
-                pooled = realspeech._pool(per, seconds, audio_s)
+                pooled = realspeech.pool_clip_metrics(per, seconds, audio_s)
                 out.append(SettingScore(float(a), int(n_steps), pooled["bilabial_closure"], pooled["closed"],
                                         pooled["bilabials"], pooled["silence_aperture"], pooled["open_vowel_aperture"],
                                         pooled["jitter"], pooled["seconds_per_audio_second"], pooled["eyes_closed"],

@@ -17,8 +17,16 @@ hides every closure in it: rule 5). Turning its probability into closures (rule 
 since issue 23: on the real-speech validation set it added 1 of 34 bilabials at any threshold,
 and it is the one rule that could shut a vowel the model left open.
 
+Phone-free input (issue 23): a detector trained with the phone columns zeroed on a share of its
+windows (``cafetalk train-closure --p-drop-phones``) is ``phones_optional``: it also runs on the
+phone-free features a model gets for speech in another language, where stage 1 alone rarely shuts
+the lips (bilabial closure 0.08-0.32 on espeak-ng voices in seven languages). Rule 4 is then on
+for that input only, at ``phone_free_threshold``, chosen on a validation set in other languages
+(``cafetalk_core.evaluation.closure_threshold``) and recorded with the detector.
+
 Checkpoint: the folder ``closure/`` inside a stage-1/2 checkpoint: ``model.safetensors`` +
-``config.json`` naming the front end it was trained on (a mismatch is refused on load).
+``config.json`` naming the front end it was trained on (a mismatch is refused on load),
+``phones_optional`` and ``phone_free_threshold`` (null: rule 4 stays off).
 """
 from __future__ import annotations
 
@@ -40,9 +48,15 @@ FORMAT_VERSION = 1
 class ClosureDetector(nn.Module):
     """(B, T, A) front-end features -> (B, T) logits that the lips are closed for a bilabial."""
 
-    def __init__(self, audio_dim: int, width: int = 64, front_end: str = "") -> None:
+    def __init__(self, audio_dim: int, width: int = 64, front_end: str = "", phones_optional: bool = False,
+                 phone_free_threshold: float | None = None) -> None:
         super().__init__()
         self.audio_dim, self.width, self.front_end = int(audio_dim), int(width), str(front_end)
+        self.phones_optional = bool(phones_optional)   # trained with the phone columns dropped on a share of windows
+        if phone_free_threshold is not None and not (phones_optional and 0.0 < phone_free_threshold < 1.0):
+            raise ValueError(f"phone_free_threshold must be in (0, 1) on a phones_optional detector, got "
+                             f"{phone_free_threshold} (phones_optional={phones_optional})")
+        self.phone_free_threshold = None if phone_free_threshold is None else float(phone_free_threshold)
         self.register_buffer("feat_mean", torch.zeros(self.audio_dim))
         self.register_buffer("feat_std", torch.ones(self.audio_dim))
         self.inp = nn.Conv1d(self.audio_dim, self.width, 5, padding=2)
@@ -80,7 +94,8 @@ def save_closure(directory: str | Path, detector: ClosureDetector, train: dict[s
     save_file(state, str(tmp), metadata={"format": FORMAT})
     tmp.replace(directory / "model.safetensors")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "audio_dim": detector.audio_dim,
-            "width": detector.width, "front_end": detector.front_end, "train": train or {}}
+            "width": detector.width, "front_end": detector.front_end, "phones_optional": detector.phones_optional,
+            "phone_free_threshold": detector.phone_free_threshold, "train": train or {}}
     (directory / "config.json").write_text(json.dumps(meta, indent=2))
     return directory
 
@@ -91,7 +106,8 @@ def load_closure(directory: str | Path, device: str | torch.device = "cpu") -> C
     if meta.get("format") != FORMAT or int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} folder (got {meta.get('format')!r} "
                          f"v{meta.get('format_version')!r})")
-    det = ClosureDetector(meta["audio_dim"], meta["width"], meta["front_end"])
+    det = ClosureDetector(meta["audio_dim"], meta["width"], meta["front_end"], bool(meta.get("phones_optional", False)),
+                          meta.get("phone_free_threshold"))
     missing, unexpected = det.load_state_dict(load_file(str(directory / "model.safetensors")), strict=False)
     if missing or unexpected:
         raise ValueError(f"{directory}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..controls.fine import FineControl
 from .blinks import add_spontaneous_blinks
-from .finish import finish_lips_and_face
+from .finish import FinishConfig, finish_lips_and_face
 from .saccades import add_saccades
 
 
@@ -24,17 +24,18 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
                    fine_controls: Sequence[FineControl], emotion_labels: Sequence[str], seed: int,
                    finish: bool, blinks: bool,
                    prior: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None,
-                   closure_prob: np.ndarray | None = None) -> np.ndarray:
+                   closure_prob: np.ndarray | None = None, closure_threshold: float | None = None) -> np.ndarray:
     """(frames, 52) sampled curves -> the take's curves (still unclipped).
 
     ``closure_prob`` (the closure stage's, model/closure.py) lets the smoothing open long sealed
-    stretches where it hears no bilabial (motion/finish.py, rule 5; rule 4, closing the bilabials
-    it hears, is opt-in since issue 23: no stage after sampling may shut lips the model left open).
+    stretches where it hears no bilabial (motion/finish.py, rule 5). Rule 4, closing the bilabials
+    it hears where the probability exceeds ``closure_threshold``, is off unless a threshold is given:
+    since issue 23 it runs only on phone-free input, at the threshold recorded with the detector.
     """
     out = np.asarray(values, np.float32)
     if finish:
-        out = finish_lips_and_face(out, fps, closure_prob=closure_prob,
-                                   speech=None if closure_prob is None else speech)
+        out = finish_lips_and_face(out, fps, FinishConfig(detector_threshold=closure_threshold),
+                                   closure_prob=closure_prob, speech=None if closure_prob is None else speech)
     if prior is not None and np.any(fine > 0):
         out = prior(out, fine, speech)
     if blinks:

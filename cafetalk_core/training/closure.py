@@ -10,6 +10,12 @@ The label of a frame is 1 inside a /p b m/ of the corpus's phone alignment. The 
 short (a few CPU minutes): AdamW, warm-up and cosine, input noise, a positive-class weight for
 the rare closures, and every ``--eval-every`` steps the average precision on the validation
 split; the checkpoint with the best one is written to ``<out>/best`` (and ``<out>/last``).
+
+``--p-drop-phones P`` (issue 23) zeroes the phone columns (``audio.drop_phone_columns``) of a
+share P of the training windows, so the detector also hears bilabials from log-mel, loudness and
+voice activity alone: the features a phone-free model gets for speech the English recogniser does
+not know. Such a detector records ``phones_optional`` and is scored on the validation split both
+ways (the selection score is the mean of the two average precisions).
 """
 from __future__ import annotations
 
@@ -17,11 +23,13 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..audio.frontend import drop_phone_columns
 from ..data.dataset import load_audio_16k, scan, true_phones
 from ..model.closure import ClosureDetector, save_closure
 from ..model.runtime import configure_threads
@@ -41,9 +49,9 @@ def bilabial_labels(phones: list[Phone], num_frames: int, fps: float) -> np.ndar
     return lab
 
 
-def build_cache(data: Path, checkpoint: str | None, fps: float) -> tuple[dict[str, list[tuple[np.ndarray, np.ndarray]]], str]:
+def build_cache(data: Path, checkpoint: str | None, fps: float) -> tuple[dict[str, list[tuple[np.ndarray, np.ndarray]]], Any]:
     """Per split: (features, labels) of every train/val clip with phones, computed by the checkpoint's
-    front end; and that front end's id."""
+    front end; and that front end."""
     from ..pipeline import Generator
 
     front_end = Generator(checkpoint, threads=1).front_end
@@ -63,15 +71,21 @@ def build_cache(data: Path, checkpoint: str | None, fps: float) -> tuple[dict[st
             tmp.replace(path)
         z = np.load(path)
         out.setdefault(rec.split, []).append((z["feats"], z["label"]))
-    return out, front_end.id
+    return out, front_end
 
 
-def batch(items: list, size: int, frames: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(items: list, size: int, frames: int, rng: np.random.Generator,
+          drop_phones: Callable[[np.ndarray], np.ndarray] | None = None,
+          p_drop_phones: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows of random clips; ``drop_phones`` (features -> features without the phone
+    columns) is applied to a share ``p_drop_phones`` of them."""
     xs, ys = [], []
     for i in rng.integers(0, len(items), size):
         f, y = items[int(i)]
         s = int(rng.integers(0, max(1, len(f) - frames + 1)))
         f, y = f[s:s + frames], y[s:s + frames]
+        if drop_phones is not None and rng.random() < p_drop_phones:
+            f = drop_phones(f)
         pad = frames - len(f)
         xs.append(np.pad(f, ((0, pad), (0, 0))))
         ys.append(np.pad(y, (0, pad)))
@@ -89,9 +103,10 @@ def average_precision(prob: np.ndarray, label: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def val_score(det: ClosureDetector, items: list) -> float:
+def val_score(det: ClosureDetector, items: list, drop_phones: Callable[[np.ndarray], np.ndarray] | None = None) -> float:
+    """Average precision over the validation clips (their phone columns dropped by ``drop_phones`` if given)."""
     det.eval()
-    prob = np.concatenate([det.probability(f) for f, _ in items])
+    prob = np.concatenate([det.probability(f if drop_phones is None else drop_phones(f)) for f, _ in items])
     det.train()
     return average_precision(prob, np.concatenate([y for _, y in items]))
 
@@ -99,13 +114,17 @@ def val_score(det: ClosureDetector, items: list) -> float:
 def train_closure(args: argparse.Namespace) -> Path:
     configure_threads(args.threads)
     out = Path(args.out)
-    data, front_end_id = build_cache(Path(args.data), args.checkpoint, args.fps)
+    data, front_end = build_cache(Path(args.data), args.checkpoint, args.fps)
     if not data["train"] or not data["val"]:
         raise SystemExit(f"no train/val clips with phones under {args.data}")
+    if not 0.0 <= args.p_drop_phones <= 1.0:
+        raise SystemExit(f"--p-drop-phones must be in [0, 1], got {args.p_drop_phones}")
+    phones_optional = args.p_drop_phones > 0
+    drop = (lambda f: drop_phone_columns(front_end, f)) if phones_optional else None   # noqa: E731
     torch.manual_seed(args.seed)
     feats = np.concatenate([f for f, _ in data["train"]])
     pos = float(np.concatenate([y for _, y in data["train"]]).mean())
-    det = ClosureDetector(feats.shape[1], args.width, front_end_id)
+    det = ClosureDetector(feats.shape[1], args.width, front_end.id, phones_optional=phones_optional)
     det.set_feature_stats(feats.mean(0), feats.std(0))
     opt = torch.optim.AdamW(det.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     pos_weight = torch.tensor(0.5 * (1.0 - pos) / max(pos, 1e-6))
@@ -114,20 +133,25 @@ def train_closure(args: argparse.Namespace) -> Path:
     log, best, t0 = out / "log.jsonl", -math.inf, time.time()
     for step in range(1, args.steps + 1):
         scheduled_lr(opt, step - 1, args.steps, args.lr, warmup=100, floor=0.0)
-        x, y = batch(data["train"], args.batch_size, args.frames, rng)
+        x, y = batch(data["train"], args.batch_size, args.frames, rng, drop, args.p_drop_phones)
         x = x + args.noise * det.feat_std * torch.randn_like(x)      # noise in normalised units
         loss = F.binary_cross_entropy_with_logits(det(x), y, pos_weight=pos_weight)
         optimizer_step(loss, opt, det.parameters(), clip=None)
         if step % args.eval_every == 0 or step == args.steps:
-            ap = val_score(det, data["val"])
-            info = {"data": str(args.data), "val_ap": ap, "step": step, "command": "cafetalk train-closure",
+            ap_phones = val_score(det, data["val"])
+            ap_free = val_score(det, data["val"], drop) if phones_optional else None
+            ap = ap_phones if ap_free is None else 0.5 * (ap_phones + ap_free)
+            info = {"data": str(args.data), "val_ap": ap, "val_ap_phones": ap_phones, "val_ap_phone_free": ap_free,
+                    "p_drop_phones": args.p_drop_phones, "step": step, "command": "cafetalk train-closure",
                     "steps": args.steps, "train_clips": len(data["train"]), "val_clips": len(data["val"])}
-            append_log(log, {"step": step, "loss": loss.item(), "val_ap": ap, "sec": round(time.time() - t0, 1)})
+            append_log(log, {"step": step, "loss": loss.item(), "val_ap": ap, "val_ap_phones": ap_phones,
+                             "val_ap_phone_free": ap_free, "sec": round(time.time() - t0, 1)})
             save_closure(out / "last", det, info)
             if ap > best:
                 best = ap
                 save_closure(out / "best", det, info)
-            print(f"[closure] step {step} loss {loss.item():.4f} val AP {ap:.3f} (best {best:.3f})", flush=True)
+            free = "" if ap_free is None else f" (with phones {ap_phones:.3f}, phone-free {ap_free:.3f})"
+            print(f"[closure] step {step} loss {loss.item():.4f} val AP {ap:.3f}{free} (best {best:.3f})", flush=True)
     return out / "best"
 
 

@@ -84,6 +84,8 @@ def add_closure_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--noise", type=float, default=0.1, help="input noise, in feature standard deviations")
+    p.add_argument("--p-drop-phones", type=float, default=0.0,
+                   help="share of training windows with the phone columns zeroed (a detector for phone-free input too)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
