@@ -182,9 +182,10 @@ def cli_train(args: argparse.Namespace) -> int:
     """``cafetalk train``: one stage run, or with ``--recipe`` every shipped part in order (training/recipe.py).
     The recipe's tuning step lives in evaluation/, above training, so it is handed in from here."""
     if args.recipe:
+        from .evaluation.closure_threshold import recipe_closure_threshold
         from .evaluation.tuning import recipe_tune
         from .training.recipe import cli_recipe
-        return cli_recipe(args, {"tune": recipe_tune})
+        return cli_recipe(args, {"tune": recipe_tune, "closure_threshold": recipe_closure_threshold})
     from .training.denoiser import cli_train as train_stages
     return train_stages(args)
 

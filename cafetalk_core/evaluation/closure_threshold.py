@@ -34,7 +34,7 @@ SEAL_LIMIT = 0.10
 
 
 def sweep(generator: Any, languages: list[str] | None = None, thresholds: tuple[float, ...] = THRESHOLDS,
-          seed: int = 0) -> dict[str, Any]:
+          seed: int = 0, max_clips: int | None = None) -> dict[str, Any]:
     """Pooled closure and seals per threshold ("off" = rule 4 off) on the multilingual validation set."""
     det = generator.closure
     if det is None or not det.phones_optional:
@@ -42,6 +42,8 @@ def sweep(generator: Any, languages: list[str] | None = None, thresholds: tuple[
                          "(cafetalk train-closure --p-drop-phones)")
     langs = multilingual.check_languages(languages)
     clips = realspeech.load_real_speech(multilingual.build_set(langs, split="val"))
+    if max_clips is not None:   # per language (the tiny recipe's toy scale)
+        clips = [c for lang in langs for c in [c for c in clips if multilingual.language_of(c.id) == lang][:max_clips]]
     fps = float(generator.cfg.fps)
     per: dict[str, list[dict[str, Any]]] = {}
     kept = det.phone_free_threshold
@@ -71,6 +73,32 @@ def choose(results: dict[str, dict[str, Any]], seal_limit: float = SEAL_LIMIT) -
     return max(allowed, key=score)
 
 
+def record(checkpoint: str | Path, report: dict[str, Any], best: str) -> float | None:
+    """Write the choice into ``checkpoint/closure/config.json`` (with the validation figures it had)."""
+    cfg_path = Path(checkpoint) / "closure" / "config.json"
+    meta = json.loads(cfg_path.read_text())
+    meta["phone_free_threshold"] = None if best == "off" else float(best)
+    meta.setdefault("train", {})["phone_free_threshold_chosen_on"] = {
+        "command": "python -m cafetalk_core.evaluation.closure_threshold --write", "set": report["set"],
+        "languages": report["languages"], "clips": report["clips"], "results": report["results"][best]}
+    tmp = cfg_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(cfg_path)
+    return meta["phone_free_threshold"]
+
+
+def recipe_closure_threshold(step: Any, out: Path) -> dict[str, Any]:
+    """The recipe's ``closure_threshold`` step (training/recipe.py): options ``languages``, ``max_clips``,
+    ``thresholds`` (the tiny recipe's toy scale; the default recipe uses the whole validation set)."""
+    from ..pipeline import Generator
+
+    opts = dict(step.options)
+    report = sweep(Generator(out, threads=1), opts.get("languages"), tuple(opts.get("thresholds", THRESHOLDS)),
+                   max_clips=opts.get("max_clips"))
+    best = choose(report["results"])
+    return {"phone_free_threshold": record(out, report, best), "validation": report["results"][best]}
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..pipeline import Generator
 
@@ -89,14 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     best = choose(report["results"])
     print(f"chosen on the validation sentences: {best}")
     if args.write:
-        cfg_path = Path(args.checkpoint) / "closure" / "config.json"
-        meta = json.loads(cfg_path.read_text())
-        meta["phone_free_threshold"] = None if best == "off" else float(best)
-        meta.setdefault("train", {})["phone_free_threshold_chosen_on"] = {
-            "command": "python -m cafetalk_core.evaluation.closure_threshold --write", "set": report["set"],
-            "results": report["results"][best]}
-        cfg_path.write_text(json.dumps(meta, indent=2))
-        print(f"wrote phone_free_threshold = {meta['phone_free_threshold']} to {cfg_path}")
+        print(f"wrote phone_free_threshold = {record(args.checkpoint, report, best)} to {args.checkpoint}/closure")
     return 0
 
 

@@ -12,6 +12,8 @@ made the shipped model, in order, each with its trainer and options:
 ``text_head`` free text -> controls (training/text_head.py) -> ``OUT/text_head.{safetensors,json}``
 ``tune``      sampling defaults chosen on the real-speech validation set (``cafetalk tune --write``);
               evaluation sits above training in the layers, so the command passes it in (``finishers``)
+``closure_threshold``  the closure stage's threshold for phone-free input, chosen on validation speech
+              in other languages (evaluation/closure_threshold.py; a finisher too)
 
 Data: ``--data`` folders are assigned by what they are: a folder with a ``dataset.json`` card is a real
 capture set (``real``), any other is the synthetic corpus (``corpus``); a step's ``data`` lists the roles
@@ -34,10 +36,11 @@ from ..data.dataset import read_dataset_card
 from .denoiser import recorded_paths
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
-TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune")
+TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold")
+FINISHED_ABOVE = ("tune", "closure_threshold")   # steps whose code lives in evaluation/, handed in as finishers
 DONE = ".done"
 
-#: A finisher runs a step that lives above training in the layers (``tune``): (step, checkpoint dir).
+#: A finisher runs a step that lives above training in the layers (FINISHED_ABOVE): (step, checkpoint dir).
 Finisher = Callable[["RecipeStep", Path], dict[str, Any]]
 
 
@@ -163,10 +166,11 @@ def _run_step(step: RecipeStep, data: list[Path], init: Path | None, target: Pat
         config = train_text_head(out=out / "text_head.safetensors", config_out=out / "text_head.json", verbose=False,
                                  **step.options)
         return {"installed": "text_head", "validation": {k: v for k, v in config["training"].items() if k.startswith("val_")}}
-    if step.trainer == "tune":
-        if "tune" not in finishers:
-            raise RecipeError(f"step {step.name}: the tune step needs the command's finisher (run it with cafetalk train --recipe)")
-        return finishers["tune"](step, out)
+    if step.trainer in FINISHED_ABOVE:
+        if step.trainer not in finishers:
+            raise RecipeError(f"step {step.name}: the {step.trainer} step needs the command's finisher "
+                              "(run it with cafetalk train --recipe)")
+        return finishers[step.trainer](step, out)
     raise RecipeError(f"step {step.name}: unknown trainer {step.trainer!r}")
 
 
