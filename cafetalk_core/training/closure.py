@@ -11,7 +11,7 @@ short (a few CPU minutes): AdamW, warm-up and cosine, input noise, a positive-cl
 the rare closures, and every ``--eval-every`` steps the average precision on the validation
 split; the checkpoint with the best one is written to ``<out>/best`` (and ``<out>/last``).
 
-``--p-drop-phones P`` (issue 23) zeroes the phone columns (``audio.drop_phone_columns``) of a
+``--p-drop-phones P`` (issue 23) zeroes the phone columns (``audio.frontend.drop_phone_columns``) of a
 share P of the training windows, so the detector also hears bilabials from log-mel, loudness and
 voice activity alone: the features a phone-free model gets for speech the English recogniser does
 not know. Such a detector records ``phones_optional`` and is scored on the validation split both
