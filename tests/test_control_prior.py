@@ -43,7 +43,40 @@ def test_peaks_rise_with_intensity_even_where_the_base_already_acts(action, tabl
     peaks = [compose(base, [FineControl(action, 0.5, 1.5, i)], table=table)[15:45, idx].mean(axis=1).max()
              for i in (0.3, 0.6, 0.9)]
     assert peaks[0] < peaks[1] < peaks[2]
-    assert np.all(compose(base, [FineControl(action, 0.5, 1.5, 0.3)], table=table) >= base - 1e-7)   # never lowers
+    out = compose(base, [FineControl(action, 0.5, 1.5, 0.3)], table=table)
+    row = signature_table(table)[ACTIONS.index(get_action(action))]
+    lowered = row < 0                                      # a learned negative co-activation attenuates
+    assert np.all(out[:, ~lowered] >= base[:, ~lowered] - 1e-7)                  # the rest never lowers
+    assert np.all(out[:, lowered] <= base[:, lowered] + 1e-7)                    # and it never raises
+    if table == "hand":
+        assert not lowered.any()
+
+
+def test_a_learned_negative_co_activation_lowers_its_channel_inside_the_span_only():
+    """A real chin raise pushes the lower lip up (NeuroSync: mouthLowerDown -0.4 per unit), a real look
+    down drops the look up: the learned rows carry those as negative weights, applied as attenuation."""
+    base = np.full((90, rig.NUM_CHANNELS), 0.5, np.float32)
+    for action, name in (("AU17", "mouthLowerDownLeft"), ("GAZE_D", "eyeLookUpLeft")):
+        row = signature_table("captures")[ACTIONS.index(get_action(action))]
+        assert row[J[name]] < -0.1, (action, name)
+        out = compose(base, [FineControl(action, 1.0, 2.0, 0.9)])
+        assert out[45, J[name]] == pytest.approx(0.5 * (1 + 0.9 * row[J[name]]), abs=1e-5)
+        assert np.all(out[:27, J[name]] == 0.5) and np.all(out[63:, J[name]] == 0.5)
+
+
+def test_a_channel_one_action_lowers_and_another_requests_still_reaches_the_request():
+    base = np.zeros((90, rig.NUM_CHANNELS), np.float32)
+    out = compose(base, [FineControl("GAZE_D", 1.0, 2.0, 0.9), FineControl("GAZE_U", 1.0, 2.0, 0.8)])
+    for name, w in get_action("GAZE_U").channels:
+        assert out[45, J[name]] == pytest.approx(0.8 * w, abs=1e-6)
+
+
+def test_a_look_down_lowers_the_lids_but_never_to_a_blink():
+    from cafetalk_core.training.signatures import LID_FOLLOWS_GAZE_DOWN
+
+    out = compose(np.zeros((90, rig.NUM_CHANNELS), np.float32), [FineControl("GAZE_D", 1.0, 2.0, 1.0)])
+    lid = out[:, J["eyeBlinkLeft"]]
+    assert 0.1 < lid.max() <= LID_FOLLOWS_GAZE_DOWN + 1e-6 < 0.5
 
 
 @TABLES
@@ -166,3 +199,5 @@ def test_a_smile_inside_a_sad_span_smiles_over_the_sad_face():
     assert np.array_equal(smile[:, others], base[:, others])                  # the sad face around it stays
     moved = [i for i in range(rig.NUM_CHANNELS) if row[i] > 0]
     assert np.all(smile[:, moved] >= base[:, moved] - 1e-6)                    # the smile's signature only adds
+    lowered = [i for i in range(rig.NUM_CHANNELS) if row[i] < 0]
+    assert np.all(smile[:, lowered] <= base[:, lowered] + 1e-6)                # its negative weights only lower

@@ -14,15 +14,18 @@ Two signature tables (issue 24), both (num_actions, 52):
   it, per unit of its own activation: controls/coactivation.py) is measured on the TRAIN takes
   (training/signatures.py writes ``weights/control_signatures.json``). Its own channels keep the
   hand weights (so the requested intensity is met exactly); the other channels are the learned
-  co-activations (a real smile also lifts cheekSquint and mouthUpperUp). Per action, the learned
+  co-activations of either sign (a real smile also lifts cheekSquint and mouthUpperUp; a real chin
+  raise lowers mouthLowerDown, a look down the look up). Per action, the learned
   row is used only where it matched the held-out captures better than the hand row (the file's
   ``chosen``); elsewhere the hand row stays.
 
 What the stage does, per frame, in curve units:
 
     level_a(t)  = intensity_a x ramp(box_a)(t)          # box of the span, edges ramped over ~0.1 s
-    target_c(t) = max_a level_a(t) x gate_ac(t) x signature_a[c]
-    out_c(t)    = 1 - (1 - base_c(t)) (1 - target_c(t))  # "screen": never lowers what the base does
+    target_c(t)   = max_a level_a(t) x gate_ac(t) x max(signature_a[c], 0)
+    suppress_c(t) = max_a level_a(t) x max(-signature_a[c], 0)     # negative co-activations
+    kept_c(t)     = base_c(t) (1 - suppress_c(t))                 # attenuated, never raised
+    out_c(t)      = 1 - (1 - kept_c(t)) (1 - target_c(t))         # "screen": never below kept or target
 
 It runs once on the final sample, owned by the pipeline (motion/stages.py), not inside the
 denoising loop: inside it the base sees x_t, which already holds the action after the first steps,
@@ -128,12 +131,14 @@ def compose_controls(base: np.ndarray, fine: np.ndarray, speech: np.ndarray, fps
     aperture = base[:, JAW_OPEN] - base[:, MOUTH_CLOSE]
     sealed = np.clip(1.0 - aperture / SEALED_APERTURE, 0.0, 1.0)
     bilabial = sealed * speech                                                   # (T,)
-    contrib = level[:, :, None] * sig[None]                                      # (T, A, 52)
+    contrib = level[:, :, None] * np.maximum(sig, 0.0)[None]                     # (T, A, 52)
     lip = list(LIP_PARTING)
     contrib[:, :, lip] *= (1.0 - bilabial)[:, None, None]
     target = contrib.max(axis=1)                                                 # (T, 52)
-    base01 = np.clip(base, 0.0, 1.0)
-    out = np.where(target > 0, 1.0 - (1.0 - base01) * (1.0 - target), base).astype(np.float32)
+    suppress = (level[:, :, None] * np.maximum(-sig, 0.0)[None]).max(axis=1)    # (T, 52)
+    kept = np.where(suppress > 0, base * (1.0 - suppress), base)
+    kept01 = np.clip(kept, 0.0, 1.0)
+    out = np.where(target > 0, 1.0 - (1.0 - kept01) * (1.0 - target), kept).astype(np.float32)
     jaw = out[:, JAW_OPEN]
     # AU26 keeps closures: where the base's lips (nearly) meet while speaking (or within 0.15 s of
     # speech: the VAD lags at word edges), mouthClose follows the dropped jaw so the aperture stays

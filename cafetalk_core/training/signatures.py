@@ -8,9 +8,13 @@ the learned part is each action's co-activation signature (motion/control_signat
 2. for each action, controls/coactivation.py measures how much every channel moves per unit of
    the action's own activation (labelled on vs off frames within each take);
 3. the learned row = the hand table's weights on the action's own channels (the requested
-   intensity stays exact) + the positive co-activations >= MIN_COACTIVATION elsewhere, capped at 1,
-   never on jawOpen / mouthClose / tongueOut (the lip sync's), never on the lids (the blink stage's;
-   and on the iPhone a closing lid reads as a look down and back, a confound), no gaze for the blink;
+   intensity stays exact) + the co-activations of either sign with |value| >= MIN_COACTIVATION
+   elsewhere, clipped to [-1, 1]: positive ones are added (a smile lifts the cheeks), negative ones
+   attenuate (a chin raise pushes the lower lip up, so mouthLowerDown falls; a look down drops the
+   look up). Never on jawOpen / mouthClose / tongueOut (the lip sync's); never on the lids (the blink
+   stage's; on the iPhone a closing lid reads as a look down and back, a confound), except that a
+   look down lowers the upper lid up to LID_FOLLOWS_GAZE_DOWN (lid-gaze coupling: the lid follows
+   the eye down; capped below half shut so it never reads as a blink); no gaze for the blink;
 4. choice on the VALIDATION captures: per action found there, the row (learned or hand) whose
    pattern correlates better with the held-out takes' co-activation pattern; actions the held-out
    takes do not show keep the hand row (no evidence either way).
@@ -32,7 +36,11 @@ from ..controls.vocabulary import ACTION_IDS, ACTIONS
 from ..data.captures import load_neurosync
 from ..motion.control_signature import SIGNATURES_FILE, SPEECH_OWNED, hand_signatures
 
-MIN_COACTIVATION = 0.05   # co-activations smaller than this per unit intensity are noise at 60 fps
+MIN_COACTIVATION = 0.05   # co-activations smaller than this (either sign) per unit intensity are noise at 60 fps
+#: A look down lowers the upper lids this far at most per unit intensity. The captures measure
+#: +1.2-1.4 (the iPhone reads the lowered lid as closing); physiologically the lid follows the eye
+#: down without shutting, so the learned value is capped below a blink's half height (0.5).
+LID_FOLLOWS_GAZE_DOWN = 0.35
 LIDS = tuple(rig.indices(["eyeBlinkLeft", "eyeBlinkRight"]))
 GAZE = tuple(i for i, n in enumerate(rig.ARKIT_NAMES) if n.startswith("eyeLook"))
 
@@ -45,12 +53,14 @@ def learned_signatures(patterns: np.ndarray) -> np.ndarray:
         p = patterns[k]
         if not np.all(np.isfinite(p)):
             continue
-        row = np.where(p >= MIN_COACTIVATION, np.minimum(p, 1.0), 0.0).astype(np.float32)
+        row = np.where(np.abs(p) >= MIN_COACTIVATION, np.clip(p, -1.0, 1.0), 0.0).astype(np.float32)
         row[list(SPEECH_OWNED)] = 0.0
         # the lids belong to the blink stage; and the iPhone reads a closing lid as a look down (a
         # blink's frames show eyeLookDown 0.44, a look down's frames eyeBlink 1.2): a measurement
-        # confound, so no action learns the lids, and the blink learns no gaze
-        row[list(LIDS)] = 0.0
+        # confound, so no action learns the lids but the look down (capped: the lid follows the
+        # eye), and the blink learns no gaze
+        lids = list(LIDS)
+        row[lids] = np.clip(row[lids], 0.0, LID_FOLLOWS_GAZE_DOWN) if a.id == "GAZE_D" else 0.0
         if a.id == "AU45":
             row[list(GAZE)] = 0.0
         own = a.channel_indices()
