@@ -37,20 +37,22 @@ EMOTION_RATE = {"fear": 1.5, "angry": 1.2, "sad": 0.8}
 
 @dataclass(frozen=True)
 class BlinkConfig:
-    # (figures below measured when blink times were counted in whole frames; capture_stats now interpolates
-    # crossings, which reads the shipped blinks' closing phase as 0.69x the held-out captures': not refitted yet)
     # length, closing share, top and rate fitted to the real captures' TRAIN takes (datasets/neurosync:
-    # 16.3 blinks a minute, 120 ms wide at half height, closing 75 ms, opening 154 ms) by
+    # 16.3 blinks a minute, 120 ms wide at half height, closing 78 ms, opening 154 ms; crossings
+    # interpolated between frames, capture_stats.blink_events) by
     # ``python -m cafetalk_core.evaluation.fit_motion_rules`` (docs/model.md), simulated on the shipped
     # model's output for the real-speech validation clips with the saccade stage on: 16.5 a minute,
-    # 127 ms, 66 ms, 145 ms. Both triggers are off: with saccades at the captures' rate (~56 a minute)
-    # any gaze trigger multiplies the blink rate, and the phrase-end trigger made the rate depend on
-    # the clip's pauses (16.5 a minute on the validation clips, 24.5 on the test clips). Before issue 24: 12 a minute + triggers at phrase ends (45%)
-    # and gaze shifts (40%), 0.12-0.28 s, 40% closing, flat top 1.6
+    # 145 ms, closing 68 ms, opening 144 ms (the fit trades the width against the closing phase). Both
+    # triggers are off: with saccades at the captures' rate (~56 a minute) any gaze trigger multiplies
+    # the blink rate, and the phrase-end trigger made the rate depend on the clip's pauses (16.5 a
+    # minute on the validation clips, 24.5 on the test clips). Refitted in issue 24's third round
+    # (was 0.18-0.30 s, fitted with whole-frame crossings: closing read 0.69x the held-out captures').
+    # Before issue 24: 12 a minute + triggers at phrase ends (45%) and gaze shifts (40%), 0.12-0.28 s,
+    # 40% closing, flat top 1.6
     rate_per_min: float = 17.0
     min_gap_s: float = 1.2
     gamma_shape: float = 3.0
-    duration_s: tuple[float, float] = (0.18, 0.30)
+    duration_s: tuple[float, float] = (0.22, 0.34)
     close_frac: float = 0.3          # share of a blink spent closing (the rest opens: lids shut faster)
     plateau: float = 1.0             # the shape is scaled by this and clipped at 1 (1: a peak, no flat top)
     p_boundary: float = 0.0
