@@ -121,6 +121,19 @@ def test_a_jaw_drop_while_talking_keeps_the_bilabial_closures(table):
     assert np.all(aperture(out)[11:14] < 0.02) and np.all(aperture(out)[45:48] < 0.02)   # the lips still meet
 
 
+def test_a_jaw_drop_keeps_a_nearly_shut_aperture_and_opens_an_open_one():
+    """Lips about to meet (aperture 0.04) keep their aperture under a jaw drop; an open vowel (0.3) opens more."""
+    from cafetalk_core.motion.control_signature import JAW_DROP_KEEPS_APERTURE_BELOW
+
+    base = np.zeros((60, rig.NUM_CHANNELS), np.float32)
+    base[:, J["jawOpen"]] = 0.3
+    base[:30, J["mouthClose"]] = 0.3 - 0.04           # frames 0-29: nearly shut
+    assert 0.04 < JAW_DROP_KEEPS_APERTURE_BELOW
+    out = compose(base, [FineControl("AU26", 0.0, 2.0, 0.9)], np.ones(len(base), bool))
+    assert np.allclose(aperture(out)[5:25], 0.04, atol=1e-5)
+    assert np.all(aperture(out)[35:55] > 0.3 + 0.3)
+
+
 @TABLES
 @pytest.mark.parametrize("action", ["AU10", "AU12"])
 def test_lip_parting_waits_for_the_bilabial(table, action):
