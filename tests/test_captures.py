@@ -152,13 +152,17 @@ def test_evaluate_captures_prints_the_product_next_to_the_held_out_captures():
     g.model.cfg = g.cfg = g.cfg.replace(control_prior=True, control_adapter=False, blink_stage=True)
     g.model.control = ControlBranch(g.cfg)
     clips = load_real_speech(real_set_dir("val"))[:1]
-    r = run_captures(g, clips, load_neurosync("val"), load_neurosync("train"), max_action_clips=1)
+    from cafetalk_core.data.head_pose import load_head_track
+
+    r = run_captures(g, clips, load_neurosync("val"), load_neurosync("train"), max_action_clips=1,
+                     head_track=load_head_track("test"))
     smile = r["actions"]["AU12"]
     assert smile["found_in_captures"] and smile["captures"]["corr"] > max(0.7, smile["hand"]["corr"])
     assert smile["captures"]["rise_inside"] > 0.2 and smile["captures"]["change_outside"] < 1e-3
     assert r["product"]["saccades_per_min"] > 10 and r["captures"]["saccades_per_min"] > 10
     text = format_captures(r)
     assert "blinks / min" in text and "no head motion" in text and "AU12" in text
+    assert "real speaker's head track" in text and r["captures"]["head_roll_std_deg"] > 0.5   # the head's reference
 
 
 @pytest.mark.parametrize("fps", [30.0, 60.0])

@@ -21,7 +21,9 @@ scored by one code path:
   SACCADE_MIN_DEG (velocity-threshold identification, I-VT).
 * head: per axis (yaw, pitch, roll) the spread (std, degrees) and the mean |angular speed|
   (deg/s) at 30 fps. A take whose head columns are all zero has *no* head capture (the
-  NeuroSync takes: every head column is 0), reported as such, never as a still head.
+  NeuroSync takes: every head column is 0), reported as such, never as a still head. The head's
+  reference is a real speaker's head track instead (data/head_pose.py), cut into windows as long
+  as the clips it is compared with (:func:`head_track_stats`): a spread grows with the window.
 """
 from __future__ import annotations
 
@@ -122,6 +124,13 @@ def head_axes(rotations: np.ndarray, fps: float) -> dict[str, np.ndarray]:
     h = _resample(np.degrees(np.asarray(rotations, np.float64)[:, :3]), fps)
     speed = np.abs(np.diff(h, axis=0)) * STATS_FPS if len(h) > 1 else np.zeros((1, 3))
     return {"std_deg": h.std(axis=0), "speed_deg_s": speed.mean(axis=0), "frames": len(h)}
+
+
+def head_track_stats(windows: Sequence[np.ndarray], fps: float) -> dict[str, float]:
+    """Per-axis spread and speed of (frames, 3) radian windows of a real head track, pooled over the
+    windows as :func:`pooled_stats` pools takes (frame-weighted)."""
+    per = [{"seconds": len(w) / fps, "blink_events": [], "saccades": [], "head": head_axes(w, fps)} for w in windows]
+    return {k: v for k, v in pooled_stats(per).items() if k.startswith("head_")}
 
 
 def take_stats(values: np.ndarray, rotations: np.ndarray | None, fps: float) -> dict[str, Any]:

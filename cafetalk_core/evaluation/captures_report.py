@@ -6,7 +6,9 @@ Side by side, measured by one code path (evaluation/capture_stats.py):
   0.5, which the iPhone's lower lid scale shortens), closing and opening times, saccades a
   minute and their size, head spread and speed per axis; the product on real speech (the bundled
   real-speech clips), the captures on the held-out NeuroSync takes (datasets/neurosync, split val);
-  the targets are ratios product / captures in 0.67-1.5;
+  the head, which those takes do not hold, against a real speaker's head track (data/head_pose.py,
+  its test block, cut into windows as long as the product's clips); the targets are ratios
+  product / captures in 0.67-1.5;
 * per action: the co-activation pattern (the mean change of all 52 channels inside a 1.2 s span at
   intensity 0.9, per unit intensity, against the same clip without the control) correlated with the
   pattern Algorithm 1 finds for that action in the held-out captures (controls/coactivation.py), for
@@ -34,7 +36,8 @@ from ..controls.fine import FineControl, span_frames
 from ..controls.vocabulary import ACTION_IDS, get_action
 from .actions import EDGE_S, _span_for
 from .capture_emotion import product_accuracy, train_capture_classifier
-from .capture_stats import AXES, pooled_stats, take_stats
+from ..data.head_pose import HeadTrack, cut_windows
+from .capture_stats import AXES, head_track_stats, pooled_stats, take_stats
 
 MOTION_ROWS = (("blinks_per_min", "blinks / min"), ("blink_half_width_ms", "blink ms (half height)"),
                ("blink_ms", "blink ms (past 0.5)"),
@@ -86,8 +89,9 @@ def action_patterns(generator: Any, clips: Sequence[Any], table: str, plain: dic
 
 
 def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any], takes_train: Sequence[Any],
-                 max_action_clips: int = 4) -> dict[str, Any]:
-    """The side-by-side report (a dict; :func:`format_captures` prints it)."""
+                 max_action_clips: int = 4, head_track: HeadTrack | None = None) -> dict[str, Any]:
+    """The side-by-side report (a dict; :func:`format_captures` prints it). ``head_track``: the head's
+    real reference where the captures hold no head motion."""
     fps = generator.cfg.fps
     plain, per_clip = {}, []
     # each clip its own seed: one seed for all would place every clip's first blink alike
@@ -98,6 +102,10 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
         per_clip.append(take_stats(take.values, take.rotations, fps))
     product = pooled_stats(per_clip)
     real = pooled_stats([take_stats(t.values, t.curves.rotations, t.fps) for t in takes_val])
+    head_reference = None
+    if head_track is not None and not real.get("head_captured_takes"):
+        real.update(head_track_stats(cut_windows(head_track, [c.duration_s for c in clips]), head_track.fps))
+        head_reference = head_track.name
     patterns, weight = coactivation([(t.values, t.fps) for t in takes_val])
     found = [a for k, a in enumerate(ACTION_IDS) if weight[k] > 0]
     sub = list(clips)[:max_action_clips]
@@ -114,7 +122,8 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     clf, acc_captures = train_capture_classifier(takes_train, takes_val)
     emo = product_accuracy(clf, lambda wav, e: generator.generate(wav, ControlSet(CoarseCondition(e, 1.0)), seed=0).values,
                            sub, fps)   # seed 0 for every take: the classifier reads brows and cheeks, not blinks
-    return {"product": product, "captures": real, "shipped_signature": shipped, "actions": actions,
+    return {"product": product, "captures": real, "head_reference": head_reference,
+            "shipped_signature": shipped, "actions": actions,
             "emotion": {"heldout_captures_accuracy": acc_captures, "product": emo,
                         "ratio": emo["accuracy"] / acc_captures if acc_captures else float("nan")},
             "clips": len(clips), "action_clips": len(sub), "val_takes": [t.name for t in takes_val]}
@@ -131,7 +140,10 @@ def format_captures(r: dict[str, Any]) -> str:
         p, c = r["product"].get(key, float("nan")), r["captures"].get(key, float("nan"))
         ratio = p / c if c and not math.isnan(c) and not math.isnan(p) else float("nan")
         lines.append(f"{label:28s} {_f(p, '9.1f'):>9s} {_f(c, '9.1f'):>9s} {_f(ratio, '6.2f'):>6s}")
-    if not r["captures"].get("head_captured_takes"):
+    if r.get("head_reference"):
+        lines.append(f"head: the held-out captures hold no head motion; its reference is a real speaker's head track "
+                     f"({r['head_reference']}, tracked from video), in windows as long as the product's clips")
+    elif not r["captures"].get("head_captured_takes"):
         lines.append("head: the held-out captures hold no head motion (every head column is 0): no reference")
     lines.append("")
     lines.append(f"per action ({r['action_clips']} real-speech clips, 1.2 s span at 0.9; shipped table: "

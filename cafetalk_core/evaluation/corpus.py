@@ -668,6 +668,7 @@ def _cli_captures(args: Any) -> int:
     import sys
 
     from ..data.captures import load_neurosync
+    from ..data.head_pose import load_head_track
     from .captures_report import format_captures, run_captures
     from .real_speech import load_real_speech, real_set_dir
 
@@ -677,7 +678,8 @@ def _cli_captures(args: Any) -> int:
         if args.max_clips:
             clips = clips[:args.max_clips]
         report = run_captures(generator, clips, load_neurosync("val"), load_neurosync("train"),
-                              max_action_clips=getattr(args, "action_clips", 4))
+                              max_action_clips=getattr(args, "action_clips", 4),
+                              head_track=load_head_track("test"))
     except (FileNotFoundError, EvaluationError) as exc:
         print(f"cafetalk evaluate: {exc}", file=sys.stderr)
         return 2

@@ -23,20 +23,30 @@ shift that may trigger a blink.
 The eye angles of motion/eyes.py (radians per unit eyeLook weight) are a least-squares fit of the
 captured eye rotations on the eyeLook weights (``capture_stats.fit_eye_angles``).
 
+The head (``--head``): the NeuroSync takes hold no head motion, so the head stage's output is fitted
+to a real speaker's head track instead (data/head_pose.py, its TRAIN block): per axis a smoothing
+and a gain (``model.head.HeadFit``) so that the spread and the mean angular speed of the shipped
+head stage's samples on the real-speech VALIDATION clips match the track's, cut into windows as
+long as those clips. For each smoothing width the best gain is exact in log space (both figures
+scale with it); the width with the least squared log-ratios wins. ``--write`` records the fit as
+``real_fit`` in the checkpoint's ``head/config.json``.
+
 Run: ``python -m cafetalk_core.evaluation.fit_motion_rules`` (prints the fitted values; they are the
-defaults of ``BlinkConfig`` and ``motion/eyes.py``).
+defaults of ``BlinkConfig`` and ``motion/eyes.py``); ``--head [--write]`` for the head.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..data.captures import load_neurosync
-from .capture_stats import (_resample, blink_events, capture_stats, fit_eye_angles, gaze_degrees,
-                                        saccades)
+from ..data.head_pose import cut_windows, load_head_track
+from ..model.head import HeadFit
+from .capture_stats import (AXES, _resample, blink_events, capture_stats, fit_eye_angles, gaze_degrees,
+                            head_track_stats, saccades)
 from ..motion.blinks import BlinkConfig, add_spontaneous_blinks
 from ..motion.saccades import SaccadeConfig, add_saccades
 
@@ -125,9 +135,91 @@ def fit_blinks(target: dict[str, float], sims: list[tuple[np.ndarray, np.ndarray
     return best_rate[1], best_rate[2]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+HEAD_SMOOTH_S = (0.0, 0.033, 0.067, 0.1, 0.133, 0.167, 0.2, 0.267, 0.333)
+
+
+def product_heads(generator: Any, clips: Sequence) -> list[np.ndarray]:
+    """(frames, 3) radians of ``generator``'s head stage *without* its fit on each clip (seed = its index)."""
+    fit, generator.head.fit = generator.head.fit, None
+    try:
+        return [np.asarray(generator.generate(c.wav, seed=i).rotations, np.float64)[:, :3] for i, c in enumerate(clips)]
+    finally:
+        generator.head.fit = fit
+
+
+def fit_head(target: dict[str, float], heads: Sequence[np.ndarray], fps: float) -> tuple[HeadFit, dict[str, float]]:
+    """The HeadFit whose output on ``heads`` matches ``target``'s head spread and speed per axis."""
+    gains, widths = [], []
+    for k, axis in enumerate(AXES):
+        best = None
+        for width in HEAD_SMOOTH_S:
+            smooth = HeadFit(smooth_s=tuple(width if j == k else 0.0 for j in range(3)))
+            m = head_track_stats([smooth.apply(h, fps) for h in heads], fps)
+            ls = np.log(target[f"head_{axis}_std_deg"] / m[f"head_{axis}_std_deg"])
+            lv = np.log(target[f"head_{axis}_speed_deg_s"] / m[f"head_{axis}_speed_deg_s"])
+            log_gain = (ls + lv) / 2.0
+            loss = (ls - log_gain) ** 2 + (lv - log_gain) ** 2
+            if best is None or loss < best[0]:
+                best = (loss, round(float(np.exp(log_gain)), 3), width)
+        gains.append(best[1])
+        widths.append(best[2])
+    fit = HeadFit(tuple(gains), tuple(widths))
+    return fit, head_track_stats([fit.apply(h, fps) for h in heads], fps)
+
+
+def record_head_fit(checkpoint: Any, fit: HeadFit, target: dict[str, float], got: dict[str, float], clips: int) -> None:
+    """Write ``fit`` as ``real_fit`` into ``checkpoint/head/config.json`` with what it was fitted on."""
+    import json
+    from pathlib import Path
+
+    path = Path(checkpoint) / "head" / "config.json"
+    meta = json.loads(path.read_text())
+    meta["real_fit"] = {**fit.to_dict(), "fitted_on": {
+        "command": "python -m cafetalk_core.evaluation.fit_motion_rules --head --write",
+        "target": "datasets/head_pose/obama_adnerf (train block), windows as long as the clips",
+        "product": f"the real-speech validation set ({clips} clips, seed = clip index)",
+        "target_stats": {k: round(v, 3) for k, v in target.items()},
+        "product_stats": {k: round(v, 3) for k, v in got.items()}}}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def main_head(write: bool) -> int:
+    from ..pipeline import DEFAULT_CHECKPOINT, Generator
     from .real_speech import load_real_speech, real_set_dir
 
+    g = Generator()
+    clips = load_real_speech(real_set_dir("val"))
+    heads = product_heads(g, clips)
+    fps = g.cfg.fps
+    track = load_head_track("train")
+    keys = [f"head_{a}_{m}" for a in AXES for m in ("std_deg", "speed_deg_s")]
+    target = {k: head_track_stats(cut_windows(track, [c.duration_s for c in clips]), track.fps)[k] for k in keys}
+    before = head_track_stats(heads, fps)
+    fit, got = fit_head(target, heads, fps)
+    print(f"{'':22s} {'track (train)':>13s} {'head as learned':>15s} {'fitted':>8s}")
+    for key in target:
+        print(f"{key:22s} {target[key]:13.2f} {before[key]:15.2f} {got[key]:8.2f}")
+    print(f"fitted HeadFit: gain={fit.gain} smooth_s={fit.smooth_s}")
+    if write:
+        record_head_fit(DEFAULT_CHECKPOINT, fit, target, got, len(clips))
+        print(f"wrote real_fit to {DEFAULT_CHECKPOINT / 'head' / 'config.json'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from .real_speech import load_real_speech, real_set_dir
+
+    p = argparse.ArgumentParser(prog="python -m cafetalk_core.evaluation.fit_motion_rules",
+                                description="fit the rules that stay to real captures")
+    p.add_argument("--head", action="store_true", help="fit the head stage's HeadFit to the real head track instead")
+    p.add_argument("--write", action="store_true", help="with --head: record it in the shipped head/config.json")
+    a = p.parse_args(argv)
+    if a.head:
+        return main_head(a.write)
     train = load_neurosync("train")
     target = capture_stats(train)
     print("captures (train):", {k: round(target[k], 1) for k in ("blinks_per_min", "blink_ms", "blink_half_width_ms",

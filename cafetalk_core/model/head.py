@@ -13,13 +13,22 @@ Checkpoint: the folder ``head/`` inside a stage-1/2 checkpoint (same safetensors
 ``head_motion`` (0 = still head, 1 = as learned, up to 2) scales the sampled angles, per frame
 when the controls carry head spans; the amount and its check live with the controls
 (``controls/head.py``), which the layers below this one can import.
+
+Fitted to a real head (issue 24): the stage learned rule-made head truth, so its output is
+shaped by a :class:`HeadFit`, a per-axis gain and smoothing chosen so that the head's spread and
+angular speed per axis match a real speaker's (the AD-NeRF head track, data/head_pose.py; fitted
+by ``python -m cafetalk_core.evaluation.fit_motion_rules --head --write``, stored as
+``real_fit`` in ``head/config.json``). A checkpoint without one samples the head as learned.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from ..audio.mel import N_MELS, log_mel, loudness
 from ..audio.vad import voice_activity
@@ -66,21 +75,64 @@ def head_features_from(front_end: object, feats: np.ndarray) -> np.ndarray | Non
                           axis=1).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class HeadFit:
+    """Per axis (yaw, pitch, roll): a Gaussian smoothing (``smooth_s``, its sigma in seconds; 0 =
+    none) and then a gain. Two numbers per axis because the sampled head is off in two ways at
+    once: its spread (the gain) and how fast it moves for that spread (the smoothing)."""
+
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    smooth_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if len(self.gain) != 3 or len(self.smooth_s) != 3:
+            raise ValueError("a HeadFit has 3 gains and 3 smoothing widths (yaw, pitch, roll)")
+        if min(self.gain) < 0 or min(self.smooth_s) < 0:
+            raise ValueError(f"gains and smoothing widths must be >= 0, got {self.gain}, {self.smooth_s}")
+
+    def apply(self, head: np.ndarray, fps: float) -> np.ndarray:
+        """(frames, 3) angles -> the same, smoothed and scaled per axis about the clip's mean pose
+        (the posture an emotion sets, e.g. sad lowers the head ~7 deg, keeps its size)."""
+        out = np.array(head, np.float32, copy=True)
+        if len(out) == 0:
+            return out
+        centre = out.mean(axis=0)
+        for k in range(3):
+            if self.smooth_s[k] > 0 and len(out) > 1:
+                out[:, k] = gaussian_filter1d(out[:, k], self.smooth_s[k] * fps, mode="nearest")
+            out[:, k] = centre[k] + self.gain[k] * (out[:, k] - centre[k])
+        return out
+
+    def to_dict(self) -> dict:
+        return {"gain": [float(g) for g in self.gain], "smooth_s": [float(s) for s in self.smooth_s]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HeadFit":
+        return cls(tuple(float(g) for g in d["gain"]), tuple(float(s) for s in d["smooth_s"]))
+
+
+def read_head_fit(directory: str | Path) -> HeadFit | None:
+    """The ``real_fit`` recorded in ``directory/config.json``, or None when the head was not fitted."""
+    meta = json.loads((Path(directory) / "config.json").read_text())
+    return HeadFit.from_dict(meta["real_fit"]) if "real_fit" in meta else None
+
+
 class HeadStage:
     """A loaded head model: ``sample(features, emotion, intensity)`` -> (frames, 3) radians."""
 
-    def __init__(self, model: Denoiser) -> None:
+    def __init__(self, model: Denoiser, fit: HeadFit | None = None) -> None:
         if model.cfg.num_channels != len(HEAD_NAMES) or model.cfg.audio_dim != HEAD_AUDIO_DIM:
             raise ValueError(f"a head model has {len(HEAD_NAMES)} channels and {HEAD_AUDIO_DIM}-d input, "
                              f"got {model.cfg.num_channels} and {model.cfg.audio_dim}")
         self.model = model.eval()
         self.cfg = model.cfg
+        self.fit = fit
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "HeadStage":
         from .checkpoint import load_checkpoint
 
-        return cls(load_checkpoint(directory, device).model)
+        return cls(load_checkpoint(directory, device).model, read_head_fit(directory))
 
     @torch.inference_mode()
     def sample(self, feats: np.ndarray, emotion: np.ndarray, intensity: np.ndarray, *, seed: int = 0,
@@ -102,5 +154,5 @@ class HeadStage:
             x0 = sample_ddim(CFGDenoiser(model, cond, cfg.default_audio_scale, 1.0), x, sched, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
             done = crossfade_into(out, res, s, done)
-        return out
+        return self.fit.apply(out, cfg.fps) if self.fit is not None else out
 
