@@ -183,9 +183,11 @@ def cli_train(args: argparse.Namespace) -> int:
     The recipe's tuning step lives in evaluation/, above training, so it is handed in from here."""
     if args.recipe:
         from .evaluation.closure_threshold import recipe_closure_threshold
+        from .evaluation.fit_motion_rules import recipe_head_fit
         from .evaluation.tuning import recipe_tune
         from .training.recipe import cli_recipe
-        return cli_recipe(args, {"tune": recipe_tune, "closure_threshold": recipe_closure_threshold})
+        return cli_recipe(args, {"tune": recipe_tune, "closure_threshold": recipe_closure_threshold,
+                                 "head_fit": recipe_head_fit})
     from .training.denoiser import cli_train as train_stages
     return train_stages(args)
 

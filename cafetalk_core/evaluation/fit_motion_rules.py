@@ -185,27 +185,34 @@ def record_head_fit(checkpoint: Any, fit: HeadFit, target: dict[str, float], got
     tmp.replace(path)
 
 
-def main_head(write: bool) -> int:
-    from ..pipeline import DEFAULT_CHECKPOINT, Generator
+def head_fit_for(checkpoint: Any, max_clips: int | None = None) -> tuple[HeadFit, dict, dict, int]:
+    """(fit, track train-block stats, fitted product stats, clips) for ``checkpoint``'s head stage."""
+    from ..pipeline import Generator
     from .real_speech import load_real_speech, real_set_dir
 
-    g = Generator()
-    clips = load_real_speech(real_set_dir("val"))
+    g = Generator(checkpoint, threads=1)
+    if g.head is None:
+        raise ValueError(f"{checkpoint}: no head stage to fit")
+    clips = load_real_speech(real_set_dir("val"))[:max_clips]
     heads = product_heads(g, clips)
-    fps = g.cfg.fps
     track = load_head_track("train")
     keys = [f"head_{a}_{m}" for a in AXES for m in ("std_deg", "speed_deg_s")]
-    target = {k: head_track_stats(cut_windows(track, [c.duration_s for c in clips]), track.fps)[k] for k in keys}
-    before = head_track_stats(heads, fps)
-    fit, got = fit_head(target, heads, fps)
+    windows = cut_windows(track, [c.duration_s for c in clips])
+    target = {k: v for k, v in head_track_stats(windows, track.fps).items() if k in keys}
+    fit, got = fit_head(target, heads, g.cfg.fps)
+    before = head_track_stats(heads, g.cfg.fps)
     print(f"{'':22s} {'track (train)':>13s} {'head as learned':>15s} {'fitted':>8s}")
-    for key in target:
+    for key in keys:
         print(f"{key:22s} {target[key]:13.2f} {before[key]:15.2f} {got[key]:8.2f}")
     print(f"fitted HeadFit: gain={fit.gain} smooth_s={fit.smooth_s}")
-    if write:
-        record_head_fit(DEFAULT_CHECKPOINT, fit, target, got, len(clips))
-        print(f"wrote real_fit to {DEFAULT_CHECKPOINT / 'head' / 'config.json'}")
-    return 0
+    return fit, target, {k: got[k] for k in keys}, len(clips)
+
+
+def recipe_head_fit(step: Any, out: Any) -> dict[str, Any]:
+    """The recipe's ``head_fit`` step (training/recipe.py): option ``max_clips`` (the tiny recipe's toy scale)."""
+    fit, target, got, clips = head_fit_for(out, step.options.get("max_clips"))
+    record_head_fit(out, fit, target, got, clips)
+    return {"head_fit": fit.to_dict(), "validation": got}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,10 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cafetalk_core.evaluation.fit_motion_rules",
                                 description="fit the rules that stay to real captures")
     p.add_argument("--head", action="store_true", help="fit the head stage's HeadFit to the real head track instead")
-    p.add_argument("--write", action="store_true", help="with --head: record it in the shipped head/config.json")
+    p.add_argument("--write", action="store_true", help="with --head: record it in the checkpoint's head/config.json")
+    p.add_argument("--checkpoint", default=None, help="with --head: the checkpoint (default: the shipped one)")
     a = p.parse_args(argv)
     if a.head:
-        return main_head(a.write)
+        from ..pipeline import DEFAULT_CHECKPOINT
+
+        fit, target, got, clips = head_fit_for(a.checkpoint or DEFAULT_CHECKPOINT)
+        if a.write:
+            record_head_fit(a.checkpoint or DEFAULT_CHECKPOINT, fit, target, got, clips)
+            print(f"wrote real_fit to {a.checkpoint or DEFAULT_CHECKPOINT}/head/config.json")
+        return 0
     train = load_neurosync("train")
     target = capture_stats(train)
     print("captures (train):", {k: round(target[k], 1) for k in ("blinks_per_min", "blink_ms", "blink_half_width_ms",

@@ -87,7 +87,7 @@ class HeadFit:
     def __post_init__(self) -> None:
         if len(self.gain) != 3 or len(self.smooth_s) != 3:
             raise ValueError("a HeadFit has 3 gains and 3 smoothing widths (yaw, pitch, roll)")
-        if min(self.gain) < 0 or min(self.smooth_s) < 0:
+        if not np.all(np.isfinite(self.gain + self.smooth_s)) or min(self.gain) < 0 or min(self.smooth_s) < 0:
             raise ValueError(f"gains and smoothing widths must be >= 0, got {self.gain}, {self.smooth_s}")
 
     def apply(self, head: np.ndarray, fps: float) -> np.ndarray:

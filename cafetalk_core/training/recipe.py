@@ -14,6 +14,8 @@ made the shipped model, in order, each with its trainer and options:
               evaluation sits above training in the layers, so the command passes it in (``finishers``)
 ``closure_threshold``  the closure stage's threshold for phone-free input, chosen on validation speech
               in other languages (evaluation/closure_threshold.py; a finisher too)
+``head_fit``  the head stage's per-axis fit to a real speaker's head track, on the real-speech validation
+              clips (evaluation/fit_motion_rules.py; a finisher too)
 
 Data: ``--data`` folders are assigned by what they are: a folder with a ``dataset.json`` card is a real
 capture set (``real``), any other is the synthetic corpus (``corpus``); a step's ``data`` lists the roles
@@ -36,8 +38,8 @@ from ..data.dataset import read_dataset_card
 from .denoiser import recorded_paths
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
-TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold")
-FINISHED_ABOVE = ("tune", "closure_threshold")   # steps whose code lives in evaluation/, handed in as finishers
+TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold", "head_fit")
+FINISHED_ABOVE = ("tune", "closure_threshold", "head_fit")   # steps whose code lives in evaluation/, handed in as finishers
 DONE = ".done"
 
 #: A finisher runs a step that lives above training in the layers (FINISHED_ABOVE): (step, checkpoint dir).
