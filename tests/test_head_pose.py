@@ -97,3 +97,16 @@ def test_the_shipped_head_is_fitted_to_the_track_and_loads_with_its_fit():
     for key in ("head_pitch_std_deg", "head_roll_std_deg", "head_roll_speed_deg_s"):
         assert 0.67 <= got[key] / target[key] <= 1.5, key
     assert HeadStage.load(DEFAULT_CHECKPOINT / "head").fit == fit
+
+
+def test_a_head_fit_scales_while_talking_and_leaves_pauses_as_learned():
+    rng = np.random.default_rng(1)
+    head = (0.02 * rng.standard_normal((300, 3))).astype(np.float32)
+    speech = np.zeros(300, np.float32)
+    speech[150:] = 1.0                                              # a pause, then speech
+    fit = HeadFit(gain=(3.0, 3.0, 3.0))
+    out = fit.apply(head, 30.0, speech)
+    centre = head.mean(axis=0)
+    assert np.allclose(out[:100], head[:100], atol=1e-4)            # far from speech: as learned
+    assert np.allclose(out[200:] - centre, 3.0 * (head[200:] - centre), atol=1e-4)
+    assert np.allclose(fit.apply(head, 30.0), centre + 3.0 * (head - centre), atol=1e-5)   # no voice given: everywhere

@@ -25,10 +25,9 @@ captured eye rotations on the eyeLook weights (``capture_stats.fit_eye_angles``)
 
 The head (``--head``): the NeuroSync takes hold no head motion, so the head stage's output is fitted
 to a real speaker's head track instead (data/head_pose.py, its TRAIN block): per axis a smoothing
-and a gain (``model.head.HeadFit``) so that the spread and the mean angular speed of the shipped
-head stage's samples on the real-speech VALIDATION clips match the track's, cut into windows as
-long as those clips. For each smoothing width the best gain is exact in log space (both figures
-scale with it); the width with the least squared log-ratios wins. ``--write`` records the fit as
+and a gain while the voice is active (``model.head.HeadFit``) so that the spread and the mean angular
+speed of the shipped head stage's samples on the real-speech VALIDATION clips match the track's, cut
+into windows as long as those clips: the (width, gain) pair with the least squared log-ratios wins. ``--write`` records the fit as
 ``real_fit`` in the checkpoint's ``head/config.json``.
 
 Run: ``python -m cafetalk_core.evaluation.fit_motion_rules`` (prints the fitted values; they are the
@@ -138,33 +137,44 @@ def fit_blinks(target: dict[str, float], sims: list[tuple[np.ndarray, np.ndarray
 HEAD_SMOOTH_S = (0.0, 0.033, 0.067, 0.1, 0.133, 0.167, 0.2, 0.267, 0.333)
 
 
-def product_heads(generator: Any, clips: Sequence) -> list[np.ndarray]:
-    """(frames, 3) radians of ``generator``'s head stage *without* its fit on each clip (seed = its index)."""
+HEAD_GAINS = tuple(round(float(g), 2) for g in np.arange(0.5, 5.001, 0.05))
+
+
+def product_heads(generator: Any, clips: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    """((frames, 3) radians, (frames,) voice activity) of ``generator``'s head stage *without* its fit
+    on each clip (seed = its index)."""
     fit, generator.head.fit = generator.head.fit, None
+    fps = generator.cfg.fps
     try:
-        return [np.asarray(generator.generate(c.wav, seed=i).rotations, np.float64)[:, :3] for i, c in enumerate(clips)]
+        out = []
+        for i, c in enumerate(clips):
+            head = np.asarray(generator.generate(c.wav, seed=i).rotations, np.float64)[:, :3]
+            speech = generator.speech_activity(generator.front_end.features(c.wav, len(head), fps), c.wav)
+            out.append((head, speech))
+        return out
     finally:
         generator.head.fit = fit
 
 
-def fit_head(target: dict[str, float], heads: Sequence[np.ndarray], fps: float) -> tuple[HeadFit, dict[str, float]]:
-    """The HeadFit whose output on ``heads`` matches ``target``'s head spread and speed per axis."""
+def fit_head(target: dict[str, float], heads: Sequence[tuple[np.ndarray, np.ndarray]],
+             fps: float) -> tuple[HeadFit, dict[str, float]]:
+    """The HeadFit whose output on ``heads`` ((angles, voice activity) per clip) matches ``target``'s
+    head spread and speed per axis (grid over smoothing widths and gains; least squared log-ratios)."""
     gains, widths = [], []
     for k, axis in enumerate(AXES):
         best = None
-        for width in HEAD_SMOOTH_S:
-            smooth = HeadFit(smooth_s=tuple(width if j == k else 0.0 for j in range(3)))
-            m = head_track_stats([smooth.apply(h, fps) for h in heads], fps)
-            ls = np.log(target[f"head_{axis}_std_deg"] / m[f"head_{axis}_std_deg"])
-            lv = np.log(target[f"head_{axis}_speed_deg_s"] / m[f"head_{axis}_speed_deg_s"])
-            log_gain = (ls + lv) / 2.0
-            loss = (ls - log_gain) ** 2 + (lv - log_gain) ** 2
+        for width, gain in itertools.product(HEAD_SMOOTH_S, HEAD_GAINS):
+            one = HeadFit(gain=tuple(gain if j == k else 1.0 for j in range(3)),
+                          smooth_s=tuple(width if j == k else 0.0 for j in range(3)))
+            m = head_track_stats([one.apply(h, fps, speech) for h, speech in heads], fps)
+            loss = (np.log(m[f"head_{axis}_std_deg"] / target[f"head_{axis}_std_deg"]) ** 2
+                    + np.log(m[f"head_{axis}_speed_deg_s"] / target[f"head_{axis}_speed_deg_s"]) ** 2)
             if best is None or loss < best[0]:
-                best = (loss, round(float(np.exp(log_gain)), 3), width)
+                best = (loss, gain, width)
         gains.append(best[1])
         widths.append(best[2])
     fit = HeadFit(tuple(gains), tuple(widths))
-    return fit, head_track_stats([fit.apply(h, fps) for h in heads], fps)
+    return fit, head_track_stats([fit.apply(h, fps, speech) for h, speech in heads], fps)
 
 
 def record_head_fit(checkpoint: Any, fit: HeadFit, target: dict[str, float], got: dict[str, float], clips: int) -> None:
@@ -200,7 +210,7 @@ def head_fit_for(checkpoint: Any, max_clips: int | None = None) -> tuple[HeadFit
     windows = cut_windows(track, [c.duration_s for c in clips])
     target = {k: v for k, v in head_track_stats(windows, track.fps).items() if k in keys}
     fit, got = fit_head(target, heads, g.cfg.fps)
-    before = head_track_stats(heads, g.cfg.fps)
+    before = head_track_stats([h for h, _ in heads], g.cfg.fps)
     print(f"{'':22s} {'track (train)':>13s} {'head as learned':>15s} {'fitted':>8s}")
     for key in keys:
         print(f"{key:22s} {target[key]:13.2f} {before[key]:15.2f} {got[key]:8.2f}")

@@ -75,11 +75,17 @@ def head_features_from(front_end: object, feats: np.ndarray) -> np.ndarray | Non
                           axis=1).astype(np.float32)
 
 
+#: The fit's gain eases in and out around speech over about this long (a Gaussian of the voice activity).
+SPEECH_EDGE_S = 0.25
+
+
 @dataclass(frozen=True)
 class HeadFit:
     """Per axis (yaw, pitch, roll): a Gaussian smoothing (``smooth_s``, its sigma in seconds; 0 =
     none) and then a gain. Two numbers per axis because the sampled head is off in two ways at
-    once: its spread (the gain) and how fast it moves for that spread (the smoothing)."""
+    once: its spread (the gain) and how fast it moves for that spread (the smoothing). The gain
+    applies while the voice is active (the reference track is speech throughout), so the head's
+    stillness in pauses stays as learned."""
 
     gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
     smooth_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -90,17 +96,23 @@ class HeadFit:
         if not np.all(np.isfinite(self.gain + self.smooth_s)) or min(self.gain) < 0 or min(self.smooth_s) < 0:
             raise ValueError(f"gains and smoothing widths must be >= 0, got {self.gain}, {self.smooth_s}")
 
-    def apply(self, head: np.ndarray, fps: float) -> np.ndarray:
+    def apply(self, head: np.ndarray, fps: float, speech: np.ndarray | None = None) -> np.ndarray:
         """(frames, 3) angles -> the same, smoothed and scaled per axis about the clip's mean pose
-        (the posture an emotion sets, e.g. sad lowers the head ~7 deg, keeps its size)."""
+        (the posture an emotion sets, e.g. sad lowers the head ~7 deg, keeps its size); with
+        ``speech`` ((frames,) voice activity in [0, 1]) the gain eases to 1 in pauses."""
         out = np.array(head, np.float32, copy=True)
         if len(out) == 0:
             return out
+        talking = np.ones(len(out), np.float32)
+        if speech is not None:
+            talking = np.clip(gaussian_filter1d(np.asarray(speech, np.float32)[:len(out)], SPEECH_EDGE_S * fps,
+                                                mode="nearest"), 0.0, 1.0)
         centre = out.mean(axis=0)
         for k in range(3):
             if self.smooth_s[k] > 0 and len(out) > 1:
                 out[:, k] = gaussian_filter1d(out[:, k], self.smooth_s[k] * fps, mode="nearest")
-            out[:, k] = centre[k] + self.gain[k] * (out[:, k] - centre[k])
+            gain = 1.0 + (self.gain[k] - 1.0) * talking
+            out[:, k] = centre[k] + gain * (out[:, k] - centre[k])
         return out
 
     def to_dict(self) -> dict:
@@ -154,5 +166,5 @@ class HeadStage:
             x0 = sample_ddim(CFGDenoiser(model, cond, cfg.default_audio_scale, 1.0), x, sched, generator=gen)
             res = model.denormalize(x0)[0].float().cpu().numpy()
             done = crossfade_into(out, res, s, done)
-        return self.fit.apply(out, cfg.fps) if self.fit is not None else out
+        return self.fit.apply(out, cfg.fps, speech=feats[:, -1]) if self.fit is not None else out
 
