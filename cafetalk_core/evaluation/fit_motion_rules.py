@@ -27,8 +27,8 @@ The head (``--head``): the NeuroSync takes hold no head motion, so the head stag
 to a real speaker's head track instead (data/head_pose.py, its TRAIN block): per axis a smoothing
 and a gain while the voice is active (``model.head.HeadFit``) so that the spread and the mean angular
 speed of the shipped head stage's samples on the real-speech VALIDATION clips match the track's, cut
-into windows as long as those clips: the (width, gain) pair with the least squared log-ratios wins. ``--write`` records the fit as
-``real_fit`` in the checkpoint's ``head/config.json``.
+into windows as long as those clips: the (width, gain) pair with the least squared log-ratios wins.
+``--write`` records the fit as ``real_fit`` in the checkpoint's ``head/config.json``.
 
 Run: ``python -m cafetalk_core.evaluation.fit_motion_rules`` (prints the fitted values; they are the
 defaults of ``BlinkConfig`` and ``motion/eyes.py``); ``--head [--write]`` for the head.
@@ -36,7 +36,9 @@ defaults of ``BlinkConfig`` and ``motion/eyes.py``); ``--head [--write]`` for th
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -135,8 +137,6 @@ def fit_blinks(target: dict[str, float], sims: list[tuple[np.ndarray, np.ndarray
 
 
 HEAD_SMOOTH_S = (0.0, 0.033, 0.067, 0.1, 0.133, 0.167, 0.2, 0.267, 0.333)
-
-
 HEAD_GAINS = tuple(round(float(g), 2) for g in np.arange(0.5, 5.001, 0.05))
 
 
@@ -179,9 +179,6 @@ def fit_head(target: dict[str, float], heads: Sequence[tuple[np.ndarray, np.ndar
 
 def record_head_fit(checkpoint: Any, fit: HeadFit, target: dict[str, float], got: dict[str, float], clips: int) -> None:
     """Write ``fit`` as ``real_fit`` into ``checkpoint/head/config.json`` with what it was fitted on."""
-    import json
-    from pathlib import Path
-
     path = Path(checkpoint) / "head" / "config.json"
     meta = json.loads(path.read_text())
     meta["real_fit"] = {**fit.to_dict(), "fitted_on": {
