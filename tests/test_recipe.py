@@ -47,8 +47,7 @@ def test_recipes_parse_and_name_every_shipped_part():
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
-                            "closure_threshold", "head_fit"], name
-        assert r.steps[4].options["p_drop_phones"] > 0           # the closure stage also hears phone-free input
+                            "head_fit"], name
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
         assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
 
@@ -88,8 +87,7 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
     assert cfg["model_config"]["phones_optional"]                      # the phone-free step: any language
     assert "sampling_tuned" in cfg and cfg["model_config"]["default_steps"] == 2
     closure = json.loads((out / "closure" / "config.json").read_text())
-    assert closure["phones_optional"] and "phone_free_threshold_chosen_on" in closure["train"]
-    assert closure["phone_free_threshold"] in (None, 0.5, 0.9)
+    assert closure["front_end"] == "phonetic-viseme-mel-v1" and not closure.get("phones_optional")
     head = json.loads((out / "head" / "config.json").read_text())
     assert len(head["real_fit"]["gain"]) == 3 and "head_pose" in head["real_fit"]["fitted_on"]["target"]
     record = json.loads((out / "recipe.json").read_text())
@@ -107,4 +105,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 10
+    assert capsys.readouterr().out.count("done before, skipped") == 9
