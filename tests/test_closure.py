@@ -89,3 +89,32 @@ def test_threshold_choice_counts_false_closures_and_respects_the_seal_limit():
     assert choose(results) == "0.7"                       # 0.5 closes more but seals too many vowels
     assert choose({"off": r(10, 2, 0.03), "0.9": r(11, 4, 0.05)}) == "off"     # no better than leaving it off
     assert choose({"off": r(10, 2, 0.03), "0.8": r(20, 4, 0.05), "0.9": r(20, 4, 0.05)}) == "0.9"   # tie: fewer closures
+
+
+def test_the_threshold_sweep_scores_each_setting_and_records_the_choice(tmp_path):
+    """evaluation/closure_threshold.py end to end at toy scale: a tiny model that runs phone-free, a
+    detector trained for phone-free input (random weights), one Spanish validation sentence."""
+    import torch
+
+    from cafetalk_core.evaluation.closure_threshold import choose, record, sweep
+    from cafetalk_core.pipeline import Generator
+
+    gen = Generator.random("tiny", seed=0, front_end="phonetic-viseme-mel-v1", threads=1)
+    gen.cfg.phones_optional = True
+    gen.cfg.finish_motion = True
+    torch.manual_seed(0)
+    gen.closure = ClosureDetector(gen.front_end.dim, width=8, front_end=gen.front_end.id)
+    with pytest.raises(ValueError, match="p-drop-phones"):
+        sweep(gen, ["es"], (0.5,), max_clips=1)                 # a detector that reads phones cannot be swept
+    gen.closure = ClosureDetector(gen.front_end.dim, width=8, front_end=gen.front_end.id, phones_optional=True)
+    report = sweep(gen, ["es"], (0.5, 0.9), max_clips=1)
+    assert report["clips"] == 1 and set(report["results"]) == {"off", "0.5", "0.9"}
+    for r in report["results"].values():
+        assert r["bilabials"] > 0 and 0.0 <= r["vowel_seal_rate"] <= 1.0
+    best = choose(report["results"])
+    save_closure(tmp_path / "closure", gen.closure)
+    chosen = record(tmp_path, report, best)
+    meta = json.loads((tmp_path / "closure" / "config.json").read_text())
+    assert meta["phone_free_threshold"] == chosen == (None if best == "off" else float(best))
+    assert meta["train"]["phone_free_threshold_chosen_on"]["set"] == "multilingual val"
+    assert load_closure(tmp_path / "closure").phone_free_threshold == chosen

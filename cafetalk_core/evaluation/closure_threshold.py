@@ -42,7 +42,7 @@ def sweep(generator: Any, languages: list[str] | None = None, thresholds: tuple[
                          "(cafetalk train-closure --p-drop-phones)")
     langs = multilingual.check_languages(languages)
     clips = realspeech.load_real_speech(multilingual.build_set(langs, split="val"))
-    if max_clips is not None:   # per language (the tiny recipe's toy scale)
+    if max_clips is not None:   # per language (toy scale, for tests)
         clips = [c for lang in langs for c in [c for c in clips if multilingual.language_of(c.id) == lang][:max_clips]]
     fps = float(generator.cfg.fps)
     per: dict[str, list[dict[str, Any]]] = {}
@@ -88,8 +88,9 @@ def record(checkpoint: str | Path, report: dict[str, Any], best: str) -> float |
 
 
 def recipe_closure_threshold(step: Any, out: Path) -> dict[str, Any]:
-    """The recipe's ``closure_threshold`` step (training/recipe.py): options ``languages``, ``max_clips``,
-    ``thresholds`` (the tiny recipe's toy scale; the default recipe uses the whole validation set)."""
+    """A recipe's ``closure_threshold`` step (training/recipe.py), after a closure step trained with
+    ``p_drop_phones``: options ``languages``, ``max_clips``, ``thresholds``. The shipped recipes have no such
+    step: the phone-dropout detector was tried and not shipped (docs/model.md)."""
     from ..pipeline import Generator
 
     opts = dict(step.options)
