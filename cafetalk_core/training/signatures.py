@@ -39,7 +39,8 @@ from ..motion.control_signature import SIGNATURES_FILE, SPEECH_OWNED, hand_signa
 MIN_COACTIVATION = 0.05   # co-activations smaller than this (either sign) per unit intensity are noise at 60 fps
 #: A look down lowers the upper lids this far at most per unit intensity. The captures measure
 #: +1.2-1.4 (the iPhone reads the lowered lid as closing); physiologically the lid follows the eye
-#: down without shutting, so the learned value is capped below a blink's half height (0.5).
+#: down without shutting, so the learned value is capped below a blink's half height (0.5): screened
+#: onto the slow lid level the blink stage keeps (at most 0.18), 0.35 gives at most 0.47.
 LID_FOLLOWS_GAZE_DOWN = 0.35
 LIDS = tuple(rig.indices(["eyeBlinkLeft", "eyeBlinkRight"]))
 GAZE = tuple(i for i, n in enumerate(rig.ARKIT_NAMES) if n.startswith("eyeLook"))
