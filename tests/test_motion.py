@@ -76,6 +76,35 @@ def test_requested_blinks_win_and_keep_spontaneous_ones_away():
     assert out[guard, J["eyeBlinkLeft"]].max() < 0.5
 
 
+def test_a_look_down_keeps_its_lowered_lids_through_the_blink_stage():
+    """The blink stage rebuilds the lids (slow level capped at 0.18 + blinks); the lid level a control
+    sets (a look down lowers the lids, issue 24) survives it, inside the span only, below a blink."""
+    from cafetalk_core.controls import FineControl, rasterize_fine
+    from cafetalk_core.motion.control_signature import compose_controls
+    from cafetalk_core.motion.stages import after_sampling
+
+    n = int(6 * FPS)
+    v = np.zeros((n, rig.NUM_CHANNELS), np.float32)
+    speech = np.ones(n, np.float32)
+    look = [FineControl("GAZE_D", 2.0, 4.0, 0.9)]
+    grid = rasterize_fine(look, n, FPS)
+
+    def prior(values, fine, act):
+        return compose_controls(values, fine, act, FPS, ramp_s=0.1, signature="captures")
+
+    def run(controls, fine):
+        return after_sampling(v, FPS, speech=speech, fine=fine, fine_controls=controls, emotion_labels=["neutral"],
+                              seed=3, finish=False, blinks=True, prior=prior)
+
+    with_look, plain = run(look, grid), run([], np.zeros_like(grid))
+    lid = lambda x: x[:, [J["eyeBlinkLeft"], J["eyeBlinkRight"]]].mean(axis=1)   # noqa: E731
+    inside = slice(int(2.2 * FPS), int(3.8 * FPS))
+    lowered = lid(with_look)[inside] - lid(plain)[inside]
+    assert np.median(lowered) > 0.2                       # the lids follow the eyes down
+    outside = np.r_[0:int(1.8 * FPS), int(4.2 * FPS):n]
+    assert np.allclose(lid(with_look)[outside], lid(plain)[outside], atol=1e-6)
+
+
 def test_eye_rotations_follow_gaze():
     v = np.zeros((3, rig.NUM_CHANNELS), np.float32)
     v[1, J["eyeLookOutLeft"]] = v[1, J["eyeLookInRight"]] = 1.0     # both eyes to the subject's left

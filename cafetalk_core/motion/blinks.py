@@ -104,11 +104,14 @@ def _gaze_shifts(values: np.ndarray, fps: float, speed: float) -> list[float]:
 
 def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *, seed: int = 0,
                            emotion: str | Sequence[str] = "neutral", requested: Iterable[tuple[float, float]] = (),
-                           cfg: BlinkConfig = BlinkConfig()) -> np.ndarray:
+                           cfg: BlinkConfig = BlinkConfig(), control_lid: np.ndarray | None = None) -> np.ndarray:
     """(frames, 52) weights -> copy with the lids rebuilt: slow model lid + placed blinks.
 
     ``speech`` (frames,) is voice activity in [0, 1]; ``requested`` are AU45 spans (s) whose
-    lids come from the model as they are; ``emotion`` the clip's label (or per frame labels).
+    lids come from the model as they are; ``emotion`` the clip's label (or per frame labels);
+    ``control_lid`` (frames,) the lid level the fine controls set (a look down lowers the lids): taken
+    out of the model's lid before its slow level is measured (so it neither leaks around its span
+    through the median filter nor is capped), then screen-blended onto the rebuilt lid.
     """
     v = np.array(values, np.float32, copy=True)
     n = len(v)
@@ -155,6 +158,9 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
         if k < len(anchors) and t > anchors[k]:
             t = max(t, anchors[k] + max(cfg.min_gap_s, rng.gamma(cfg.gamma_shape, scale)))
     lid_model = v[:, BLINK].mean(axis=1)
+    control = None if control_lid is None else np.clip(np.asarray(control_lid, np.float64)[:n], 0.0, 0.999)
+    if control is not None:   # the model's own lid: the control's screen blend taken back out
+        lid_model = np.clip((lid_model - control) / (1.0 - control), 0.0, 1.0)
     size = max(3, int(round(cfg.lid_window_s * fps)) | 1)
     slow = np.minimum(median_filter(lid_model, size=size, mode="nearest"), cfg.lid_cap)
     slow = gaussian_filter1d(slow, 0.1 * fps, mode="nearest")
@@ -163,6 +169,8 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
         blinks = np.maximum(blinks, blink_shape(n, fps, t0, rng.uniform(*cfg.duration_s),
                                                    cfg.close_frac, cfg.plateau))
     lid = np.clip(slow + (1.0 - slow) * blinks, 0.0, 1.0)
+    if control is not None:
+        lid = 1.0 - (1.0 - lid) * (1.0 - control)
     keep = np.zeros(n, bool)
     for a, b in requested:
         keep[max(0, int(np.floor(a * fps)) - 1):min(n, int(np.ceil(b * fps)) + 1)] = True

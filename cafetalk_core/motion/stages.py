@@ -4,8 +4,8 @@ controls' signature stage, saccades, blinks.
 Order matters: smoothing first (it would soften the requested levels if it came after the
 signature stage), then the signature stage (so a requested smile peaks at exactly its intensity x
 signature), then saccades (which keep away from requested gaze), then the blink stage (which must
-know the AU45 spans so requested blinks win, and sees the saccades as gaze shifts that may trigger a
-blink). Each stage is on or off per checkpoint (``ModelConfig.finish_motion``, ``control_prior``,
+know the AU45 spans so requested blinks win, sees the saccades as gaze shifts that may trigger a
+blink, and keeps the lid level other controls set: a look down lowers the lids, issue 24). Each stage is on or off per checkpoint (``ModelConfig.finish_motion``, ``control_prior``,
 ``blink_stage``: the eye stages, blinks and saccades).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..controls.fine import FineControl
-from .blinks import add_spontaneous_blinks
+from .blinks import BLINK, add_spontaneous_blinks
 from .finish import FinishConfig, finish_lips_and_face
 from .saccades import add_saccades
 
@@ -36,11 +36,17 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
     if finish:
         out = finish_lips_and_face(out, fps, FinishConfig(detector_threshold=closure_threshold),
                                    closure_prob=closure_prob, speech=None if closure_prob is None else speech)
+    control_lid = None
     if prior is not None and np.any(fine > 0):
+        before = out
         out = prior(out, fine, speech)
+        # the level the controls screen-blended onto the lids: after = before + level (1 - before)
+        base_lid = np.clip(before[:, BLINK].mean(axis=1), 0.0, 0.999)
+        control_lid = np.clip((out[:, BLINK].mean(axis=1) - base_lid) / (1.0 - base_lid), 0.0, 1.0)
     if blinks:
         gaze = [(c.start_s, c.end_s) for c in fine_controls if c.action.startswith("GAZE_")]
         out = add_saccades(out, fps, seed=seed, requested=gaze)
         requested = [(c.start_s, c.end_s) for c in fine_controls if c.action == "AU45"]
-        out = add_spontaneous_blinks(out, fps, speech, seed=seed, emotion=list(emotion_labels), requested=requested)
+        out = add_spontaneous_blinks(out, fps, speech, seed=seed, emotion=list(emotion_labels), requested=requested,
+                                     control_lid=control_lid)
     return out
