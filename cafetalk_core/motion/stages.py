@@ -5,7 +5,8 @@ Order matters: smoothing first (it would soften the requested levels if it came 
 signature stage), then the signature stage (so a requested smile peaks at exactly its intensity x
 signature), then saccades (which keep away from requested gaze), then the blink stage (which must
 know the AU45 spans so requested blinks win, sees the saccades as gaze shifts that may trigger a
-blink, and keeps the lid level other controls set: a look down lowers the lids, issue 24). Each stage is on or off per checkpoint (``ModelConfig.finish_motion``, ``control_prior``,
+blink, and keeps the lid level other controls set: a look down lowers the lids, issue 24). Each
+stage is on or off per checkpoint (``ModelConfig.finish_motion``, ``control_prior``,
 ``blink_stage``: the eye stages, blinks and saccades).
 """
 from __future__ import annotations
