@@ -52,10 +52,6 @@ class HeadTrack:
     rotations: np.ndarray
     fps: float
 
-    @property
-    def seconds(self) -> float:
-        return len(self.rotations) / self.fps
-
 
 def canonical_euler(euler: np.ndarray) -> np.ndarray:
     """(frames, 3) AD-NeRF (x, y, z) radians -> the equivalent angles with |y| <= pi/2, each in (-pi, pi]."""

@@ -22,7 +22,6 @@ by ``python -m cafetalk_core.evaluation.fit_motion_rules --head --write``, store
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +124,9 @@ class HeadFit:
 
 def read_head_fit(directory: str | Path) -> HeadFit | None:
     """The ``real_fit`` recorded in ``directory/config.json``, or None when the head was not fitted."""
-    meta = json.loads((Path(directory) / "config.json").read_text())
+    from .checkpoint import read_config
+
+    meta = read_config(directory)
     return HeadFit.from_dict(meta["real_fit"]) if "real_fit" in meta else None
 
 
