@@ -1,4 +1,4 @@
-"""The closure stage's rule 4 and the smoothing, replayed on a checkpoint's sampled curves (issue 23).
+"""The closure stage's rule 4 (threshold, loudness gate) and the smoothing, replayed on sampled curves (issue 23).
 
 Why: rule 4 of ``motion/finish.py`` (shut the lips where the closure stage hears a bilabial) is the
 one stage after sampling that can close a vowel, so it is kept only if it earns its place on a
@@ -9,7 +9,8 @@ after-sampling stages are replayed on the same sampled curves for every setting.
     python benchmarks/closure_stage_sweep.py [--checkpoint DIR] [--set val]
     python benchmarks/closure_stage_sweep.py --corpus corpus_dir [--clips 40]   # its validation split
 
-Prints, per setting: bilabial closure, closure precision, vowel centres sealed
+Rule 4 is swept ungated and gated by a loudness dip (``threshold@dip``: the lips shut only where the
+sound is that many dB below the loudest frame within 0.2 s). Prints, per setting: bilabial closure, closure precision, vowel centres sealed
 (``jawOpen - mouthClose < 0.05``), open vowels sealed, open-vowel aperture, mouth jitter; and the
 same for the sampled curves before any stage and for the procedural tool given the true phones.
 """
@@ -22,12 +23,13 @@ import numpy as np
 
 from cafetalk_core.evaluation import metrics
 from cafetalk_core.evaluation import real_speech as realspeech
+from cafetalk_core.evaluation.closure_threshold import DIPS_DB, setting_name
 from cafetalk_core.motion.finish import FinishConfig, finish_lips_and_face
 from cafetalk_core.phones import Phone
 from cafetalk_core.pipeline import Generator
 from cafetalk_core.visemes import phones_to_curves
 
-THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
 def sampled_curves(gen: Generator, clips: list[tuple[str, np.ndarray, list[Phone]]]) -> list[dict[str, Any]]:
@@ -36,7 +38,7 @@ def sampled_curves(gen: Generator, clips: list[tuple[str, np.ndarray, list[Phone
     inner = gen._after_sampling
 
     def record(out, feats, speech, *rest):   # the pipeline's own inputs to the stages
-        seen.update(raw=np.array(out), speech=np.array(speech),
+        seen.update(raw=np.array(out), speech=np.array(speech), loudness=gen.loudness(feats),
                     prob=gen.closure.probability(feats) if gen.closure is not None else None)
         return inner(out, feats, speech, *rest)
 
@@ -90,8 +92,10 @@ def main() -> None:
             r["raw"], fps, closure_prob=r["prob"], speech=None if r["prob"] is None else r["speech"]),
     }
     for th in THRESHOLDS:
-        settings[f"+ rule 4 at {th}"] = lambda r, th=th: finish_lips_and_face(
-            r["raw"], fps, FinishConfig(detector_threshold=th), closure_prob=r["prob"], speech=r["speech"])
+        for dip in DIPS_DB:
+            settings[f"+ rule 4 at {setting_name(th, dip)}"] = lambda r, th=th, dip=dip: finish_lips_and_face(
+                r["raw"], fps, FinishConfig(detector_threshold=th, detector_dip_db=dip), closure_prob=r["prob"],
+                speech=r["speech"], loudness=r["loudness"])
     settings["procedural, true phones"] = lambda r: phones_to_curves(r["phones"], len(r["raw"]), fps)
     if rows and rows[0]["prob"] is None:
         settings = {k: v for k, v in settings.items() if "rule" not in k}

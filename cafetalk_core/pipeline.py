@@ -384,6 +384,14 @@ class Generator:
         """Whether the fine controls go through the signature stage after sampling (motion/control_signature.py)."""
         return bool(self.cfg.control_prior and self.model.control is not None)
 
+    def loudness(self, feats: np.ndarray) -> np.ndarray:
+        """(frames,) the front end's loudness column (the closure stage's loudness gate reads it)."""
+        slices = getattr(self.front_end, "slices", {})
+        if "loudness" not in slices:
+            raise ValueError(f"front end {self.front_end.id!r} has no loudness column; the closure stage's "
+                             "loudness gate (dip_db) needs one")
+        return np.asarray(feats[:, slices["loudness"]], np.float32)[:, 0]
+
     def speech_activity(self, feats: np.ndarray, wav: np.ndarray) -> np.ndarray:
         """(frames,) voice activity: the front end's VAD column when it has one, else the VAD itself."""
         slices = getattr(self.front_end, "slices", {})
@@ -397,8 +405,9 @@ class Generator:
                         fine: np.ndarray, emotion: np.ndarray, b_scale: float, seed: int,
                         phone_free: bool = False) -> np.ndarray:
         """Smoothing, the signature stage of the fine controls, blinks (motion/stages.py). On phone-free
-        features the closure stage runs only if its detector was trained for them (``phones_optional``),
-        and then also shuts the lips where it hears a bilabial (rule 4, at its recorded threshold)."""
+        features the closure stage runs only if its detector was trained for them (``phones_optional``).
+        It shuts the lips where it hears a bilabial (rule 4) only at a threshold recorded with the
+        detector for this input, gated by the loudness dip recorded with it (``ClosureDetector.rule4``)."""
         cfg = self.cfg
         uses_signature = self._uses_signature
         if not (cfg.finish_motion or cfg.blink_stage or uses_signature):
@@ -412,11 +421,13 @@ class Generator:
         labels = [EMOTIONS[i] if 0 <= i < len(EMOTIONS) else "neutral" for i in np.unique(emotion)]
         hears = self.closure is not None and cfg.finish_motion and (not phone_free or self.closure.phones_optional)
         closure_prob = self.closure.probability(feats) if hears else None
+        threshold, dip_db = self.closure.rule4(phone_free) if hears else (None, None)
+        loud = self.loudness(feats) if threshold is not None and dip_db is not None else None
         return after_sampling(out, cfg.fps, speech=speech, fine=fine, fine_controls=controls.fine,
                               emotion_labels=labels, seed=seed, finish=cfg.finish_motion,
                               blinks=cfg.blink_stage, prior=prior if uses_signature else None,
-                              closure_prob=closure_prob,
-                              closure_threshold=self.closure.phone_free_threshold if hears and phone_free else None)
+                              closure_prob=closure_prob, closure_threshold=threshold, closure_dip_db=dip_db,
+                              loudness=loud)
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         """[start, end) windows of max_frames covering n frames, overlapping >= WINDOW_OVERLAP_S."""

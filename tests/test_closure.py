@@ -80,7 +80,7 @@ def test_a_phone_free_threshold_needs_a_detector_trained_without_phones(tmp_path
 
 
 def test_threshold_choice_counts_false_closures_and_respects_the_seal_limit():
-    from cafetalk_core.evaluation.closure_threshold import choose
+    from cafetalk_core.evaluation.closure_threshold import choose, parse_setting, setting_name
 
     def r(closed: int, false: int, seal: float) -> dict:
         return {"closed": closed, "vowels_closed": false, "vowel_seal_rate": seal}
@@ -89,6 +89,22 @@ def test_threshold_choice_counts_false_closures_and_respects_the_seal_limit():
     assert choose(results) == "0.7"                       # 0.5 closes more but seals too many vowels
     assert choose({"off": r(10, 2, 0.03), "0.9": r(11, 4, 0.05)}) == "off"     # no better than leaving it off
     assert choose({"off": r(10, 2, 0.03), "0.8": r(20, 4, 0.05), "0.9": r(20, 4, 0.05)}) == "0.9"   # tie: fewer closures
+    # the loudness gate: a tie goes to the higher threshold, then the larger dip (ungated closes most)
+    gated = {"off": r(28, 17, 0.05), "0.8": r(30, 21, 0.08), "0.8@10dB": r(30, 18, 0.06), "0.8@6dB": r(30, 18, 0.07),
+             "0.5@15dB": r(29, 17, 0.05)}
+    assert choose(gated) == "0.8@10dB"
+    assert parse_setting("0.8@10dB") == (0.8, 10.0) and parse_setting("0.9") == (0.9, None) and parse_setting("off") == (None, None)
+    assert all(setting_name(*parse_setting(k)) == k for k in gated)
+
+
+def test_rule_4_settings_round_trip_per_input_and_bad_ones_are_refused(tmp_path):
+    det = ClosureDetector(12, width=8, front_end="fe", threshold=0.8, dip_db=10.0)
+    back = load_closure(save_closure(tmp_path / "c", det))
+    assert back.rule4(phone_free=False) == (0.8, 10.0) and back.rule4(phone_free=True) == (None, None)
+    with pytest.raises(ValueError, match="threshold"):
+        ClosureDetector(12, threshold=1.5)
+    with pytest.raises(ValueError, match="dip_db"):
+        ClosureDetector(12, dip_db=-3.0)
 
 
 def test_the_threshold_sweep_scores_each_setting_and_records_the_choice(tmp_path):
@@ -115,6 +131,40 @@ def test_the_threshold_sweep_scores_each_setting_and_records_the_choice(tmp_path
     save_closure(tmp_path / "closure", gen.closure)
     chosen = record(tmp_path, report, best)
     meta = json.loads((tmp_path / "closure" / "config.json").read_text())
-    assert meta["phone_free_threshold"] == chosen == (None if best == "off" else float(best))
+    assert (meta["phone_free_threshold"], meta["phone_free_dip_db"]) == chosen == (None if best == "off" else float(best), None)
     assert meta["train"]["phone_free_threshold_chosen_on"]["set"] == "multilingual val"
-    assert load_closure(tmp_path / "closure").phone_free_threshold == chosen
+    assert load_closure(tmp_path / "closure").phone_free_threshold == chosen[0]
+    # input with phones: the English real-speech validation set, the loudness gate swept too
+    report = sweep(gen, None, (0.5,), max_clips=1, phone_free=False, dips=(None, 10.0))
+    assert report["set"] == "real speech val" and set(report["results"]) == {"off", "0.5", "0.5@10dB"}
+    thr, dip = record(tmp_path, report, "0.5@10dB")
+    meta = json.loads((tmp_path / "closure" / "config.json").read_text())
+    assert (meta["threshold"], meta["dip_db"]) == (thr, dip) == (0.5, 10.0)
+    assert meta["phone_free_threshold"] == chosen[0]                      # the other input's choice is kept
+    assert meta["train"]["threshold_chosen_on"]["setting"] == "0.5@10dB"
+
+
+def test_the_pipeline_hands_rule_4_its_recorded_threshold_dip_and_the_loudness(monkeypatch):
+    """English input gets the detector's ``threshold``/``dip_db`` and the front end's loudness column;
+    phone-free input its ``phone_free_*`` pair (here none: rule 4 off)."""
+    import torch
+
+    import cafetalk_core.pipeline as pipeline
+    from cafetalk_core.pipeline import Generator
+
+    gen = Generator.random("tiny", seed=0, front_end="phonetic-viseme-mel-v1", threads=1)
+    gen.cfg.phones_optional = True
+    gen.cfg.finish_motion = True
+    torch.manual_seed(0)
+    gen.closure = ClosureDetector(gen.front_end.dim, width=8, front_end=gen.front_end.id, phones_optional=True,
+                                  threshold=0.8, dip_db=10.0)
+    seen = []
+    real = pipeline.after_sampling
+    monkeypatch.setattr(pipeline, "after_sampling", lambda *a, **k: seen.append(k) or real(*a, **k))
+    wav = 0.1 * np.sin(2 * np.pi * 180 * np.arange(16000) / 16000).astype(np.float32)
+    gen.generate(wav, seed=0)
+    gen.generate(wav, seed=0, language="es")
+    english, spanish = seen
+    assert (english["closure_threshold"], english["closure_dip_db"]) == (0.8, 10.0)
+    assert english["loudness"].shape == (english["speech"].shape[0],) and 0 <= english["loudness"].min() <= 1
+    assert spanish["closure_threshold"] is None and spanish["loudness"] is None

@@ -146,6 +146,34 @@ def test_closure_stage_rule_4_when_switched_on_closes_a_heard_bilabial_the_model
     np.testing.assert_allclose(heard[far], plain[far], atol=1e-6)   # nothing else moves
 
 
+def test_rule_4_gated_by_a_loudness_dip_shuts_the_quiet_bilabial_not_the_loud_vowel():
+    from cafetalk_core.motion.finish import loudness_dips
+
+    v, _ = noisy_speech()
+    n = len(v)
+    bil, vow = int(round(1.1 * FPS)), int(round(2.0 * FPS))   # the detector fires on both; only one is quiet
+    v[bil:bil + 2, J["mouthClose"]] = 0.0
+    prob, speech = np.zeros(n), np.ones(n)
+    prob[bil:bil + 2] = prob[vow:vow + 2] = 0.99
+    loud = np.full(n, 0.9, np.float32)
+    loud[bil:bil + 2] = 0.9 - 20 / 60                 # 20 dB down: a stop's closure
+    loud[vow:vow + 2] = 0.95                          # a vowel's loud centre
+    assert loudness_dips(loud, FPS, 10.0, 0.2)[bil:bil + 2].all() and not loudness_dips(loud, FPS, 10.0, 0.2)[vow:vow + 2].any()
+    ap = lambda x: x[:, J["jawOpen"]] - x[:, J["mouthClose"]]  # noqa: E731
+    ungated = finish_lips_and_face(v, FPS, FinishConfig(detector_threshold=0.7), closure_prob=prob, speech=speech)
+    gated = finish_lips_and_face(v, FPS, FinishConfig(detector_threshold=0.7, detector_dip_db=10.0),
+                                 closure_prob=prob, speech=speech, loudness=loud)
+    assert ap(ungated)[vow:vow + 2].max() < 0.01                    # ungated, the vowel is shut too
+    assert ap(gated)[bil:bil + 2].max() < 0.01 and ap(gated)[vow:vow + 2].min() > 0.1
+    too_deep = FinishConfig(detector_threshold=0.7, detector_dip_db=25.0)   # 20 dB is not enough for a 25 dB gate
+    assert ap(finish_lips_and_face(v, FPS, too_deep, closure_prob=prob, speech=speech, loudness=loud))[bil:bil + 2].min() > 0.1
+    with pytest.raises(ValueError, match="loudness"):
+        finish_lips_and_face(v, FPS, FinishConfig(detector_threshold=0.7, detector_dip_db=10.0), closure_prob=prob,
+                             speech=speech)
+    with pytest.raises(ValueError, match="detector_dip_db"):
+        FinishConfig(detector_dip_db=0.0)
+
+
 def test_closure_stage_opens_a_long_seal_while_speaking_but_not_a_heard_one():
     v, _ = noisy_speech()
     n = len(v)

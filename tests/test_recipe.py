@@ -1,7 +1,7 @@
 """One command rebuilds every shipped part: the tiny recipe end to end, and the recipe's checks.
 
 The tiny recipe has the default recipe's steps (stage 1 on the corpus, then on corpus + real takes,
-the stage-2 switches, closure, head, text head, tuning) at toy scale; the test runs it through the
+the stage-2 switches, closure, head, text head, tuning, rule 4's choice, the head fit) at toy scale; the test runs it through the
 real command (`cafetalk train --recipe tiny`) on a tiny synthetic corpus and a slice of a real
 FACEGOOD take, then loads the result with the Generator and generates.
 """
@@ -47,7 +47,8 @@ def test_recipes_parse_and_name_every_shipped_part():
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
-                            "head_fit"], name
+                            "closure_threshold", "head_fit"], name
+        assert r.steps[8].options["input"] == "phones"
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
         assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
 
@@ -88,6 +89,7 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
     assert "sampling_tuned" in cfg and cfg["model_config"]["default_steps"] == 2
     closure = json.loads((out / "closure" / "config.json").read_text())
     assert closure["front_end"] == "phonetic-viseme-mel-v1" and not closure.get("phones_optional")
+    assert closure["train"]["threshold_chosen_on"]["set"] == "real speech val"       # rule 4 chosen, with phones
     head = json.loads((out / "head" / "config.json").read_text())
     assert len(head["real_fit"]["gain"]) == 3 and "head_pose" in head["real_fit"]["fitted_on"]["target"]
     record = json.loads((out / "recipe.json").read_text())
@@ -105,4 +107,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 9
+    assert capsys.readouterr().out.count("done before, skipped") == 10

@@ -14,8 +14,11 @@ real-speech lip sync, which took the longest CPU run to reach.
 The finish stage (motion/finish.py) opens a long sealed stretch while speaking that the
 detector does not support (the model "talking through sealed lips" when unsure, which also
 hides every closure in it: rule 5). Turning its probability into closures (rule 4) is opt-in
-since issue 23: on the real-speech validation set it added 1 of 34 bilabials at any threshold,
-and it is the one rule that could shut a vowel the model left open.
+since issue 23, as it is the one rule that could shut a vowel the model left open: it runs at the
+``threshold`` recorded with the detector, gated by a loudness dip of ``dip_db`` (the lips shut
+only where the sound dips, never on a vowel's loud centre), both chosen on the real-speech
+validation set by a score that counts false closures (``evaluation/closure_threshold.py``).
+Ungated, it added 1 of 34 validation bilabials at any threshold and sealed more vowels.
 
 Phone-free input (issue 23): a detector trained with the phone columns zeroed on a share of its
 windows (``cafetalk train-closure --p-drop-phones``) is ``phones_optional``: it also runs on the
@@ -26,7 +29,9 @@ for that input only, at ``phone_free_threshold``, chosen on a validation set in 
 
 Checkpoint: the folder ``closure/`` inside a stage-1/2 checkpoint: ``model.safetensors`` +
 ``config.json`` naming the front end it was trained on (a mismatch is refused on load),
-``phones_optional`` and ``phone_free_threshold`` (null: rule 4 stays off).
+``phones_optional``, and per input rule 4's threshold and loudness gate: ``threshold`` and ``dip_db``
+with phones, ``phone_free_threshold`` and ``phone_free_dip_db`` without (a null threshold: rule 4 stays
+off for that input; a null dip: ungated).
 """
 from __future__ import annotations
 
@@ -49,20 +54,36 @@ class ClosureDetector(nn.Module):
     """(B, T, A) front-end features -> (B, T) logits that the lips are closed for a bilabial."""
 
     def __init__(self, audio_dim: int, width: int = 64, front_end: str = "", phones_optional: bool = False,
-                 phone_free_threshold: float | None = None) -> None:
+                 phone_free_threshold: float | None = None, threshold: float | None = None,
+                 dip_db: float | None = None, phone_free_dip_db: float | None = None) -> None:
         super().__init__()
         self.audio_dim, self.width, self.front_end = int(audio_dim), int(width), str(front_end)
         self.phones_optional = bool(phones_optional)   # trained with the phone columns dropped on a share of windows
         if phone_free_threshold is not None and not (phones_optional and 0.0 < phone_free_threshold < 1.0):
             raise ValueError(f"phone_free_threshold must be in (0, 1) on a phones_optional detector, got "
                              f"{phone_free_threshold} (phones_optional={phones_optional})")
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1) or None, got {threshold}")
+        for name, dip in (("dip_db", dip_db), ("phone_free_dip_db", phone_free_dip_db)):
+            if dip is not None and not dip > 0:
+                raise ValueError(f"{name} must be > 0 dB or None, got {dip}")
         self.phone_free_threshold = None if phone_free_threshold is None else float(phone_free_threshold)
+        self.threshold = None if threshold is None else float(threshold)   # rule 4 on input with phones
+        self.dip_db = None if dip_db is None else float(dip_db)            # its loudness gate
+        self.phone_free_dip_db = None if phone_free_dip_db is None else float(phone_free_dip_db)
+
         self.register_buffer("feat_mean", torch.zeros(self.audio_dim))
         self.register_buffer("feat_std", torch.ones(self.audio_dim))
         self.inp = nn.Conv1d(self.audio_dim, self.width, 5, padding=2)
         self.mid = nn.Conv1d(self.width, self.width, 5, padding=4, dilation=2)
         self.top = nn.Conv1d(self.width, self.width, 3, padding=1)
         self.out = nn.Conv1d(self.width, 1, 1)
+
+    def rule4(self, phone_free: bool) -> tuple[float | None, float | None]:
+        """(threshold, dip_db) of rule 4 for this input (motion/finish.py); threshold None: rule 4 off."""
+        if phone_free:
+            return self.phone_free_threshold, self.phone_free_dip_db
+        return self.threshold, self.dip_db
 
     def set_feature_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -95,7 +116,9 @@ def save_closure(directory: str | Path, detector: ClosureDetector, train: dict[s
     tmp.replace(directory / "model.safetensors")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "audio_dim": detector.audio_dim,
             "width": detector.width, "front_end": detector.front_end, "phones_optional": detector.phones_optional,
-            "phone_free_threshold": detector.phone_free_threshold, "train": train or {}}
+            "threshold": detector.threshold, "dip_db": detector.dip_db,
+            "phone_free_threshold": detector.phone_free_threshold, "phone_free_dip_db": detector.phone_free_dip_db,
+            "train": train or {}}
     (directory / "config.json").write_text(json.dumps(meta, indent=2))
     return directory
 
@@ -107,7 +130,8 @@ def load_closure(directory: str | Path, device: str | torch.device = "cpu") -> C
         raise ValueError(f"{directory}: not a {FORMAT} v{FORMAT_VERSION} folder (got {meta.get('format')!r} "
                          f"v{meta.get('format_version')!r})")
     det = ClosureDetector(meta["audio_dim"], meta["width"], meta["front_end"], bool(meta.get("phones_optional", False)),
-                          meta.get("phone_free_threshold"))
+                          meta.get("phone_free_threshold"), meta.get("threshold"), meta.get("dip_db"),
+                          meta.get("phone_free_dip_db"))
     missing, unexpected = det.load_state_dict(load_file(str(directory / "model.safetensors")), strict=False)
     if missing or unexpected:
         raise ValueError(f"{directory}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})")

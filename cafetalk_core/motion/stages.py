@@ -25,18 +25,21 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
                    fine_controls: Sequence[FineControl], emotion_labels: Sequence[str], seed: int,
                    finish: bool, blinks: bool,
                    prior: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None,
-                   closure_prob: np.ndarray | None = None, closure_threshold: float | None = None) -> np.ndarray:
+                   closure_prob: np.ndarray | None = None, closure_threshold: float | None = None,
+                   closure_dip_db: float | None = None, loudness: np.ndarray | None = None) -> np.ndarray:
     """(frames, 52) sampled curves -> the take's curves (still unclipped).
 
     ``closure_prob`` (the closure stage's, model/closure.py) lets the smoothing open long sealed
     stretches where it hears no bilabial (motion/finish.py, rule 5). Rule 4, closing the bilabials
-    it hears where the probability exceeds ``closure_threshold``, is off unless a threshold is given:
-    since issue 23 it runs only on phone-free input, at the threshold recorded with the detector.
+    it hears where the probability exceeds ``closure_threshold`` (and, with ``closure_dip_db``, the
+    ``loudness`` dips), is off unless a threshold is given: the pipeline passes the ones recorded
+    with the detector for its input (with phones or phone-free).
     """
     out = np.asarray(values, np.float32)
     if finish:
-        out = finish_lips_and_face(out, fps, FinishConfig(detector_threshold=closure_threshold),
-                                   closure_prob=closure_prob, speech=None if closure_prob is None else speech)
+        cfg = FinishConfig(detector_threshold=closure_threshold, detector_dip_db=closure_dip_db)
+        out = finish_lips_and_face(out, fps, cfg, closure_prob=closure_prob,
+                                   speech=None if closure_prob is None else speech, loudness=loudness)
     control_lid = None
     if prior is not None and np.any(fine > 0):
         before = out

@@ -12,8 +12,9 @@ made the shipped model, in order, each with its trainer and options:
 ``text_head`` free text -> controls (training/text_head.py) -> ``OUT/text_head.{safetensors,json}``
 ``tune``      sampling defaults chosen on the real-speech validation set (``cafetalk tune --write``);
               evaluation sits above training in the layers, so the command passes it in (``finishers``)
-``closure_threshold``  the closure stage's threshold for phone-free input, chosen on validation speech
-              in other languages (evaluation/closure_threshold.py; a finisher too)
+``closure_threshold``  the closure stage's rule 4 (threshold and loudness gate) for one input, chosen
+              on validation speech: English real speech with phones, other languages phone-free
+              (evaluation/closure_threshold.py; a finisher too)
 ``head_fit``  the head stage's per-axis fit to a real speaker's head track, on the real-speech validation
               clips (evaluation/fit_motion_rules.py; a finisher too)
 
