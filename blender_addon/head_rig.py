@@ -59,7 +59,7 @@ def take_rotations(action: Any) -> np.ndarray | None:
 
 # -- drivers: bones (or an object) follow the keyed properties ---------------------------------------
 
-def _driven_targets(props: Any) -> list[tuple[Any, str, dict[str, int]]]:
+def _driven_targets(props: Any) -> list[tuple[Any, str, dict[str, tuple[int, float]]]]:
     """``(pose bone or object, Live Link prefix, axis table)`` for the head and each eye chosen."""
     rig = props.head_rig
     if rig is None:
@@ -74,7 +74,7 @@ def _driven_targets(props: Any) -> list[tuple[Any, str, dict[str, int]]]:
         pb = rig.pose.bones.get(bone_name)
         if pb is None:
             raise CafeTalkError(f"armature {rig.name!r} has no bone {bone_name!r}")
-        out.append((pb, prefix, bones.axes_for(tuple(pb.bone.vector))))
+        out.append((pb, prefix, bones.axes_for([list(row) for row in pb.bone.matrix_local.to_3x3()])))
     if not out:
         raise CafeTalkError(f"no head or eye bone chosen on {rig.name!r}: use Detect Bones or pick them")
     return out
@@ -97,10 +97,13 @@ def drive_head(key: Any, props: Any) -> list[str]:
     for target, prefix, axes in _driven_targets(props):
         target.rotation_mode = "XYZ"
         for part in ("Yaw", "Pitch", "Roll"):
-            axis = axes[part.lower()]
+            axis, sign = axes[part.lower()]
             target.driver_remove("rotation_euler", axis)
             drv = target.driver_add("rotation_euler", axis).driver
-            drv.type = "AVERAGE"
+            # a negated axis: a simple expression, which Blender evaluates without running Python
+            drv.type = "AVERAGE" if sign > 0 else "SCRIPTED"
+            if sign < 0:
+                drv.expression = f"-{part.lower()}"
             var = drv.variables.new()
             var.name = part.lower()
             var.type = "SINGLE_PROP"

@@ -372,6 +372,26 @@ def test_demo_head_turns_on_its_neck_and_eyes_turn(bpy_mod, addon, scene, tmp_pa
     addon.head_rig.drive_head(head.data.shape_keys, props)
     rest = np.array([v.co[:] for v in head.data.vertices])
     top = int(np.argmax(rest[:, 2]))
+    # the eyes turn on their bones (parented to the head: their axes are read in armature space),
+    # the right way: positive yaw to the subject's left (+X), positive pitch down; never spun in place
+    g = demo_head.build_head_geometry(addon.io.vocabulary.ARKIT_NAMES)
+    iris = (g.part == demo_head.IRIS) & (np.nan_to_num(g.attrs["eye"][:, 3]) == 1.0)
+    key = head.data.shape_keys
+
+    def left_iris(yaw: float, pitch: float) -> np.ndarray:
+        key["cafetalk_LeftEyeYaw"], key["cafetalk_LeftEyePitch"] = yaw, pitch
+        key.update_tag()
+        bpy.context.view_layer.update()
+        dg = bpy.context.evaluated_depsgraph_get()
+        mesh = head.evaluated_get(dg).to_mesh()
+        co = np.array([mesh.vertices[i].co[:] for i in np.flatnonzero(iris)])
+        head.evaluated_get(dg).to_mesh_clear()
+        return co.mean(axis=0)
+
+    still, left, down = left_iris(0.0, 0.0), left_iris(0.3, 0.0), left_iris(0.0, 0.3)
+    assert left[0] - still[0] > 0.02 and abs(left[2] - still[2]) < 0.01
+    assert still[2] - down[2] > 0.02 and abs(down[0] - still[0]) < 0.01
+    left_iris(0.0, 0.0)
     _, rot = _live_link_csv(tmp_path / "take.csv", frames=10)
     scene.frame_current = 1
     bpy.ops.cafetalk.import_capture(filepath=str(tmp_path / "take.csv"))

@@ -43,3 +43,16 @@ def test_weights_split_the_mesh(head):
     assert (r.weights["head"][skin_top] == 1).all()                            # the skull turns as one
     neck_base = (g.part == mod.NECK) & (g.verts[:, 2] < -1.6)
     assert neck_base.any() and not r.weights["head"][neck_base].any()          # the shoulders stay
+
+
+def test_each_rotation_turns_about_the_bones_own_axis_that_matches_it():
+    """blender_addon/io/bones.axes_for: yaw about the armature's up, pitch about its +X, roll about the
+    facing direction, read from the bone's rest orientation (columns: its local X, Y, Z)."""
+    spec = importlib.util.spec_from_file_location("cafetalk_addon_bones", ROOT / "blender_addon" / "io" / "bones.py")
+    bones = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bones)
+    upright_head = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]        # points up its Y (Blender: local Y = +Z, Z = -Y)
+    forward_eye = [[-1, 0, 0], [0, -1, 0], [0, 0, 1]]        # points forward (-Y), default roll: local X = -X
+    assert bones.axes_for(upright_head) == {"yaw": (1, 1.0), "pitch": (0, 1.0), "roll": (2, 1.0)}
+    assert bones.axes_for(forward_eye) == {"yaw": (2, 1.0), "pitch": (0, -1.0), "roll": (1, 1.0)}
+    assert bones.axes_for(None) == {"yaw": (2, 1.0), "pitch": (0, 1.0), "roll": (1, -1.0)}   # an object at rest

@@ -182,3 +182,18 @@ def test_blender_output_is_followed_line_by_line_while_it_runs(tmp_path):
     assert (tmp_path / "log.txt").read_text().endswith("tail without newline")
     with pytest.raises(subprocess.TimeoutExpired):
         run_logged([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "log2.txt", 0.5)
+
+
+def test_a_rigged_head_turns_its_eyes_on_bones_so_its_gaze_keys_leave_the_irises_alone(head):
+    """With eye bones the eyeLook keys move only the lids: a blended key rotation sank the iris under
+    the eyeball's white at partial weights, and the bones and the keys together turned it twice."""
+    mod, g = head
+    rigged = mod.build_head_geometry(rig.ARKIT_NAMES, gaze_keys=False)
+    ball = np.isin(g.part, (mod.IRIS, mod.EYEBALL))
+    for name in ("eyeLookInLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookDownRight"):
+        assert np.abs(g.shape_deltas[name][g.part == mod.IRIS]).max() > 0.01, name        # unrigged: keys turn it
+        assert np.abs(rigged.shape_deltas[name][ball]).max() == 0.0, name
+    for name in ("eyeLookUpLeft", "eyeLookDownLeft"):                                     # the lids still follow
+        np.testing.assert_array_equal(rigged.shape_deltas[name][~ball], g.shape_deltas[name][~ball])
+        assert np.abs(rigged.shape_deltas[name]).max() > 0.01
+    np.testing.assert_array_equal(rigged.shape_deltas["jawOpen"], g.shape_deltas["jawOpen"])

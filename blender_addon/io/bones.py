@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 _HEAD = re.compile(r"^(def[-_.])?head$", re.I)
 _LEFT_EYE = re.compile(r"^(def[-_.])?(eye[-_. ]?(l|left)|(l|left)[-_. ]?eye)(ball)?$", re.I)
@@ -25,17 +26,28 @@ def detect_bones(names: list[str]) -> tuple[str, str, str]:
     return first(_HEAD), first(_LEFT_EYE), first(_RIGHT_EYE)
 
 
-#: Which Euler axis of a bone carries yaw, pitch and roll, by the way the bone points at rest.
-#: A head bone points up its Y axis: yaw turns about Y, pitch nods about X, roll tilts about Z.
-#: An eye bone points forward along Y (its Z up): yaw about Z, pitch about X, roll about Y.
-#: An object (no bone) is Z-up, -Y forward: yaw about Z, pitch about X, roll about Y.
-AXES_UPRIGHT = {"yaw": 1, "pitch": 0, "roll": 2}
-AXES_FORWARD = {"yaw": 2, "pitch": 0, "roll": 1}
+#: The rotations' axes in armature (or world) space, Z up, the subject facing -Y: yaw turns about
+#: +Z (positive: to the subject's left), pitch about +X (positive: down), roll about the facing
+#: direction -Y (positive: the top of the head to the subject's right).
+ROTATION_AXES = {"yaw": (0.0, 0.0, 1.0), "pitch": (1.0, 0.0, 0.0), "roll": (0.0, -1.0, 0.0)}
 
 
-def axes_for(bone_vector: tuple[float, float, float] | None) -> dict[str, int]:
-    """Axis table for a bone whose rest direction (armature space) is ``bone_vector``; None: an object."""
-    if bone_vector is None:
-        return AXES_FORWARD
-    x, y, z = (abs(v) for v in bone_vector)
-    return AXES_UPRIGHT if z >= max(x, y) else AXES_FORWARD
+def axes_for(rest: Sequence[Sequence[float]] | None) -> dict[str, tuple[int, float]]:
+    """``{"yaw"|"pitch"|"roll": (Euler index, sign)}`` for a bone whose rest orientation in armature
+    space is the 3x3 ``rest`` (its columns are the bone's local X, Y, Z; Blender's
+    ``bone.matrix_local``); None: an object at rest (its axes are the world's).
+
+    Why the orientation, not the bone's direction: a bone turns about its own local axes, which its
+    direction and roll set. A head bone points up its Y (yaw about Y); an eye bone points forward
+    along Y (yaw about its Z, and with Blender's default roll its X points to the subject's right,
+    so a positive pitch turns about -X: the sign comes out -1). The direction alone was read in the
+    parent's space (``bone.vector``), so an eye bone parented to the head looked upright and was
+    spun about its own axis instead of turned.
+    """
+    m = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] if rest is None else [list(map(float, r)) for r in rest]
+    out = {}
+    for name, axis in ROTATION_AXES.items():
+        dots = [sum(m[r][c] * axis[r] for r in range(3)) for c in range(3)]
+        best = max(range(3), key=lambda c: abs(dots[c]))
+        out[name] = (best, 1.0 if dots[best] >= 0 else -1.0)
+    return out

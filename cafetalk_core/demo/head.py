@@ -457,8 +457,14 @@ class _Fields:
         return d
 
 
-def _shape_deltas(f: _Fields, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """One displacement field per ARKit name; a name this table lacks gets no key (reported)."""
+def _shape_deltas(f: _Fields, names: Sequence[str], gaze: bool = True) -> dict[str, np.ndarray]:
+    """One displacement field per ARKit name; a name this table lacks gets no key (reported).
+
+    ``gaze``: the eyeLook keys also turn the irises. Off when eye bones turn the eyes (the rig):
+    a shape key can only blend a rotation linearly, which carries the iris off the (tapered)
+    eyeball and under its white at partial weights (measured: at lookOut 0.31 + lookUp 0.2 the iris
+    vanished), and turning the eyes both ways would double the gaze. The lids still follow the gaze.
+    """
     V = f.vec
     L, R = 1.0, -1.0
     lip, lower, upper = f.lip, f.lower, f.upper
@@ -466,16 +472,19 @@ def _shape_deltas(f: _Fields, names: Sequence[str]) -> dict[str, np.ndarray]:
     def per_side(make: Callable[[float], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return make(L), make(R)
 
+    def turn(side: float, axis: np.ndarray, angle: float) -> np.ndarray:
+        return f.gaze(side, axis, angle) if gaze else np.zeros_like(f.P)
+
     def eye_keys(side: float, sfx: str) -> dict[str, np.ndarray]:
         inward = -side  # towards the nose
         return {
             f"eyeBlink{sfx}": f.lids(side, -20.0, -25.0),
             f"eyeSquint{sfx}": f.lids(side, 9.0, -13.0) + V(f.region(side * 0.34, 0.55, 0.16, 0.08, (SKIN,)), Z_AXIS * 0.02),
             f"eyeWide{sfx}": f.lids(side, 40.0, -34.0),
-            f"eyeLookIn{sfx}": f.gaze(side, Z_AXIS, 0.42 * inward),
-            f"eyeLookOut{sfx}": f.gaze(side, Z_AXIS, -0.42 * inward),
-            f"eyeLookUp{sfx}": f.gaze(side, X_AXIS, -0.38) + f.lids(side, 30.0, None),
-            f"eyeLookDown{sfx}": f.gaze(side, X_AXIS, 0.38) + f.lids(side, 5.0, -32.0),
+            f"eyeLookIn{sfx}": turn(side, Z_AXIS, 0.42 * inward),
+            f"eyeLookOut{sfx}": turn(side, Z_AXIS, -0.42 * inward),
+            f"eyeLookUp{sfx}": turn(side, X_AXIS, -0.38) + f.lids(side, 30.0, None),
+            f"eyeLookDown{sfx}": turn(side, X_AXIS, 0.38) + f.lids(side, 5.0, -32.0),
         }
 
     def mouth_side_keys(side: float, sfx: str) -> dict[str, np.ndarray]:
@@ -542,8 +551,9 @@ def _shape_deltas(f: _Fields, names: Sequence[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def build_head_geometry(names: Sequence[str] | None = None) -> HeadGeometry:
-    """The whole head as numpy: rest mesh, materials, and a delta per ARKit name in ``names``."""
+def build_head_geometry(names: Sequence[str] | None = None, gaze_keys: bool = True) -> HeadGeometry:
+    """The whole head as numpy: rest mesh, materials, and a delta per ARKit name in ``names``
+    (``gaze_keys``: the eyeLook keys turn the irises too; off for a head whose eye bones turn them)."""
     if names is None:
         from .vocabulary import ARKIT_NAMES
         names = ARKIT_NAMES
@@ -565,7 +575,7 @@ def build_head_geometry(names: Sequence[str] | None = None) -> HeadGeometry:
     attrs["eye"] = eye
     g = HeadGeometry(verts, b.faces, np.asarray(b.mats), np.concatenate(b.part), T, attrs)
     mouth["slit_center"] = taper(mouth["slit_center"][None, :])[0]
-    g.shape_deltas = _shape_deltas(_Fields(g, mouth), names)
+    g.shape_deltas = _shape_deltas(_Fields(g, mouth), names, gaze=gaze_keys)
     return g
 
 
@@ -627,10 +637,11 @@ def build_demo_head(name: str = "CafeTalkHead", names: Sequence[str] | None = No
 
     ``names`` are the ARKit shape-key names to sculpt (default: the add-on's copy of the 52).
     ``subdivide`` adds a Subdivision Surface modifier (render level) for smooth silhouettes.
-    ``rig`` adds the armature of :func:`build_head_rig` (the object's parent, ``<name>Rig``).
+    ``rig`` adds the armature of :func:`build_head_rig` (the object's parent, ``<name>Rig``); its eye
+    bones then turn the eyes, and the eyeLook keys move only the lids.
     """
     import bpy
-    g = build_head_geometry(names)
+    g = build_head_geometry(names, gaze_keys=not rig)
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(g.verts.tolist(), [], [list(f) for f in g.faces])
     mesh.validate(clean_customdata=False)
