@@ -122,10 +122,10 @@ def record(checkpoint: str | Path, report: dict[str, Any], best: str) -> tuple[f
     cfg_path = Path(checkpoint) / "closure" / "config.json"
     meta = json.loads(cfg_path.read_text())
     thr, dip = parse_setting(best)
-    prefix = "phone_free_" if report.get("input", "phone-free") == "phone-free" else ""
+    prefix = "phone_free_" if report["input"] == "phone-free" else ""
     meta[f"{prefix}threshold"], meta[f"{prefix}dip_db"] = thr, dip
     meta.setdefault("train", {})[f"{prefix}threshold_chosen_on"] = {
-        "command": f"python -m cafetalk_core.evaluation.closure_threshold --input {report.get('input', 'phone-free')} "
+        "command": f"python -m cafetalk_core.evaluation.closure_threshold --input {report['input']} "
                    "--write", "set": report["set"], "languages": report["languages"], "clips": report["clips"],
         "setting": best, "results": report["results"][best], "off": report["results"]["off"]}
     tmp = cfg_path.with_suffix(".json.tmp")

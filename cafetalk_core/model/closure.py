@@ -18,7 +18,8 @@ since issue 23, as it is the one rule that could shut a vowel the model left ope
 ``threshold`` recorded with the detector, gated by a loudness dip of ``dip_db`` (the lips shut
 only where the sound dips, never on a vowel's loud centre), both chosen on the real-speech
 validation set by a score that counts false closures (``evaluation/closure_threshold.py``).
-Ungated, it added 1 of 34 validation bilabials at any threshold and sealed more vowels.
+Ungated, it did not earn its place there: every threshold sealed more vowel centres than
+the bilabials it added (docs/model.md, "The closure stage").
 
 Phone-free input (issue 23): a detector trained with the phone columns zeroed on a share of its
 windows (``cafetalk train-closure --p-drop-phones``) is ``phones_optional``: it also runs on the
