@@ -115,9 +115,13 @@ def test_a_detector_trained_without_phones_shuts_the_lips_it_hears_in_another_la
     assert aperture(without)[top] > 1e-3
     heard: list[np.ndarray] = []
 
+    from cafetalk_core.model.closure import ClosureDetector
+
     class PhoneFreeClosure:
         phones_optional = True
-        phone_free_threshold = 0.5
+        phone_free_threshold, phone_free_dip_db = 0.5, None
+        threshold, dip_db = None, None               # English input: rule 4 off
+        rule4 = ClosureDetector.rule4                # the real detector's choice per input
 
         def probability(self, feats):
             heard.append(np.array(feats))
