@@ -38,8 +38,8 @@ probability and the voice activity are passed in together):
    earned that on a score that counts false closures (closed bilabials minus vowel centres closed,
    vowel seals within issue 23's 0.10): the threshold is recorded with the detector
    (model/closure.py, chosen by ``evaluation/closure_threshold.py`` on validation speech). Ungated,
-   it did not earn it on the real-speech validation set (one more of 34 bilabials at 0.5-0.98, and
-   up to twice the sealed vowel centres). With ``detector_dip_db`` it shuts only frames that are
+   it did not earn it on the real-speech validation set (one or two more of 34 bilabials at 0.5-0.95,
+   and up to 1.9x the sealed vowel centres). With ``detector_dip_db`` it shuts only frames that are
    at least that many dB quieter than the loudest frame within ``dip_window_s`` around them
    (``loudness`` passed in, the front end's column): a lip closure stops or damps the sound, and a
    vowel's centre is where it is loudest, so the gate spares the vowels the detector confuses
