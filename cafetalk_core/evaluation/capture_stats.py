@@ -23,7 +23,7 @@ scored by one code path:
   (deg/s) at 30 fps. A take whose head columns are all zero has *no* head capture (the
   NeuroSync takes: every head column is 0), reported as such, never as a still head. The head's
   reference is a real speaker's head track instead (data/head_pose.py), cut into windows as long
-  as the clips it is compared with (:func:`head_track_stats`): a spread grows with the window.
+  as the clips it is compared with (:func:`head_reference_stats`): a spread grows with the window.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import rig
+from ..data.head_pose import HeadTrack, cut_windows
 from ..motion.eyes import eye_rotations
 from ..motion.finish import runs
 from .motion import EYE_BLINK, EYES_SHUT, blink_stats
@@ -131,6 +132,12 @@ def head_track_stats(windows: Sequence[np.ndarray], fps: float) -> dict[str, flo
     windows as :func:`pooled_stats` pools takes (frame-weighted)."""
     per = [{"seconds": len(w) / fps, "blink_events": [], "saccades": [], "head": head_axes(w, fps)} for w in windows]
     return {k: v for k, v in pooled_stats(per).items() if k.startswith("head_")}
+
+
+def head_reference_stats(track: HeadTrack, durations_s: Sequence[float]) -> dict[str, float]:
+    """:func:`head_track_stats` of a real head track cut into windows as long as ``durations_s`` (the
+    clips it is compared with: a spread grows with the window)."""
+    return head_track_stats(cut_windows(track, durations_s), track.fps)
 
 
 def take_stats(values: np.ndarray, rotations: np.ndarray | None, fps: float) -> dict[str, Any]:

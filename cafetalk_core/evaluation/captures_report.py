@@ -36,8 +36,8 @@ from ..controls.fine import FineControl, span_frames
 from ..controls.vocabulary import ACTION_IDS, get_action
 from .actions import EDGE_S, _span_for
 from .capture_emotion import product_accuracy, train_capture_classifier
-from ..data.head_pose import HeadTrack, cut_windows
-from .capture_stats import AXES, head_track_stats, pooled_stats, take_stats
+from ..data.head_pose import HeadTrack
+from .capture_stats import AXES, head_reference_stats, pooled_stats, take_stats
 
 MOTION_ROWS = (("blinks_per_min", "blinks / min"), ("blink_half_width_ms", "blink ms (half height)"),
                ("blink_ms", "blink ms (past 0.5)"),
@@ -104,7 +104,7 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     real = pooled_stats([take_stats(t.values, t.curves.rotations, t.fps) for t in takes_val])
     head_reference = None
     if head_track is not None and not real.get("head_captured_takes"):
-        real.update(head_track_stats(cut_windows(head_track, [c.duration_s for c in clips]), head_track.fps))
+        real.update(head_reference_stats(head_track, [c.duration_s for c in clips]))
         head_reference = head_track.name
     patterns, weight = coactivation([(t.values, t.fps) for t in takes_val])
     found = [a for k, a in enumerate(ACTION_IDS) if weight[k] > 0]

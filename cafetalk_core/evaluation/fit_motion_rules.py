@@ -44,10 +44,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data.captures import load_neurosync
-from ..data.head_pose import cut_windows, load_head_track
+from ..data.head_pose import load_head_track
 from ..model.head import HeadFit
 from .capture_stats import (AXES, _resample, blink_events, capture_stats, fit_eye_angles, gaze_degrees,
-                            head_track_stats, saccades)
+                            head_reference_stats, head_track_stats, saccades)
 from ..motion.blinks import BlinkConfig, add_spontaneous_blinks
 from ..motion.saccades import SaccadeConfig, add_saccades
 
@@ -144,13 +144,12 @@ def product_heads(generator: Any, clips: Sequence) -> list[tuple[np.ndarray, np.
     """((frames, 3) radians, (frames,) voice activity) of ``generator``'s head stage *without* its fit
     on each clip (seed = its index)."""
     fit, generator.head.fit = generator.head.fit, None
-    fps = generator.cfg.fps
     try:
         out = []
-        for i, c in enumerate(clips):
-            head = np.asarray(generator.generate(c.wav, seed=i).rotations, np.float64)[:, :3]
-            speech = generator.speech_activity(generator.front_end.features(c.wav, len(head), fps), c.wav)
-            out.append((head, speech))
+        for i, c in enumerate(clips):   # generate's phases, so the job's voice activity comes with it
+            job = generator.prepare(c.wav, seed=i)
+            take = generator.finish(job, generator.sample_batch([job])[0])
+            out.append((np.asarray(take.rotations, np.float64)[:, :3], job.speech))
         return out
     finally:
         generator.head.fit = fit
@@ -204,8 +203,7 @@ def head_fit_for(checkpoint: Any, max_clips: int | None = None) -> tuple[HeadFit
     heads = product_heads(g, clips)
     track = load_head_track("train")
     keys = [f"head_{a}_{m}" for a in AXES for m in ("std_deg", "speed_deg_s")]
-    windows = cut_windows(track, [c.duration_s for c in clips])
-    target = {k: v for k, v in head_track_stats(windows, track.fps).items() if k in keys}
+    target = {k: v for k, v in head_reference_stats(track, [c.duration_s for c in clips]).items() if k in keys}
     fit, got = fit_head(target, heads, g.cfg.fps)
     before = head_track_stats([h for h, _ in heads], g.cfg.fps)
     print(f"{'':22s} {'track (train)':>13s} {'head as learned':>15s} {'fitted':>8s}")

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from .. import rig
+from .blend import KNOWN_MAX, screen, unscreen
 
 BLINK = [rig.channel_index("eyeBlinkLeft"), rig.channel_index("eyeBlinkRight")]
 GAZE = [i for i, n in enumerate(rig.ARKIT_NAMES) if n.startswith("eyeLook")]
@@ -158,9 +159,9 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
         if k < len(anchors) and t > anchors[k]:
             t = max(t, anchors[k] + max(cfg.min_gap_s, rng.gamma(cfg.gamma_shape, scale)))
     lid_model = v[:, BLINK].mean(axis=1)
-    control = None if control_lid is None else np.clip(np.asarray(control_lid, np.float64)[:n], 0.0, 0.999)
+    control = None if control_lid is None else np.clip(np.asarray(control_lid, np.float64)[:n], 0.0, KNOWN_MAX)
     if control is not None:   # the model's own lid: the control's screen blend taken back out
-        lid_model = np.clip((lid_model - control) / (1.0 - control), 0.0, 1.0)
+        lid_model = unscreen(lid_model, control)
     size = max(3, int(round(cfg.lid_window_s * fps)) | 1)
     slow = np.minimum(median_filter(lid_model, size=size, mode="nearest"), cfg.lid_cap)
     slow = gaussian_filter1d(slow, 0.1 * fps, mode="nearest")
@@ -170,7 +171,7 @@ def add_spontaneous_blinks(values: np.ndarray, fps: float, speech: np.ndarray, *
                                                    cfg.close_frac, cfg.plateau))
     lid = np.clip(slow + (1.0 - slow) * blinks, 0.0, 1.0)
     if control is not None:
-        lid = 1.0 - (1.0 - lid) * (1.0 - control)
+        lid = screen(lid, control)
     keep = np.zeros(n, bool)
     for a, b in requested:
         keep[max(0, int(np.floor(a * fps)) - 1):min(n, int(np.ceil(b * fps)) + 1)] = True

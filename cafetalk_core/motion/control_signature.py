@@ -57,6 +57,7 @@ from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from .. import rig
 from ..controls.vocabulary import ACTION_IDS, ACTIONS, action_index
+from .blend import screen
 
 JAW_OPEN = rig.channel_index("jawOpen")
 MOUTH_CLOSE = rig.channel_index("mouthClose")
@@ -143,7 +144,7 @@ def compose_controls(base: np.ndarray, fine: np.ndarray, speech: np.ndarray, fps
     suppress = (level[:, :, None] * np.maximum(-sig, 0.0)[None]).max(axis=1)    # (T, 52)
     kept = np.where(suppress > 0, base * (1.0 - suppress), base)
     kept01 = np.clip(kept, 0.0, 1.0)
-    out = np.where(target > 0, 1.0 - (1.0 - kept01) * (1.0 - target), kept).astype(np.float32)
+    out = np.where(target > 0, screen(kept01, target), kept).astype(np.float32)
     jaw = out[:, JAW_OPEN]
     # AU26 keeps closures: where the base's lips (nearly) meet while speaking (or within 0.15 s of
     # speech: the VAD lags at word edges), mouthClose rises as the jaw drops so the aperture stays

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..controls.fine import FineControl
+from .blend import unscreen
 from .blinks import BLINK, add_spontaneous_blinks
 from .finish import FinishConfig, finish_lips_and_face
 from .saccades import add_saccades
@@ -44,9 +45,8 @@ def after_sampling(values: np.ndarray, fps: float, *, speech: np.ndarray, fine: 
     if prior is not None and np.any(fine > 0):
         before = out
         out = prior(out, fine, speech)
-        # the level the controls screen-blended onto the lids: after = before + level (1 - before)
-        base_lid = np.clip(before[:, BLINK].mean(axis=1), 0.0, 0.999)
-        control_lid = np.clip((out[:, BLINK].mean(axis=1) - base_lid) / (1.0 - base_lid), 0.0, 1.0)
+        # the level the controls screen-blended onto the lids: after = screen(before, level)
+        control_lid = unscreen(out[:, BLINK].mean(axis=1), before[:, BLINK].mean(axis=1))
     if blinks:
         gaze = [(c.start_s, c.end_s) for c in fine_controls if c.action.startswith("GAZE_")]
         out = add_saccades(out, fps, seed=seed, requested=gaze)
