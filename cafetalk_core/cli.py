@@ -140,6 +140,11 @@ def _add_tune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", default="8,10", help="DDIM step counts to try, comma-separated")
     p.add_argument("--seeds", type=int, default=2, help="seeds per setting (0..N-1)")
     p.add_argument("--write", action="store_true", help="store the chosen setting in the checkpoint's config.json")
+    p.add_argument("--phone-free", action="store_true",
+                   help="tune the defaults for speech in other languages (phone_free_steps, phone_free_audio_scale) "
+                        "on the capture val takes and the multilingual val speech; --set is not read")
+    p.add_argument("--captures", nargs="+", default=None,
+                   help="with --phone-free: capture folders whose val takes score the mouth (default: datasets/facegood)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared CPU)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
 
@@ -185,9 +190,10 @@ def cli_train(args: argparse.Namespace) -> int:
         from .evaluation.closure_threshold import recipe_closure_threshold
         from .evaluation.fit_motion_rules import recipe_head_fit
         from .evaluation.tuning import recipe_tune
+        from .evaluation.tuning_phone_free import recipe_tune_phone_free
         from .training.recipe import cli_recipe
         return cli_recipe(args, {"tune": recipe_tune, "closure_threshold": recipe_closure_threshold,
-                                 "head_fit": recipe_head_fit})
+                                 "head_fit": recipe_head_fit, "tune_phone_free": recipe_tune_phone_free})
     from .training.denoiser import cli_train as train_stages
     return train_stages(args)
 

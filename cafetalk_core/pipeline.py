@@ -156,6 +156,8 @@ class Generator:
             "default_steps": c.default_steps, "default_audio_scale": c.default_audio_scale,
             "default_face_scale": c.default_face_scale,
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
+            "phone_free_steps": c.phone_free_steps, "phone_free_audio_scale": c.phone_free_audio_scale,
+            "styles": list(c.style_names), "default_style": c.default_style, "phone_free_style": c.phone_free_style,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
             "head_motion": self.head is not None, "closure_stage": self.closure is not None,
@@ -177,13 +179,45 @@ class Generator:
                                 "--p-drop-phones")
         return phone_free
 
+    def default_steps(self, phone_free: bool) -> int:
+        """DDIM steps when the caller gives none: the phone-free default for speech read from the
+        acoustics alone where the checkpoint has one (model/config.py), else ``default_steps``."""
+        c = self.cfg
+        return int(c.phone_free_steps if phone_free and c.phone_free_steps is not None else c.default_steps)
+
+    def default_audio_scale(self, phone_free: bool) -> float:
+        """The audio guidance a when the caller gives none (as :meth:`default_steps`)."""
+        c = self.cfg
+        return float(c.phone_free_audio_scale if phone_free and c.phone_free_audio_scale is not None
+                     else c.default_audio_scale)
+
+    def style_for(self, phone_free: bool) -> str | None:
+        """The style a job gets when the caller names none: ``phone_free_style`` for phone-free
+        speech where set, else ``default_style``; None on a checkpoint without style tokens."""
+        c = self.cfg
+        if not c.style_names:
+            return None
+        name = c.phone_free_style if phone_free and c.phone_free_style is not None else c.default_style
+        if name is None:
+            raise ValueError(f"{self.model_id}: style tokens {list(c.style_names)} but no default_style")
+        return name
+
+    def style_index(self, style: str | None, phone_free: bool) -> int | None:
+        """``style`` (default :meth:`style_for`) as the token index the model reads."""
+        names = self.cfg.style_names
+        if style is not None and style not in names:
+            raise ValueError(f"style {style!r}: this checkpoint has "
+                             f"{'the styles ' + ', '.join(names) if names else 'no style tokens'}")
+        name = style if style is not None else self.style_for(phone_free)
+        return None if name is None else names.index(name)
+
     # -- generation ------------------------------------------------------------------------------
     def generate(self, audio: str | Path | bytes | np.ndarray, controls: ControlSet | None = None, *,
                  sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                 head_motion: float = 1.0, language: str | None = None,
+                 head_motion: float = 1.0, language: str | None = None, style: str | None = None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         """Curves for ``audio`` (path, bytes or float array at ``sample_rate``, default 16 kHz).
@@ -211,13 +245,18 @@ class Generator:
         (model/closure.py), else it is skipped. Only a checkpoint trained for it
         (``phones_optional``) accepts another language; others raise ValueError.
 
+        ``steps`` and ``audio_scale`` default to the checkpoint's, for phone-free speech to its
+        phone-free defaults where it has them (:meth:`default_steps`). ``style`` names the training
+        source whose style token the sample gets, on a checkpoint with style tokens (default:
+        :meth:`style_for`); a name the checkpoint lacks is a ValueError.
+
         The three phases are public so batch engines can spread them (``cafetalk_core/batch``):
         :meth:`prepare` (audio and controls -> features; CPU, numpy only, picklable), then
         :meth:`sample_batch` (the model, several jobs in one batch), then :meth:`finish`.
         """
         job = self.prepare(audio, controls, sample_rate=sample_rate, steps=steps, audio_scale=audio_scale,
                            control_scale=control_scale, face_scale=face_scale, seed=seed, fps=fps,
-                           inpaint=inpaint, head_motion=head_motion, language=language)
+                           inpaint=inpaint, head_motion=head_motion, language=language, style=style)
         out = self.sample_batch([job], progress=progress, cancel=cancel)[0]
         return self.finish(job, out)
 
@@ -278,16 +317,19 @@ class Generator:
                 sample_rate: int | None = None, steps: int | None = None, audio_scale: float | None = None,
                 control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                 fps: float | None = None, inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                head_motion: float = 1.0, language: str | None = None) -> "PreparedJob":
+                head_motion: float = 1.0, language: str | None = None,
+                style: str | None = None) -> "PreparedJob":
         """Everything before the model (arguments as :meth:`generate`): validation, audio, front end,
         rasterised controls, the inpainting mask, voice activity. The front end is the expensive
         part on a CPU (the phone recogniser), which is why batch engines run this in a process pool
         while the model samples the jobs before (``batch/local.py``)."""
         cfg = self.cfg
-        steps = int(steps if steps is not None else cfg.default_steps)
+        phone_free = self.runs_phone_free(language)
+        steps = int(steps if steps is not None else self.default_steps(phone_free))
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        a_scale = float(cfg.default_audio_scale if audio_scale is None else audio_scale)
+        a_scale = float(self.default_audio_scale(phone_free) if audio_scale is None else audio_scale)
+        style_index = self.style_index(style, phone_free)
         f_scale = face_scale if face_scale is not None else cfg.default_face_scale
         for name, value in (("audio_scale", a_scale), ("face_scale", f_scale)):
             if value is not None and not (math.isfinite(float(value)) and float(value) >= 0):
@@ -297,7 +339,6 @@ class Generator:
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be positive, got {fps}")
         head_motion = check_head_motion(head_motion)
-        phone_free = self.runs_phone_free(language)
         wav = load_audio(audio, sample_rate)
         duration = len(wav) / SAMPLE_RATE
         if duration <= 0:
@@ -336,7 +377,7 @@ class Generator:
                            known_vals=known_vals, user_known=user_known, speech=speech, controls=controls, take=take,
                            span=span, steps=steps, audio_scale=scales if isinstance(scales, float) else scales.numpy(),
                            control_scale=b_scale, seed=int(seed), fps=None if fps is None else float(fps),
-                           head_motion=head_motion, phone_free=phone_free)
+                           head_motion=head_motion, phone_free=phone_free, style=style_index)
 
     def finish(self, job: "PreparedJob", sampled: np.ndarray) -> BlendshapeCurves:
         """Everything after the model for one job: clamp, the after-sampling stages, head and eyes,
@@ -496,7 +537,8 @@ class Generator:
                               t([pad(jobs[r].emotion[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)], torch.long),
                               t([pad(jobs[r].intensity[s:e], L) for r, (s, e), L in zip(rows, spans, lengths)]),
                               fine=t(fines) if any_fine else None,
-                              valid=torch.as_tensor(valid, device=dev) if len(rows) > 1 and min(lengths) < width else None)
+                              valid=torch.as_tensor(valid, device=dev) if len(rows) > 1 and min(lengths) < width else None,
+                              style=None if model.style is None else t([jobs[r].style for r in rows], torch.long))
             a_scale = _row_scales([jobs[r].audio_scale for r in rows])
             b_scale = _row_scales([jobs[r].control_scale for r in rows])
             denoiser = CFGDenoiser(model, cond, a_scale, b_scale, cfg.cfg_fine_reference)
@@ -571,6 +613,7 @@ class PreparedJob:
     fps: float | None                # output rate (None: the model's, or the take's)
     head_motion: float
     phone_free: bool = False         # features without phone columns (speech in another language)
+    style: int | None = None         # style token index (a model with style tokens), else None
 
 
 def load_generator(checkpoint: str | Path | None, device: str, random_model: bool = False,

@@ -47,7 +47,7 @@ def test_recipes_parse_and_name_every_shipped_part():
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
-                            "closure_threshold", "head_fit"], name
+                            "closure_threshold", "tune_phone_free", "head_fit"], name
         assert r.steps[8].options["input"] == "phones"
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
         assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
@@ -87,6 +87,10 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
     assert cfg["stage"] == 2 and cfg["stage1_step"] == 3 + 2 + 2      # the steps of the three stage-1 runs it holds
     assert cfg["model_config"]["phones_optional"]                      # the phone-free step: any language
     assert "sampling_tuned" in cfg and cfg["model_config"]["default_steps"] == 2
+    # the toy model never opens its mouth without phones: the phone-free step says so and keeps the defaults
+    pf = cfg["phone_free_sampling_tuned"]
+    assert pf["chosen"] is None and "no setting keeps" in pf["kept_english_defaults"] and len(pf["scores"]) >= 2
+    assert cfg["model_config"]["phone_free_steps"] is None
     closure = json.loads((out / "closure" / "config.json").read_text())
     assert closure["front_end"] == "phonetic-viseme-mel-v1" and not closure.get("phones_optional")
     assert closure["train"]["threshold_chosen_on"]["set"] == "real speech val"       # rule 4 chosen, with phones
@@ -107,4 +111,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 10
+    assert capsys.readouterr().out.count("done before, skipped") == 11

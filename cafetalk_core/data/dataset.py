@@ -28,6 +28,9 @@ A folder may hold (a) ``cafetalk synth-data`` output (``<id>.wav`` + ``<id>.csv`
   FACEGOOD is Mandarin) gets its phone columns zeroed (``audio.phone_free_features``), never
   the recogniser's noise; ``p_drop_phones`` zeroes them on a share of the other samples too, so
   one model runs with phones (English) and without (any other language).
+- Style (``style``, for a model with per-source style tokens, ``model/config.py``): a carded
+  folder's card ``style`` or ``name``; a ``synth-data`` clip (its sidecar has phones) ``synthetic``;
+  any other capture its folder's name. Items carry the style's index in ``styles``.
 - Bad files (unreadable wav, malformed CSV, length mismatch) are logged by name and skipped;
   an epoch never crashes on one.
 """
@@ -75,6 +78,7 @@ def split_of_name(name: str) -> str:
 
 
 AUDIO_SUFFIXES = (".wav", ".flac")
+SYNTHETIC_STYLE = "synthetic"   # the style name of ``cafetalk synth-data`` clips
 DATASET_CARD = "dataset.json"   # a folder's card: provenance, splits by take, supervised channels
 
 
@@ -89,6 +93,7 @@ class ClipRecord:
     channels: tuple[str, ...] | None = None   # supervised ARKit channels; None = all 52
     weight: float = 1.0                       # the folder's sampling weight
     language: str | None = None               # the speech's language (card or sidecar); None = English
+    style: str = SYNTHETIC_STYLE              # the source's style name (module docstring)
 
     def num_frames(self, fps: float) -> int:
         return max(1, int(round(self.duration_s * fps)))
@@ -157,8 +162,15 @@ def scan(roots: str | Path | list[str | Path], weights: list[float] | None = Non
             language = (meta or {}).get("language") or card.get("language")
             recogniser_understands(language)   # a bad tag fails here, naming nothing worse than the tag
             out.append(ClipRecord(wav.stem, wav, csv_path, meta, split, duration, channels, float(weight),
-                                  language))
+                                  language, style_of(root, card, meta)))
     return out
+
+
+def style_of(root: Path, card: dict, meta: dict | None) -> str:
+    """A clip's style name (the module docstring's rule)."""
+    if card:
+        return str(card.get("style") or card.get("name") or root.name)
+    return SYNTHETIC_STYLE if meta and "phones" in meta else root.name
 
 
 def channel_mask(rec: ClipRecord) -> np.ndarray:
@@ -233,7 +245,7 @@ class CurvesDataset(Dataset):
 
     Items are dicts: ``x0`` (T, 52), ``audio`` (T, dim), ``emotion`` (T,) int64, ``intensity``
     (T,), ``fine`` (T, NUM_ACTIONS), ``mask`` (T,) (1 on real frames), ``channel_mask`` (52,)
-    (1 on the channels the clip's truth animates), and ``id``.
+    (1 on the channels the clip's truth animates), ``id``, and with ``styles`` given ``style`` ().
     """
 
     def __init__(self, root: str | Path | list, split: str | None = "train", fps: float = 30.0,
@@ -241,7 +253,7 @@ class CurvesDataset(Dataset):
                  fine_label_seed: int | None = None, p_recog: float = 0.5, seed: int = 0,
                  cache_clips: bool = True, recog_cached_only: bool = False,
                  weights: list[float] | None = None, fine_labels: bool = True,
-                 p_drop_phones: float = 0.0) -> None:
+                 p_drop_phones: float = 0.0, styles: tuple[str, ...] = ()) -> None:
         if split not in ("train", "val", "test", None):
             raise ValueError(f"split must be train, val, test or None, got {split!r}")
         if window_frames < 1:
@@ -256,6 +268,7 @@ class CurvesDataset(Dataset):
         if self.p_drop_phones and "phones" not in getattr(self.front_end, "slices", {}):
             raise ValueError(f"p_drop_phones needs a front end with phone columns, not {self.front_end.id!r}")
         self.records = [r for r in scan(root, weights) if split is None or r.split == split]
+        self.styles = tuple(styles)   # the model's style names; empty = items carry no style
         self.bad: set[str] = set()
         self._cache: dict[str, dict[str, Any]] = {}
         self._cache_clips = cache_clips
@@ -284,6 +297,11 @@ class CurvesDataset(Dataset):
         language): a model trained on them may run with ``language`` set to any language."""
         return "phones" in getattr(self.front_end, "slices", {}) and (
             self.p_drop_phones > 0 or any(not recogniser_understands(r.language) for r in self.records))
+
+    @property
+    def found_styles(self) -> tuple[str, ...]:
+        """The style names of this split's clips, sorted (what a model with style tokens is given)."""
+        return tuple(sorted({r.style for r in self.records}))
 
     def set_epoch(self, epoch: int) -> None:
         """Changes the random crops / phone choices (like DistributedSampler.set_epoch)."""
@@ -373,13 +391,18 @@ class CurvesDataset(Dataset):
         fine_w[:t] = fine[start:end]
         mask = np.zeros(self.window, np.float32)
         mask[:t] = 1
-        return {
+        item = {
             "x0": torch.from_numpy(x0), "audio": torch.from_numpy(audio),
             "emotion": torch.full((self.window,), clip["emotion"], dtype=torch.int64),
             "intensity": torch.full((self.window,), clip["intensity"], dtype=torch.float32),
             "fine": torch.from_numpy(fine_w), "mask": torch.from_numpy(mask),
             "channel_mask": torch.from_numpy(channel_mask(rec)), "id": rec.id,
         }
+        if self.styles:
+            if rec.style not in self.styles:
+                raise ValueError(f"{rec.wav}: style {rec.style!r} is not one of the model's {list(self.styles)}")
+            item["style"] = torch.tensor(self.styles.index(rec.style), dtype=torch.int64)
+        return item
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         """Item ``k``; a bad clip is reported once by name and replaced by the next good one."""

@@ -47,6 +47,12 @@ class ModelConfig:
     # shipped model one scale measured as well as two, so it ships None)
     default_face_scale: float | None = None
     default_control_scale: float = 1.0     # CFG scale b (fine controls, only on covered frames)
+    # steps and a for speech read from the acoustics alone (Generator.runs_phone_free); None = the
+    # defaults above. Why separate: the phone-free mouth is best near the conditional mean, which
+    # fewer DDIM steps keep it at, while English wants the 10 steps that close its bilabials
+    # (evaluation/tuning_phone_free.py chooses them on the capture validation take)
+    phone_free_steps: int | None = None
+    phone_free_audio_scale: float | None = None
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
     control_prior: bool = False            # stage 2 starts from each action's ARKit signature (motion/control_signature.py, after sampling)
     control_adapter: bool = True           # the learned adapter; False = signature prior alone (no third CFG branch)
@@ -56,6 +62,14 @@ class ModelConfig:
     # trained with the phone columns zeroed on some samples (and on takes in other languages), so it
     # runs on speech the English recogniser does not know: Generator.generate(language=...)
     phones_optional: bool = False
+    # Per-source style tokens (docs/model.md, "Style tokens"): one learned vector per training source
+    # (the synthetic corpus, each real capture set), added to the coarse condition and never dropped
+    # by CFG, so a real animator's mouth and the corpus's rules stop pulling one set of weights in
+    # two directions. Empty = no tokens (older checkpoints). Sampling picks a source by name:
+    # ``default_style`` for speech with phones (English), ``phone_free_style`` for other languages.
+    style_names: tuple[str, ...] = ()
+    default_style: str | None = None
+    phone_free_style: str | None = None
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -64,6 +78,15 @@ class ModelConfig:
             raise ValueError(f"prediction must be 'x0' or 'epsilon', got {self.prediction!r}")
         if self.default_face_scale is not None and not self.default_face_scale >= 0:
             raise ValueError(f"default_face_scale must be None or >= 0, got {self.default_face_scale}")
+        if self.phone_free_steps is not None and not self.phone_free_steps >= 1:
+            raise ValueError(f"phone_free_steps must be None or >= 1, got {self.phone_free_steps}")
+        if self.phone_free_audio_scale is not None and not self.phone_free_audio_scale >= 0:
+            raise ValueError(f"phone_free_audio_scale must be None or >= 0, got {self.phone_free_audio_scale}")
+        self.style_names = tuple(self.style_names)
+        for knob in ("default_style", "phone_free_style"):
+            name = getattr(self, knob)
+            if name is not None and name not in self.style_names:
+                raise ValueError(f"{knob} {name!r} is not one of the style_names {list(self.style_names)}")
         if self.cfg_fine_reference not in ("none", "audio_coarse"):
             raise ValueError(f"cfg_fine_reference must be 'none' or 'audio_coarse', got {self.cfg_fine_reference!r}")
         if self.control_depth < 0 or self.control_depth > self.depth:

@@ -141,6 +141,9 @@ class Conditions:
     # so each row samples as its own unpadded run would (pipeline.Generator.sample_batch).
     # Training keeps ``frame_mask`` (self-attention only) so trained checkpoints behave as before.
     valid: torch.Tensor | None = None
+    # (B,) int64 style token per row (an index into ``cfg.style_names``); None on a model without
+    # tokens. Not a CFG condition: every branch of a row gets the same token.
+    style: torch.Tensor | None = None
 
 
 @dataclass
@@ -208,6 +211,7 @@ class Denoiser(nn.Module):
         self.inp = nn.Linear(cfg.num_channels, w)
         self.t_embed = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.coarse = CoarseEmbedding(cfg)
+        self.style = nn.Embedding(len(cfg.style_names), w) if cfg.style_names else None   # zero-init: see add_styles
         self.audio = AudioEncoder(cfg)
         self.null_audio = nn.Parameter(torch.randn(w) * 0.02)
         self.mod = nn.Sequential(nn.SiLU(), nn.Linear(w, 9 * w))
@@ -238,6 +242,8 @@ class Denoiser(nn.Module):
         for lin in (self.mod[1], self.final_mod[1], self.out):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        if self.style is not None:
+            nn.init.zeros_(self.style.weight)
         if self.prior_skip is not None:
             nn.init.eye_(self.prior_skip.weight)
             nn.init.zeros_(self.prior_skip.bias)
@@ -278,6 +284,10 @@ class Denoiser(nn.Module):
         key = torch.stack([row.double(), cond.emotion.double(), cond.intensity.double()], dim=-1).reshape(-1, 3)
         uniq, inverse = torch.unique(key, dim=0, return_inverse=True)
         coarse = self.coarse(uniq[:, 1].long(), uniq[:, 2].float())
+        if self.style is not None:
+            if cond.style is None:
+                raise ValueError(f"this model has style tokens {list(self.cfg.style_names)}: give Conditions.style")
+            coarse = coarse + self.style(cond.style.to(coarse.device))[uniq[:, 0].long()]
         return EncodedConditions(kv, coarse, uniq[:, 0].long(), inverse.view(b, t), cross_mask,
                                  self_mask, cond.fine, cond.fine_rows, self.prior_term(cond), adapter_mask)
 
@@ -327,6 +337,18 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
         return self.denoise(x, t, self.encode(cond))
+
+
+def add_styles(model: Denoiser, names: tuple[str, ...]) -> None:
+    """Give a trained model style tokens for ``names`` (zero vectors: its outputs do not change
+    until training moves them); ``model.cfg.style_names`` is set to match."""
+    if model.style is not None:
+        raise ValueError(f"the model already has style tokens {list(model.cfg.style_names)}")
+    if not names:
+        raise ValueError("add_styles needs at least one style name")
+    model.cfg.style_names = tuple(names)
+    model.style = nn.Embedding(len(names), model.cfg.width).to(model.data_mean.device)
+    nn.init.zeros_(model.style.weight)
 
 
 def randomize_zero_init(model: nn.Module, std: float = 0.02, seed: int = 0, include_control: bool = True) -> None:

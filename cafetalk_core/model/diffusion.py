@@ -265,6 +265,7 @@ class CFGDenoiser:
             fine=cond.fine if use_fine else None,
             fine_rows=slice((n - 1) * b, n * b) if use_fine else None,
             valid=cond.valid.repeat(n, 1) if cond.valid is not None else None,
+            style=cond.style.repeat(n) if cond.style is not None else None,
         )
         self.n = n
         self.encoded = model.encode(batched)
@@ -348,7 +349,7 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
     intensity = torch.where(drop_coarse[:, None], torch.zeros_like(intensity), intensity)
     audio_keep = rand(b) >= p_drop_audio
     cond = Conditions(batch["audio"], emotion, intensity, audio_keep=audio_keep, fine=fine,
-                      frame_mask=batch.get("mask"))
+                      frame_mask=batch.get("mask"), style=batch.get("style") if core.style is not None else None)
     pred = model(x_t, t, cond)
     if core.cfg.prediction == "epsilon":   # turn into x0 for the curve losses
         ab = scheduler.alphas_cumprod[t.cpu()].float().to(device).view(-1, 1, 1)

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from ..model import (DDIMScheduler, Denoiser, SchedulerConfig, attach_control, build_model, diffusion_loss,
-                    load_checkpoint, preset, save_checkpoint)
+from ..model import (DDIMScheduler, Denoiser, SchedulerConfig, add_styles, attach_control, build_model,
+                    diffusion_loss, load_checkpoint, preset, save_checkpoint)
 from ..model.checkpoint import OPTIMIZER_FILE, held_stage1_steps, load_optimizer, read_config
 from ..model.config import ModelConfig
 from .loop import optimizer_step, scheduled_lr
@@ -155,6 +155,16 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, dist: Distrib
     data = load_data(args, cfg, front_end, uses_phones, dist, settings.stage)
     if data.train_set.teaches_phone_free:   # recorded with the weights: generate(language=...) may drop phones
         cfg.phones_optional = model.cfg.phones_optional = True
+    if args.styles and model.style is None:   # per-source tokens, zero at first (model/config.py)
+        from ..data.dataset import SYNTHETIC_STYLE
+        add_styles(model, data.train_set.found_styles)
+        cfg.style_names = model.cfg.style_names
+        # sampling reads the corpus's style until tuning chooses (evaluation/tuning.py)
+        cfg.default_style = model.cfg.default_style = (SYNTHETIC_STYLE if SYNTHETIC_STYLE in cfg.style_names
+                                                       else cfg.style_names[0])
+        if dist.master:
+            print(f"[stage {settings.stage}] style tokens for {list(cfg.style_names)}")
+    data.train_set.styles = data.val_set.styles = tuple(cfg.style_names)
     if settings.stage == 1 and start_step == 0 and not settings.init:
         mean, std = data_stats(data.train_set)
         model.set_data_stats(mean.to(dist.device), std.to(dist.device))
@@ -424,6 +434,8 @@ def to_batch(item: dict[str, torch.Tensor], device: torch.device) -> dict[str, t
     batch = {"curves": item["x0"], "audio": item["audio"], "emotion": item["emotion"],
              "intensity": item["intensity"], "fine": item["fine"], "mask": item["mask"] > 0.5,
              "channel_mask": item["channel_mask"]}
+    if "style" in item:
+        batch["style"] = item["style"]
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 

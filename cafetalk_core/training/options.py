@@ -44,6 +44,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     data.add_argument("--p-drop-phones", type=float, default=0.0,
                       help="share of samples with the phone columns zeroed (the model then also runs on "
                            "speech in other languages; takes whose card names another language always are)")
+    data.add_argument("--styles", action="store_true",
+                      help="learn a style token per training source (the corpus, each capture set): the real "
+                           "takes stop pulling the corpus's mouth their way (model/config.py)")
     data.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     data.add_argument("--precompute-workers", type=int, default=2,
                       help="processes for the recogniser cache (0 = lazy)")

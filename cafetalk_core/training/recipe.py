@@ -15,6 +15,9 @@ made the shipped model, in order, each with its trainer and options:
 ``closure_threshold``  the closure stage's rule 4 (threshold and loudness gate) for one input, chosen
               on validation speech: English real speech with phones, other languages phone-free
               (evaluation/closure_threshold.py; a finisher too)
+``tune_phone_free``  the sampling defaults for speech in other languages (phone-free input), chosen on
+              the capture validation takes and the multilingual validation speech
+              (evaluation/tuning_phone_free.py; a finisher too)
 ``head_fit``  the head stage's per-axis fit to a real speaker's head track, on the real-speech validation
               clips (evaluation/fit_motion_rules.py; a finisher too)
 
@@ -39,8 +42,9 @@ from ..data.dataset import read_dataset_card
 from .denoiser import recorded_paths
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
-TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold", "head_fit")
-FINISHED_ABOVE = ("tune", "closure_threshold", "head_fit")   # steps whose code lives in evaluation/, handed in as finishers
+TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold", "tune_phone_free",
+            "head_fit")
+FINISHED_ABOVE = ("tune", "closure_threshold", "tune_phone_free", "head_fit")   # steps whose code lives in evaluation/, handed in as finishers
 DONE = ".done"
 
 #: A finisher runs a step that lives above training in the layers (FINISHED_ABOVE): (step, checkpoint dir).
