@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                       "train the closure stage (where the lips meet) on a corpus's bilabial times"),
     "synth-data": ("cafetalk_core.data.corpus", "cli_synth_data", "generate the synthetic speech + curves corpus"),
     "evaluate": ("cafetalk_core.evaluation.corpus", "cli_evaluate", "evaluate a checkpoint (lip sync, emotion, control, real speech)"),
-    "tune": ("cafetalk_core.evaluation.tuning", "cli_tune",
+    "tune": ("cafetalk_core.cli", "cli_tune",
              "choose a checkpoint's audio guidance scale and steps on the real-speech validation set"),
     "controls-from-text": ("cafetalk_core.controls.text", "cli_controls_from_text", "free text -> fine controls JSON"),
     "demo": ("cafetalk_core.demo.run", "cli_demo", "generate a take on the demo head, render a preview MP4 and plots"),
@@ -181,6 +181,15 @@ ARGUMENTS = {
     "train-head": add_head_arguments,
     "train-closure": add_closure_arguments,
 }
+
+
+def cli_tune(args: argparse.Namespace) -> int:
+    """``cafetalk tune``: English (with phones) by default, ``--phone-free`` for other languages."""
+    if args.phone_free:
+        from .evaluation.tuning_phone_free import cli_tune_phone_free
+        return cli_tune_phone_free(args)
+    from .evaluation.tuning import cli_tune as tune_english
+    return tune_english(args)
 
 
 def cli_train(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ from cafetalk_core import rig
 from cafetalk_core.controls.vocabulary import NUM_ACTIONS
 from cafetalk_core.data import corpus
 from cafetalk_core.audio import LogMelFrontEnd
-from cafetalk_core.data.dataset import CurvesDataset, collate, split_of_name
+from cafetalk_core.data.dataset import CurvesDataset, collate
+from cafetalk_core.data.records import split_of_name
 from cafetalk_core.data.recognition_cache import precompute
 from cafetalk_core.phones import Phone
 

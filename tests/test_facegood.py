@@ -15,7 +15,8 @@ import torch
 from cafetalk_core import rig
 from cafetalk_core.audio import load_audio
 from cafetalk_core.data import facegood
-from cafetalk_core.data.dataset import CurvesDataset, channel_mask, scan
+from cafetalk_core.data.dataset import CurvesDataset
+from cafetalk_core.data.records import channel_mask, scan
 from cafetalk_core.model.diffusion import diffusion_loss
 
 ROOT = Path(__file__).resolve().parents[1] / "datasets" / "facegood"

@@ -13,7 +13,8 @@ import pytest
 
 from cafetalk_core import formats, rig, timecode
 from cafetalk_core.curves import BlendshapeCurves
-from cafetalk_core.data.dataset import ClipRecord, load_curves
+from cafetalk_core.data.dataset import load_curves
+from cafetalk_core.data.records import ClipRecord
 from cafetalk_core.rig import TakeFormatError
 
 ROOT = Path(__file__).resolve().parents[1]

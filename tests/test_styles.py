@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from cafetalk_core.data.dataset import SYNTHETIC_STYLE, CurvesDataset, scan, style_of
+from cafetalk_core.data.dataset import CurvesDataset
+from cafetalk_core.data.records import SYNTHETIC_STYLE, scan, style_of
 from cafetalk_core.model import Conditions, add_styles, build_model, load_checkpoint, preset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ import logging
 import multiprocessing as mp
 from pathlib import Path
 
-from .dataset import BadClip, ClipRecord, FrontEnd, recognised_phones, scan
+from .dataset import FrontEnd, recognised_phones
+from .records import BadClip, ClipRecord, scan
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ class CaptureRidge:
 def fit_folder(folder: str | Path) -> CaptureRidge | None:
     """The reference fitted on ``folder``'s train split; None for a folder without one (a user's
     folder: every take is a test take, nothing to fit on)."""
-    from ..data.dataset import read_dataset_card
+    from ..data.records import read_dataset_card
     from .captures import load_captures
 
     card = read_dataset_card(Path(folder))

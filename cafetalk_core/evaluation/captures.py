@@ -73,7 +73,7 @@ def _audio_of(folder: Path, take: str) -> Path:
 def load_captures(folder: str | Path, split: str = "test", max_takes: int | None = None) -> list[CaptureTake]:
     """The takes of one capture folder (see the module docstring); ``split`` only where dataset.json has splits."""
     from ..audio.io import load_audio
-    from ..data.dataset import DATASET_CARD, read_dataset_card
+    from ..data.records import DATASET_CARD, read_dataset_card
 
     folder = Path(folder)
     if not folder.is_dir():

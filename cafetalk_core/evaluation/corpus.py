@@ -66,9 +66,9 @@ class EvaluationError(ValueError):
 
 @dataclass
 class Clip:
-    """One corpus clip (a data.dataset.ClipRecord) with the facts the evaluation reads from its JSON."""
+    """One corpus clip (a data.records.ClipRecord) with the facts the evaluation reads from its JSON."""
 
-    record: Any  # data.dataset.ClipRecord
+    record: Any  # data.records.ClipRecord
 
     @property
     def id(self) -> str:
@@ -112,9 +112,9 @@ class Clip:
 
 
 def load_corpus(data_dir: str | Path) -> list[Clip]:
-    """The clips of a corpus folder, found and split exactly as training finds them (data.dataset.scan):
+    """The clips of a corpus folder, found and split exactly as training finds them (data.records.scan):
     a JSON's ``split`` when present, else the stable name hash (70/15/15)."""
-    from ..data.dataset import scan
+    from ..data.records import scan
 
     records = scan(data_dir)
     if not records:
@@ -636,7 +636,7 @@ def cli_evaluate(args: Any) -> int:
     """Entry point of ``cafetalk evaluate``; a missing checkpoint or corpus exits 2 with the reason."""
     import sys
 
-    from ..data.dataset import BadClip
+    from ..data.records import BadClip
 
     if getattr(args, "motion_captures", False):
         return _cli_captures(args)

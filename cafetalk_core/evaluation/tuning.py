@@ -215,9 +215,6 @@ def cli_tune(args: Any) -> int:
     from ..pipeline import DEFAULT_CHECKPOINT, Generator
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
-    if args.phone_free:
-        from .tuning_phone_free import cli_tune_phone_free
-        return cli_tune_phone_free(args, checkpoint)
     try:
         generator = Generator(checkpoint, device=args.device, threads=int(args.threads) if args.threads else "auto")
         clips = realspeech.load_real_speech(realspeech.real_set_dir(args.set))

@@ -235,11 +235,13 @@ def recipe_tune_phone_free(step: Any, out: Path) -> dict[str, Any]:
             "mouth_mean_corr": chosen.mouth_mean_corr}
 
 
-def cli_tune_phone_free(args: Any, checkpoint: Path) -> int:
+def cli_tune_phone_free(args: Any) -> int:
     """``cafetalk tune --phone-free``: print the sweep, ``--write`` stores the choice."""
     import sys
 
-    from ..pipeline import Generator
+    from ..pipeline import DEFAULT_CHECKPOINT, Generator
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
 
     try:
         generator = Generator(checkpoint, device=args.device, threads=int(args.threads) if args.threads else "auto")

@@ -341,7 +341,7 @@ class Denoiser(nn.Module):
 
 def add_styles(model: Denoiser, names: tuple[str, ...]) -> None:
     """Give a trained model style tokens for ``names`` (zero vectors: its outputs do not change
-    until training moves them); ``model.cfg.style_names`` is set to match."""
+    until training moves them); the model config's ``style_names`` is set to match."""
     if model.style is not None:
         raise ValueError(f"the model already has style tokens {list(model.cfg.style_names)}")
     if not names:

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from ..audio.frontend import drop_phone_columns
-from ..data.dataset import load_audio_16k, scan, true_phones
+from ..data.dataset import load_audio_16k, true_phones
+from ..data.records import scan
 from ..model.closure import ClosureDetector, save_closure
 from ..model.runtime import configure_threads
 from ..phones import BILABIALS, Phone

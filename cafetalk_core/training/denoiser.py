@@ -156,7 +156,7 @@ def train_stage(args: argparse.Namespace, settings: StageSettings, dist: Distrib
     if data.train_set.teaches_phone_free:   # recorded with the weights: generate(language=...) may drop phones
         cfg.phones_optional = model.cfg.phones_optional = True
     if args.styles and model.style is None:   # per-source tokens, zero at first (model/config.py)
-        from ..data.dataset import SYNTHETIC_STYLE
+        from ..data.records import SYNTHETIC_STYLE
         add_styles(model, data.train_set.found_styles)
         cfg.style_names = model.cfg.style_names
         # sampling reads the corpus's style until tuning chooses (evaluation/tuning.py)

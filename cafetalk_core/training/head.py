@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..controls.coarse import emotion_index
-from ..data.dataset import load_audio_16k, scan, true_phones
+from ..data.dataset import load_audio_16k, true_phones
+from ..data.records import scan
 from ..model.checkpoint import build_model, load_checkpoint, save_checkpoint
 from ..model.denoiser import Conditions
 from ..model.diffusion import DDIMScheduler, SchedulerConfig

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data.dataset import read_dataset_card
+from ..data.records import read_dataset_card
 from .denoiser import recorded_paths
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
