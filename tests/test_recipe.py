@@ -47,8 +47,9 @@ def test_recipes_parse_and_name_every_shipped_part():
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
-                            "closure_threshold", "tune_phone_free", "head_fit"], name
-        assert r.steps[8].options["input"] == "phones"
+                            "closure_threshold", "tune_phone_free", "closure_threshold", "head_fit"], name
+        assert r.steps[8].options["input"] == "phones" and r.steps[10].options["input"] == "phone-free"
+        assert r.steps[4].options["p_drop_phones"] > 0          # the closure detector hears phone-free input too
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
         assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
 
@@ -92,7 +93,8 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
     assert pf["chosen"] is None and "no setting keeps" in pf["kept_english_defaults"] and len(pf["scores"]) >= 2
     assert cfg["model_config"]["phone_free_steps"] is None
     closure = json.loads((out / "closure" / "config.json").read_text())
-    assert closure["front_end"] == "phonetic-viseme-mel-v1" and not closure.get("phones_optional")
+    assert closure["front_end"] == "phonetic-viseme-mel-v1" and closure["phones_optional"]   # trained for phone-free input too
+    assert closure["train"]["phone_free_threshold_chosen_on"]["set"] == "multilingual val"   # rule 4 chosen without phones
     assert closure["train"]["threshold_chosen_on"]["set"] == "real speech val"       # rule 4 chosen, with phones
     head = json.loads((out / "head" / "config.json").read_text())
     assert len(head["real_fit"]["gain"]) == 3 and "head_pose" in head["real_fit"]["fitted_on"]["target"]
@@ -111,4 +113,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 11
+    assert capsys.readouterr().out.count("done before, skipped") == 12

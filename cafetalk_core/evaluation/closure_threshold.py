@@ -138,8 +138,8 @@ def recipe_closure_threshold(step: Any, out: Path) -> dict[str, Any]:
     """A recipe's ``closure_threshold`` step (training/recipe.py): options ``input`` ("phones" or
     "phone-free", the default), ``languages``, ``max_clips``, ``thresholds``, ``dips`` (null = ungated;
     default ``DIPS_DB``, as the command).
-    The shipped recipe chooses rule 4 for input with phones; the phone-dropout detector that phone-free
-    input would need was tried and not shipped (docs/model.md)."""
+    The shipped recipe chooses rule 4 for both inputs: with phones after the English sampling defaults,
+    phone-free after the phone-free ones (the detector is trained with phone dropout; docs/model.md)."""
     from ..pipeline import Generator
 
     opts = dict(step.options)
