@@ -59,12 +59,16 @@ def test_shipped_closure_stage_hears_bilabials_and_matches_the_front_end(generat
     from cafetalk_core.phones import BILABIALS, OPEN_VOWELS
 
     assert generator.closure is not None and generator.info["closure_stage"]
-    clip = load_real_speech()[0]
-    n = int(round(len(clip.wav) / 16000 * generator.cfg.fps))
-    prob = generator.closure.probability(generator.front_end.features(clip.wav, n, generator.cfg.fps))
-    t = np.arange(n) / generator.cfg.fps
-    on = lambda kinds: np.any([(t >= p.start_s) & (t < p.end_s) for p in clip.phones if p.phone in kinds], axis=0)  # noqa: E731
-    assert prob[on(BILABIALS)].mean() > 3 * prob[on(OPEN_VOWELS)].mean()
+    bilabial, vowel = [], []   # pooled over the real test clips (one clip's 3-6 bilabials are too few to judge by)
+    for clip in load_real_speech():
+        n = int(round(len(clip.wav) / 16000 * generator.cfg.fps))
+        prob = generator.closure.probability(generator.front_end.features(clip.wav, n, generator.cfg.fps))
+        t = np.arange(n) / generator.cfg.fps
+        on = lambda kinds: np.any([(t >= p.start_s) & (t < p.end_s) for p in clip.phones if p.phone in kinds]  # noqa: E731
+                                  or [np.zeros(n, bool)], axis=0)
+        bilabial.append(prob[on(BILABIALS)])
+        vowel.append(prob[on(OPEN_VOWELS)])
+    assert np.concatenate(bilabial).mean() > 3 * np.concatenate(vowel).mean()   # shipped: 0.60 against 0.12
     # a checkpoint whose closure stage was trained on another front end is refused, naming both
     bad = tmp_path / "ck"
     shutil.copytree(DEFAULT_CHECKPOINT, bad)
