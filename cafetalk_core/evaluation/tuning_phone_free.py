@@ -113,13 +113,15 @@ def choose(scores: Sequence[PhoneFreeScore], reference: PhoneFreeScore, tie: flo
 def format_scores(scores: Sequence[PhoneFreeScore], chosen: PhoneFreeScore | None = None,
                   reference: PhoneFreeScore | None = None) -> str:
     w = max(style_width(scores), 5) if style_width(scores) else 0
-    head = (style_cell("style" if w else None, w) + f"{'scale':>6} {'steps':>5} {'mouth r':>8} {'jaw r':>6} {'vow sealed':>10} {'silence':>8} "
+    head = (style_cell("style" if w else None, w)
+            + f"{'scale':>6} {'steps':>5} {'mouth r':>8} {'jaw r':>6} {'vow sealed':>10} {'silence':>8} "
             f"{'closure':>8} {'precision':>9} {'s/s':>6}")
     lines = [head, "-" * len(head)]
     for s in scores:
         mark = ("  <- chosen" if chosen is not None and s == chosen else "") + (
             "  (reference)" if reference is not None and s == reference else "")
-        lines.append(style_cell(s.style, w) + f"{s.audio_scale:>6.2f} {s.steps:>5d} {s.mouth_mean_corr:>8.3f} {s.jaw_open_corr:>6.3f} "
+        lines.append(style_cell(s.style, w)
+                     + f"{s.audio_scale:>6.2f} {s.steps:>5d} {s.mouth_mean_corr:>8.3f} {s.jaw_open_corr:>6.3f} "
                      f"{s.vowel_seal_rate:>10.3f} {s.silence_aperture:>8.3f} {s.bilabial_closure:>8.3f} "
                      f"{s.closure_precision:>9.3f} {s.seconds_per_audio_second:>6.3f}{mark}")
     return "\n".join(lines)
