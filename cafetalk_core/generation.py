@@ -40,7 +40,7 @@ class CurveGenerator(Protocol):
                  control_scale: float | None = None, face_scale: float | None = None, seed: int = 0,
                  fps: float | None = None,
                  inpaint: tuple[BlendshapeCurves, float, float] | None = None,
-                 head_motion: float = 1.0, language: str | None = None,
+                 head_motion: float = 1.0, language: str | None = None, style: str | None = None,
                  progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         ...

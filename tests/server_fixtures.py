@@ -40,11 +40,11 @@ class FakeGenerator:
 
     def generate(self, audio: np.ndarray, controls=None, *, sample_rate=None, steps=None, audio_scale=None,
                  control_scale=None, face_scale=None, seed=0, fps=None, inpaint=None, head_motion=1.0, language=None,
-                 progress: Callable[[float], None] | None = None,
+                 style=None, progress: Callable[[float], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> BlendshapeCurves:
         self.calls.append({"samples": len(audio), "sample_rate": sample_rate, "steps": steps, "seed": seed,
                            "fps": fps, "controls": controls, "inpaint": inpaint, "face_scale": face_scale,
-                           "head_motion": head_motion, "language": language})
+                           "head_motion": head_motion, "language": language, "style": style})
         n_steps = steps or self.default_steps
         for i in range(n_steps):
             if cancel is not None and cancel():
