@@ -17,7 +17,7 @@ CORE = ROOT / "cafetalk_core"
 
 #: Bottom to top; a room may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
-    {"__init__", "rig", "timecode", "curves", "phones", "visemes"},   # names, timecodes, curves, phone/viseme tables
+    {"__init__", "files", "rig", "timecode", "curves", "phones", "visemes"},   # atomic writes, names, timecodes, curves, phone/viseme tables
     {"audio", "controls", "formats"},                           # audio in, controls in, take files in/out
     {"model", "generation"},                                    # the model; the contract
     {"motion"},                                                 # stages after sampling, owned by the pipeline

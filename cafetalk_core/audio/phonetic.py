@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..files import write_json_atomic
 from ..phones import BILABIALS, NUM_PHONES, PHONE_INDEX, Phone, normalize_phone
 from .io import SAMPLE_RATE, AudioError, to_pcm16
 
@@ -151,9 +152,7 @@ def recognise_cached(wav16k: np.ndarray, cache_file: str | Path, mode: str = "ph
             pass  # a damaged cache file is recomputed
     phones = recognise_phones(wav, mode)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "phones": [[p.phone, p.start_s, p.end_s] for p in phones]}))
-    tmp.replace(path)
+    write_json_atomic(path, {"key": key, "phones": [[p.phone, p.start_s, p.end_s] for p in phones]}, indent=None)
     return phones
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from .. import rig
+from ..files import write_atomic
 from ..controls.coarse import EMOTIONS
 from .tts import ESPEAK_BASES, ESPEAK_VARIANTS, SAMPLE_RATE, SynthesisError
 from .sentences import load_sentences, sentence_hash
@@ -113,12 +114,6 @@ def clip_id(index: int) -> str:
     return f"clip{index:07d}"
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_clip(out: Path, index: int, seed: int, fps: float) -> dict[str, Any]:
     """Render and write clip ``index``; returns its JSON record. Skips (reads) finished clips."""
     cid = clip_id(index)
@@ -135,9 +130,9 @@ def write_clip(out: Path, index: int, seed: int, fps: float) -> dict[str, Any]:
         log.warning("clip %s (%s %s): %s; skipped", cid, spec.engine, spec.voice, exc)
         return {"id": cid, "failed": str(exc), "duration_s": 0.0}
     pcm = np.clip(clip.audio, -1.0, 1.0)
-    _atomic_write_bytes(out / f"{cid}.wav",
-                        lambda p: sf.write(str(p), pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
-    _atomic_write_bytes(out / f"{cid}.csv", lambda p: rig.write_live_link_csv(p, clip.curves, fps))
+    write_atomic(out / f"{cid}.wav",
+                 lambda p: sf.write(str(p), pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+    write_atomic(out / f"{cid}.csv", lambda p: rig.write_live_link_csv(p, clip.curves, fps))
     meta = {
         "id": cid, "index": index, "seed": seed, "text": " ".join(spec.texts), "sentence_id": ids,
         "engine": spec.engine, "voice": spec.voice, "speaker": spec.speaker,
@@ -149,7 +144,7 @@ def write_clip(out: Path, index: int, seed: int, fps: float) -> dict[str, Any]:
         "events": [e.to_dict() for e in clip.events],
         "augment": clip.augment,
     }
-    _atomic_write_bytes(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
+    write_atomic(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     return meta
 
 

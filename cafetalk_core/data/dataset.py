@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from ..files import write_json_atomic
 from .. import rig
 from ..audio import (AudioError, LogMelFrontEnd, load_audio, perturb_phones, phone_free_features,
                      recogniser_understands)
@@ -116,11 +117,10 @@ def recognised_phones(rec: ClipRecord, front_end: FrontEnd, audio: np.ndarray | 
             pass
     wav = load_audio_16k(rec.wav) if audio is None else audio
     phones = list(front_end.recognise(wav))
-    tmp = cache.with_name(f".{cache.name}.tmp")
     try:
-        tmp.write_text(json.dumps({"front_end": front_end.id,
-                                   "phones": [[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in phones]}))
-        tmp.replace(cache)
+        write_json_atomic(cache, {"front_end": front_end.id,
+                                  "phones": [[p.phone, round(p.start_s, 4), round(p.end_s, 4)] for p in phones]},
+                          indent=None)
     except OSError as exc:  # read-only data folder: fine, just not cached
         log.info("cannot cache %s: %s", cache, exc)
     return phones

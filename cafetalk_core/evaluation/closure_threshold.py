@@ -33,6 +33,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..files import write_json_atomic
 from . import multilingual
 from . import real_speech as realspeech
 from ..audio import SAMPLE_RATE
@@ -128,9 +129,7 @@ def record(checkpoint: str | Path, report: dict[str, Any], best: str) -> tuple[f
         "command": f"python -m cafetalk_core.evaluation.closure_threshold --input {report['input']} "
                    "--write", "set": report["set"], "languages": report["languages"], "clips": report["clips"],
         "setting": best, "results": report["results"][best], "off": report["results"]["off"]}
-    tmp = cfg_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(cfg_path)
+    write_json_atomic(cfg_path, meta)
     return thr, dip
 
 

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..files import write_json_atomic
 from ..data.captures import load_neurosync
 from ..data.head_pose import load_head_track
 from ..model.head import HeadFit
@@ -186,9 +187,7 @@ def record_head_fit(checkpoint: Any, fit: HeadFit, target: dict[str, float], got
         "product": f"the real-speech validation set ({clips} clips, seed = clip index)",
         "target_stats": {k: round(v, 3) for k, v in target.items()},
         "product_stats": {k: round(v, 3) for k, v in got.items()}}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, meta, newline=True)
 
 
 def head_fit_for(checkpoint: Any, max_clips: int | None = None) -> tuple[HeadFit, dict, dict, int]:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_json_atomic
+
 #: Language -> (espeak-ng voice, sentences). Every sentence has bilabials and open vowels.
 LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "de": ("de", ("Mein Bruder baut am Montag ein blaues Boot.",
@@ -179,9 +181,7 @@ def build_set(languages: list[str] | tuple[str, ...] | None = None, root: str | 
             clips.append({"id": cid, "wav": f"{cid}.wav", "text": text, "speaker": f"espeak-ng {voice}",
                           "language": lang, "alignment": "espeak-ng phoneme events (exact)",
                           "raw": list(speech.raw), "phones": phones})
-    tmp = folder / "clips.json.tmp"
-    tmp.write_text(json.dumps(clips, ensure_ascii=False, indent=1))
-    tmp.replace(manifest)
+    write_json_atomic(manifest, clips, indent=1, ensure_ascii=False)
     return folder
 
 

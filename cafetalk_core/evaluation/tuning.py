@@ -21,7 +21,6 @@ of speech.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..files import update_json_atomic
 from . import real_speech as realspeech
 
 SILENCE_LIMIT = 0.10
@@ -155,16 +155,14 @@ def format_scores(scores: Sequence[SettingScore], chosen: SettingScore | None = 
 
 def write_defaults(checkpoint: str | Path, chosen: SettingScore, evidence: dict[str, Any]) -> None:
     """Store the chosen setting as the checkpoint's sampling defaults (config.json, in place)."""
-    path = Path(checkpoint) / "config.json"
-    cfg = json.loads(path.read_text())
-    cfg["model_config"]["default_audio_scale"] = chosen.audio_scale
-    cfg["model_config"]["default_steps"] = chosen.steps
+    changes = {"default_audio_scale": chosen.audio_scale, "default_steps": chosen.steps}
     if chosen.style is not None:
-        cfg["model_config"]["default_style"] = chosen.style
-    cfg["sampling_tuned"] = evidence
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cfg, indent=2))
-    tmp.replace(path)
+        changes["default_style"] = chosen.style
+
+    def update(cfg: dict[str, Any]) -> None:
+        cfg["model_config"].update(changes)
+        cfg["sampling_tuned"] = evidence
+    update_json_atomic(Path(checkpoint) / "config.json", update)
 
 
 RULE = "max closure (tie 0.02) with silence <= 0.10 and vowel centres sealed <= 0.10, then min jitter"

@@ -25,13 +25,13 @@ checkpoint with style tokens is swept over every style too (``phone_free_style``
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..files import update_json_atomic
 from . import captures as capture_eval
 from . import multilingual
 from . import real_speech as realspeech
@@ -137,13 +137,10 @@ def write_defaults(checkpoint: str | Path, chosen: PhoneFreeScore, evidence: dic
 
 def write_evidence(checkpoint: str | Path, evidence: dict[str, Any], changes: dict[str, Any] | None = None) -> None:
     """``phone_free_sampling_tuned`` (and any model_config ``changes``) into config.json, atomically."""
-    path = Path(checkpoint) / "config.json"
-    cfg = json.loads(path.read_text())
-    cfg["model_config"].update(changes or {})
-    cfg["phone_free_sampling_tuned"] = evidence
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cfg, indent=2))
-    tmp.replace(path)
+    def update(cfg: dict[str, Any]) -> None:
+        cfg["model_config"].update(changes or {})
+        cfg["phone_free_sampling_tuned"] = evidence
+    update_json_atomic(Path(checkpoint) / "config.json", update)
 
 
 def validation_data(capture_folders: Sequence[str | Path] | None = None, languages: Sequence[str] | None = None,
