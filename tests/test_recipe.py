@@ -47,8 +47,11 @@ def test_recipes_parse_and_name_every_shipped_part():
         r = load_recipe(name)
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
-                            "closure_threshold", "tune_phone_free", "closure_threshold", "head_fit"], name
-        assert r.steps[8].options["input"] == "phones" and r.steps[10].options["input"] == "phone-free"
+                            "closure_threshold", "closure_threshold", "tune_phone_free", "closure_threshold",
+                            "head_fit"], name
+        assert r.steps[8].options["input"] == "phones"
+        # rule 4 without phones before the phone-free tuner (which samples with it) and again for its choice
+        assert r.steps[9].options["input"] == r.steps[11].options["input"] == "phone-free"
         assert r.steps[4].options["p_drop_phones"] > 0          # the closure detector hears phone-free input too
         assert r.steps[1].data == ("corpus", "real") and r.steps[1].init == "stage1_synthetic"
         assert r.steps[2].options["p_drop_phones"] > 0 and r.steps[3].init == "stage1_phone_free"
@@ -113,4 +116,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 12
+    assert capsys.readouterr().out.count("done before, skipped") == 13

@@ -131,10 +131,10 @@ def test_phone_free_defaults_apply_only_to_phone_free_speech():
         ModelConfig(phone_free_audio_scale=-1.0)
 
 
-def _pf_score(scale, steps, mouth, jaw=0.5, seals=0.0, silence=0.0, closure=0.3):
+def _pf_score(scale, steps, mouth, jaw=0.5, seals=0.0, silence=0.0, closure=0.3, open_ap=float("nan")):
     from cafetalk_core.evaluation.tuning_phone_free import PhoneFreeScore
 
-    return PhoneFreeScore(scale, steps, mouth, jaw, seals, silence, closure, 0.8, 0.1)
+    return PhoneFreeScore(scale, steps, mouth, jaw, seals, silence, closure, 0.8, 0.1, None, open_ap)
 
 
 def test_phone_free_rule_takes_the_best_mouth_within_the_limits_then_fewer_steps():
@@ -152,6 +152,19 @@ def test_phone_free_rule_takes_the_best_mouth_within_the_limits_then_fewer_steps
     assert choose([slow, _pf_score(1.5, 10, 0.30, jaw=0.7)], reference).audio_scale == 1.5   # same steps: the better jaw
     with pytest.raises(ValueError, match="widen the sweep"):
         choose([best_but_sealing, loud_silence, lips_never_meet], reference)
+
+
+def test_phone_free_rule_never_takes_a_setting_that_opens_vowels_less_than_the_reference():
+    from cafetalk_core.evaluation.tuning_phone_free import choose
+
+    reference = _pf_score(2.0, 10, 0.20, closure=0.30, open_ap=0.14)
+    small_vowels = _pf_score(1.0, 1, 0.40, open_ap=0.10)            # best mouth r, but the vowels shrink
+    open_vowels = _pf_score(1.5, 2, 0.30, open_ap=0.15)
+    unmeasured = _pf_score(1.0, 1, 0.45)                           # no figure cannot pass a finite floor
+    assert choose([reference, small_vowels, open_vowels, unmeasured], reference) == open_vowels
+    assert choose([small_vowels, open_vowels], _pf_score(2.0, 10, 0.2)) == small_vowels   # no reference figure
+    with pytest.raises(ValueError, match="open-vowel aperture >= 0.140"):
+        choose([small_vowels, unmeasured], reference)
 
 
 def test_phone_free_sweep_writes_its_defaults_and_a_generator_uses_them(tmp_path):

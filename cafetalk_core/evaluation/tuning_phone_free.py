@@ -13,15 +13,17 @@ languages with exact phone times, ``multilingual.py``); the README's figures com
 take and the test sentences.
 
 Rule: among the settings whose multilingual validation speech keeps the silence aperture <= 0.10,
-the vowel centres sealed (``jawOpen - mouthClose < 0.05``) at most 10% of the time, and at least
-half the bilabial closures of the *reference* (the checkpoint's English defaults run on the same
-phone-free speech, i.e. what phone-free input got before this knob), take the highest mean
-correlation over the mapped mouth channels on the capture takes (``jawOpen`` among them); settings
-within ``tie`` of the best count as tied, and the fewest steps wins (then the higher jawOpen
-correlation). Why the closure floor: one DDIM step gives the smoothest, best-correlated mouth, but
-its lips almost never meet on a bilabial (closure 0.05 against the reference's 0.30 on the shipped
-model), which a correlation with a real face barely sees and an artist sees at once. Seeds are pooled: every take and clip is sampled once per seed. A
-checkpoint with style tokens is swept over every style too (``phone_free_style``).
+the vowel centres sealed (``jawOpen - mouthClose < 0.05``) at most 10% of the time, at least half the
+bilabial closures and at least the open-vowel aperture of the *reference* (the checkpoint's English
+defaults run on the same phone-free speech, i.e. what phone-free input got before this knob), take the
+highest mean correlation over the mapped mouth channels on the capture takes (``jawOpen`` among them);
+settings within ``tie`` of the best count as tied, and the fewest steps wins (then the higher jawOpen
+correlation). Why the floors: fewer steps give a smoother, better-correlated mouth whose lips may never
+meet on a bilabial and whose vowels may open less, which a correlation with a real face barely sees and
+an artist sees at once. The sampling runs the closure stage, so its phone-free rule 4 is chosen first
+(the recipe's ``closure_rule4_phone_free_first``): on the shipped model one step closes 0.05 of the
+validation bilabials without it and 0.91 with it. Seeds are pooled: every take and clip is sampled once
+per seed. A checkpoint with style tokens is swept over every style too (``phone_free_style``).
 """
 from __future__ import annotations
 
@@ -39,9 +41,11 @@ from .tuning import SILENCE_LIMIT, VOWEL_SEAL_LIMIT, MemoFrontEnd, floats, style
 
 TIE = 0.01
 CLOSURE_FLOOR_SHARE = 0.5   # of the reference setting's bilabial closure (module docstring)
+APERTURE_FLOOR_SHARE = 1.0  # of the reference setting's open-vowel aperture (module docstring)
 RULE = (f"max mouth mean r on the capture val takes (tie {TIE}) with silence <= {SILENCE_LIMIT}, vowel centres "
-        f"sealed <= {VOWEL_SEAL_LIMIT} and bilabial closure >= {CLOSURE_FLOOR_SHARE} x the reference's on the "
-        "multilingual val speech, then fewer steps, then higher jawOpen r")
+        f"sealed <= {VOWEL_SEAL_LIMIT}, bilabial closure >= {CLOSURE_FLOOR_SHARE} x the reference's and open-vowel "
+        f"aperture >= {APERTURE_FLOOR_SHARE} x the reference's on the multilingual val speech, then fewer steps, "
+        "then higher jawOpen r")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class PhoneFreeScore:
     closure_precision: float
     seconds_per_audio_second: float
     style: str | None = None
+    open_vowel_aperture: float = float("nan")
 
 
 def score_settings(generator: Any, takes: Sequence[capture_eval.CaptureTake], clips: Sequence[realspeech.RealClip],
@@ -91,7 +96,7 @@ def score_settings(generator: Any, takes: Sequence[capture_eval.CaptureTake], cl
             out.append(PhoneFreeScore(float(a), int(n_steps), caps["mouth_mean_corr"], caps["jaw_open_corr"],
                                       speech["vowel_seal_rate"], speech["silence_aperture"],
                                       speech["bilabial_closure"], speech["closure_precision"],
-                                      speech["seconds_per_audio_second"], style))
+                                      speech["seconds_per_audio_second"], style, speech["open_vowel_aperture"]))
         return out
     finally:
         generator.front_end = original
@@ -100,11 +105,15 @@ def score_settings(generator: Any, takes: Sequence[capture_eval.CaptureTake], cl
 def choose(scores: Sequence[PhoneFreeScore], reference: PhoneFreeScore, tie: float = TIE) -> PhoneFreeScore:
     """The module docstring's rule; ValueError when no setting passes the limits."""
     floor = CLOSURE_FLOOR_SHARE * reference.bilabial_closure
+    # a reference without the figure sets no floor; a setting without it cannot pass a finite one
+    aperture_floor = APERTURE_FLOOR_SHARE * reference.open_vowel_aperture
     ok = [s for s in scores if math.isfinite(s.mouth_mean_corr) and not s.silence_aperture > SILENCE_LIMIT
-          and not s.vowel_seal_rate > VOWEL_SEAL_LIMIT and s.bilabial_closure >= floor - 1e-12]
+          and not s.vowel_seal_rate > VOWEL_SEAL_LIMIT and s.bilabial_closure >= floor - 1e-12
+          and (math.isnan(aperture_floor) or s.open_vowel_aperture >= aperture_floor - 1e-12)]
     if not ok:
-        raise ValueError(f"no setting keeps silence <= {SILENCE_LIMIT}, vowel centres sealed <= {VOWEL_SEAL_LIMIT} "
-                         f"and bilabial closure >= {floor:.3f} on the multilingual validation speech; widen the sweep")
+        raise ValueError(f"no setting keeps silence <= {SILENCE_LIMIT}, vowel centres sealed <= {VOWEL_SEAL_LIMIT}, "
+                         f"bilabial closure >= {floor:.3f} and open-vowel aperture >= {aperture_floor:.3f} on the "
+                         "multilingual validation speech; widen the sweep")
     best = max(s.mouth_mean_corr for s in ok)
     tied = [s for s in ok if s.mouth_mean_corr >= best - tie - 1e-12]
     return min(tied, key=lambda s: (s.steps, -s.jaw_open_corr, s.audio_scale))
@@ -115,7 +124,7 @@ def format_scores(scores: Sequence[PhoneFreeScore], chosen: PhoneFreeScore | Non
     w = max(style_width(scores), 5) if style_width(scores) else 0
     head = (style_cell("style" if w else None, w)
             + f"{'scale':>6} {'steps':>5} {'mouth r':>8} {'jaw r':>6} {'vow sealed':>10} {'silence':>8} "
-            f"{'closure':>8} {'precision':>9} {'s/s':>6}")
+            f"{'closure':>8} {'precision':>9} {'open-ap':>7} {'s/s':>6}")
     lines = [head, "-" * len(head)]
     for s in scores:
         mark = ("  <- chosen" if chosen is not None and s == chosen else "") + (
@@ -123,7 +132,7 @@ def format_scores(scores: Sequence[PhoneFreeScore], chosen: PhoneFreeScore | Non
         lines.append(style_cell(s.style, w)
                      + f"{s.audio_scale:>6.2f} {s.steps:>5d} {s.mouth_mean_corr:>8.3f} {s.jaw_open_corr:>6.3f} "
                      f"{s.vowel_seal_rate:>10.3f} {s.silence_aperture:>8.3f} {s.bilabial_closure:>8.3f} "
-                     f"{s.closure_precision:>9.3f} {s.seconds_per_audio_second:>6.3f}{mark}")
+                     f"{s.closure_precision:>9.3f} {s.open_vowel_aperture:>7.3f} {s.seconds_per_audio_second:>6.3f}{mark}")
     return "\n".join(lines)
 
 
