@@ -196,13 +196,15 @@ def cli_train(args: argparse.Namespace) -> int:
     """``cafetalk train``: one stage run, or with ``--recipe`` every shipped part in order (training/recipe.py).
     The recipe's tuning step lives in evaluation/, above training, so it is handed in from here."""
     if args.recipe:
+        from .evaluation.aperture_gain import recipe_aperture_gain
         from .evaluation.closure_threshold import recipe_closure_threshold
         from .evaluation.fit_motion_rules import recipe_head_fit
         from .evaluation.tuning import recipe_tune
         from .evaluation.tuning_phone_free import recipe_tune_phone_free
         from .training.recipe import cli_recipe
         return cli_recipe(args, {"tune": recipe_tune, "closure_threshold": recipe_closure_threshold,
-                                 "head_fit": recipe_head_fit, "tune_phone_free": recipe_tune_phone_free})
+                                 "head_fit": recipe_head_fit, "tune_phone_free": recipe_tune_phone_free,
+                                 "aperture_gain": recipe_aperture_gain})
     from .training.denoiser import cli_train as train_stages
     return train_stages(args)
 

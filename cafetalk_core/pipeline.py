@@ -157,6 +157,7 @@ class Generator:
             "default_face_scale": c.default_face_scale,
             "default_control_scale": c.default_control_scale, "cfg_fine_reference": c.cfg_fine_reference,
             "phone_free_steps": c.phone_free_steps, "phone_free_audio_scale": c.phone_free_audio_scale,
+            "phone_free_aperture_gain": c.phone_free_aperture_gain,
             "styles": list(c.style_names), "default_style": c.default_style, "phone_free_style": c.phone_free_style,
             "front_end": self.front_end.id,
             "max_audio_s": self.max_audio_s, "fine_controls": self.model.control is not None,
@@ -190,6 +191,12 @@ class Generator:
         c = self.cfg
         return float(c.phone_free_audio_scale if phone_free and c.phone_free_audio_scale is not None
                      else c.default_audio_scale)
+
+    def aperture_gain(self, phone_free: bool) -> float:
+        """The factor on the sampled lip aperture pair (``rig.APERTURE_PAIR``): ``phone_free_aperture_gain``
+        for phone-free speech where set, else 1."""
+        g = self.cfg.phone_free_aperture_gain
+        return float(g) if phone_free and g is not None else 1.0
 
     def style_for(self, phone_free: bool) -> str | None:
         """The style a job gets when the caller names none: ``phone_free_style`` for phone-free
@@ -384,6 +391,7 @@ class Generator:
         the output rate, the take pasted outside an inpainted span."""
         cfg = self.cfg
         n = job.feats.shape[0]
+        sampled = rig.scale_aperture(sampled, self.aperture_gain(job.phone_free))
         # clamp first: the stages smooth and blend curves, and a clamp after them would put kinks back
         out = self._after_sampling(np.clip(sampled, 0.0, 1.0), job.feats, job.speech, job.controls, job.fine,
                                    job.emotion, job.control_scale, job.seed, job.phone_free)
@@ -547,7 +555,8 @@ class Generator:
             known_mask = np.zeros((len(rows), width), bool)
             for k, (r, (s, e)) in enumerate(zip(rows, spans)):
                 mask = jobs[r].user_known[s:e].copy()
-                vals = jobs[r].known_vals[s:e].copy()
+                # the take's frames into the sample's scale (finish() applies the gain after sampling)
+                vals = rig.scale_aperture(jobs[r].known_vals[s:e], 1.0 / self.aperture_gain(jobs[r].phone_free))
                 prev = np.arange(s, e) < done_until[r]
                 vals[prev & ~mask] = outs[r][s:e][prev & ~mask]
                 known_vals[k, :e - s], known_mask[k, :e - s] = vals, mask | prev

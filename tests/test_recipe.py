@@ -48,7 +48,7 @@ def test_recipes_parse_and_name_every_shipped_part():
         trainers = [s.trainer for s in r.steps]
         assert trainers == ["denoiser", "denoiser", "denoiser", "flags", "closure", "head", "text_head", "tune",
                             "closure_threshold", "closure_threshold", "tune_phone_free", "closure_threshold",
-                            "head_fit"], name
+                            "aperture_gain", "head_fit"], name
         assert r.steps[8].options["input"] == "phones"
         # rule 4 without phones before the phone-free tuner (which samples with it) and again for its choice
         assert r.steps[9].options["input"] == r.steps[11].options["input"] == "phone-free"
@@ -95,6 +95,9 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
     pf = cfg["phone_free_sampling_tuned"]
     assert pf["chosen"] is None and "no setting keeps" in pf["kept_english_defaults"] and len(pf["scores"]) >= 2
     assert cfg["model_config"]["phone_free_steps"] is None
+    gain = cfg["phone_free_aperture_gain_fitted"]                      # fitted, or kept off with the reason
+    assert cfg["model_config"].get("phone_free_aperture_gain") == gain["gain"]
+    assert gain["gain"] is not None or gain["kept_without_gain"]
     closure = json.loads((out / "closure" / "config.json").read_text())
     assert closure["front_end"] == "phonetic-viseme-mel-v1" and closure["phones_optional"]   # trained for phone-free input too
     assert closure["train"]["phone_free_threshold_chosen_on"]["set"] == "multilingual val"   # rule 4 chosen without phones
@@ -116,4 +119,4 @@ def test_tiny_recipe_rebuilds_every_part_and_resumes(tiny_data, monkeypatch, cap
 
     capsys.readouterr()
     assert cli.main(argv) == 0                                   # a second run finds every step done
-    assert capsys.readouterr().out.count("done before, skipped") == 13
+    assert capsys.readouterr().out.count("done before, skipped") == 14

@@ -53,6 +53,11 @@ class ModelConfig:
     # (evaluation/tuning_phone_free.py chooses them on the capture validation take)
     phone_free_steps: int | None = None
     phone_free_audio_scale: float | None = None
+    # the sampled jawOpen and mouthClose (the lip aperture pair) times this for phone-free input, before
+    # the stages; None = 1. Why: the few-step phone-free sample sits near the conditional mean, which
+    # follows a real face's timing but opens about 0.7x as wide; scaling the pair together widens the
+    # vowels and keeps a shut mouth shut (evaluation/aperture_gain.py fits it on the capture val take)
+    phone_free_aperture_gain: float | None = None
     cfg_fine_reference: str = "none"       # the paper's M0 ("none"), or "audio_coarse" (docs/model.md)
     control_prior: bool = False            # stage 2 starts from each action's ARKit signature (motion/control_signature.py, after sampling)
     control_adapter: bool = True           # the learned adapter; False = signature prior alone (no third CFG branch)
@@ -82,6 +87,8 @@ class ModelConfig:
             raise ValueError(f"phone_free_steps must be None or >= 1, got {self.phone_free_steps}")
         if self.phone_free_audio_scale is not None and not self.phone_free_audio_scale >= 0:
             raise ValueError(f"phone_free_audio_scale must be None or >= 0, got {self.phone_free_audio_scale}")
+        if self.phone_free_aperture_gain is not None and not self.phone_free_aperture_gain > 0:
+            raise ValueError(f"phone_free_aperture_gain must be None or > 0, got {self.phone_free_aperture_gain}")
         self.style_names = tuple(self.style_names)
         for knob in ("default_style", "phone_free_style"):
             name = getattr(self, knob)

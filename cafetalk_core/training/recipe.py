@@ -18,6 +18,8 @@ made the shipped model, in order, each with its trainer and options:
 ``tune_phone_free``  the sampling defaults for speech in other languages (phone-free input), chosen on
               the capture validation takes and the multilingual validation speech
               (evaluation/tuning_phone_free.py; a finisher too)
+``aperture_gain``  the lip aperture gain for phone-free input, fitted to the capture validation takes'
+              spread (evaluation/aperture_gain.py; a finisher too)
 ``head_fit``  the head stage's per-axis fit to a real speaker's head track, on the real-speech validation
               clips (evaluation/fit_motion_rules.py; a finisher too)
 
@@ -43,8 +45,8 @@ from .denoiser import recorded_paths
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
 TRAINERS = ("denoiser", "flags", "closure", "head", "text_head", "tune", "closure_threshold", "tune_phone_free",
-            "head_fit")
-FINISHED_ABOVE = ("tune", "closure_threshold", "tune_phone_free", "head_fit")   # steps whose code lives in evaluation/, handed in as finishers
+            "aperture_gain", "head_fit")
+FINISHED_ABOVE = ("tune", "closure_threshold", "tune_phone_free", "aperture_gain", "head_fit")   # steps whose code lives in evaluation/, handed in as finishers
 DONE = ".done"
 
 #: A finisher runs a step that lives above training in the layers (FINISHED_ABOVE): (step, checkpoint dir).
