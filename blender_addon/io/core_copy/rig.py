@@ -67,6 +67,19 @@ LIP_SYNC_NAMES: tuple[str, ...] = REGIONS["jaw"] + REGIONS["mouth"] + REGIONS["t
 #: The rest pose: every ARKit weight is 0 on a neutral, closed-mouth face.
 NEUTRAL = np.zeros(NUM_CHANNELS, dtype=np.float32)
 
+#: The lip aperture is ``jawOpen - mouthClose`` (mouthClose holds the lips together over an open jaw).
+APERTURE_PAIR: tuple[str, str] = ("jawOpen", "mouthClose")
+
+
+def scale_aperture(values: np.ndarray, gain: float) -> np.ndarray:
+    """``values`` (frames, 52) with both channels of :data:`APERTURE_PAIR` times ``gain`` (a copy):
+    the aperture scales by ``gain`` and a shut mouth (mouthClose = jawOpen) stays shut."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    if gain != 1.0:
+        idx = [INDEX[n] for n in APERTURE_PAIR]
+        out[..., idx] *= np.float32(gain)
+    return out
+
 
 def channel_index(name: str) -> int:
     """Index of an ARKit channel, matched case-insensitively (``EyeBlinkLeft`` == ``eyeBlinkLeft``)."""
