@@ -311,3 +311,22 @@ def test_set_timesteps_gives_exactly_n_strictly_decreasing_steps_for_every_n(tot
         assert len(ts) == n, n
         assert int(ts[0]) == total - 1 and int(ts[-1]) >= 0, (n, ts[-1])
         assert bool((ts[1:] < ts[:-1]).all()), n
+
+
+def test_high_t_share_trains_the_rows_at_the_top_of_the_schedule(tiny, monkeypatch):
+    """``high_t_share=1`` draws every row's t from the top tenth (the 1-step sample's regime); 0 keeps
+    the uniform draw."""
+    cfg = tiny.cfg
+    m = build_model(cfg, stage=1)
+    sched = DDIMScheduler()
+    seen = []
+    real = sched.add_noise
+    monkeypatch.setattr(sched, "add_noise", lambda x0, noise, t: (seen.append(t.clone()), real(x0, noise, t))[1])
+    b = 64
+    batch = {"curves": torch.rand(b, T, 52), "audio": torch.randn(b, T, cfg.audio_dim),
+             "emotion": torch.randint(0, 8, (b, T)), "intensity": torch.rand(b, T)}
+    top = sched.config.num_train_timesteps
+    diffusion_loss(m, sched, batch, stage=1, high_t_share=1.0, generator=torch.Generator().manual_seed(0))
+    assert int(seen[-1].min()) >= top - top // 10 and int(seen[-1].max()) < top
+    diffusion_loss(m, sched, batch, stage=1, generator=torch.Generator().manual_seed(0))
+    assert int(seen[-1].min()) < top - top // 10               # uniform: 64 rows reach below the top tenth

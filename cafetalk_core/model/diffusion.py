@@ -310,7 +310,8 @@ def drop_controls(fine: torch.Tensor, p: float, generator: torch.Generator | Non
 def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, torch.Tensor], *,
                    stage: int = 1, p_drop_audio: float = 0.2, p_drop_coarse: float = 0.2,
                    p_swap: float = 0.0, p_drop_controls: float = 0.8, mouth_weight: float = 2.0,
-                   velocity_weight: float = 1.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                   velocity_weight: float = 1.0, high_t_share: float = 0.0,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The simple loss on x0 (Cafe-Talk / MDM style) with condition dropout and swap-label batches.
 
     ``batch``: ``curves`` (B, T, 52) in [0, 1]; ``audio`` (B, T, audio_dim); ``emotion`` (B, T)
@@ -323,6 +324,9 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
     * Swap-label rows (``p_swap``, stage 2): the emotion is replaced by a different one while
       fine controls and ground truth stay; their loss covers only the frames and channels the
       remaining controls drive: L = || Z_ctrl * (M - M_hat') || (paper section 3.3).
+    * ``high_t_share`` of the rows draw t from the top tenth of the schedule instead of all of it:
+      there the input carries almost nothing of x0, so the prediction is the audio's regression,
+      which is all a 1-step sample is (the phone-free default; docs/training.md).
     """
     core: Denoiser = getattr(model, "module", model)     # DDP wraps the model; attributes live on .module
     device = batch["curves"].device
@@ -331,6 +335,10 @@ def diffusion_loss(model: Denoiser, scheduler: DDIMScheduler, batch: dict[str, t
     rand = lambda *shape: torch.rand(shape, generator=generator).to(device)  # noqa: E731
     x0 = core.normalize(curves)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
+    if high_t_share > 0:
+        top = scheduler.config.num_train_timesteps
+        high = torch.randint(top - top // 10, top, (b,), generator=generator).to(device)
+        t = torch.where(rand(b) < high_t_share, high, t)
     noise = torch.randn(x0.shape, generator=generator).to(device)
     x_t = scheduler.add_noise(x0, noise, t)
 

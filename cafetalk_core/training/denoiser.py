@@ -308,7 +308,8 @@ def train_loop(args: argparse.Namespace, stage: StageRun, dist: Distributed) -> 
         p_swap = args.p_swap if (s.stage == 2 and step % 2 == 1) else 0.0
         with amp:
             loss, logs = diffusion_loss(stage.loss_model, stage.scheduler, batch, stage=s.stage,
-                                        p_swap=p_swap, p_drop_controls=args.p_drop_controls)
+                                        p_swap=p_swap, p_drop_controls=args.p_drop_controls,
+                                        high_t_share=args.high_t_share)
         grad_norm = optimizer_step(loss, stage.optimizer, stage.params, args.clip)   # DDP: backward all-reduces
         log.step(step, lr, grad_norm, logs, val_loss)
         if (step + 1) % args.eval_every == 0 or step == s.steps - 1:

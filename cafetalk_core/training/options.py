@@ -35,6 +35,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--clip", type=float, default=1.0, help="gradient clipping norm")
     opt.add_argument("--p-swap", type=float, default=0.5, help="swap-label share in stage-2 swap batches")
     opt.add_argument("--p-drop-controls", type=float, default=0.8, help="stage 2: drop each control span")
+    opt.add_argument("--high-t-share", type=float, default=0.0,
+                     help="share of rows trained at the top tenth of the noise schedule (the 1-step regression)")
 
     data = p.add_argument_group("data")
     data.add_argument("--data-weights", type=float, nargs="+", default=None,
