@@ -206,10 +206,11 @@ def test_evaluate_command_runs_captures_languages_and_a_second_model(tmp_path, m
                      "--compare-model", str(tmp_path / "other"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
-    systems = report["real_captures"]["systems"]
+    (caps,) = report["real_captures"]["sets"]   # one folder given: one set
+    systems = caps["systems"]
     assert set(systems) == {"model", "compare: other", "baseline: recogniser -> visemes",
                             "baseline: loudness -> jawOpen"}
-    assert report["real_captures"]["takes"][0]["id"] == "t1"
+    assert caps["takes"][0]["id"] == "t1"
     it = report["languages"]["languages"]["it"]
     assert it["clips"] == 1 and it["systems"]["compare: other"]["vowel_seal_rate"] == 1.0   # lips shut throughout
     assert it["systems"]["model"]["vowel_seal_rate"] < 1.0

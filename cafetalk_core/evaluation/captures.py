@@ -57,10 +57,24 @@ class CaptureTake:
         return len(self.wav) / 16000.0
 
 
+def _shipped_dataset(name: str) -> Path:
+    """``datasets/NAME`` in the working directory, else next to the package (a source checkout)."""
+    here = Path("datasets") / name
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "datasets" / name
+
+
 def default_capture_dir() -> Path:
-    """``datasets/facegood`` in the working directory, else next to the package (a source checkout)."""
-    here = Path("datasets") / "facegood"
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "datasets" / "facegood"
+    """The FACEGOOD takes (``datasets/facegood``): the one capture folder with train and val takes,
+    so the one that training and the phone-free tuners use."""
+    return _shipped_dataset("facegood")
+
+
+def default_capture_dirs(split: str = "test") -> list[Path]:
+    """The shipped capture folders that hold ``split``, each reported on its own: the FACEGOOD takes
+    (Mandarin, animator-solved) and, for ``test``, the English iPhone take (``datasets/iphone_speech``,
+    test only; ``data/iphone_speech.py``)."""
+    folders = [default_capture_dir()]
+    return folders + [_shipped_dataset("iphone_speech")] if split == "test" else folders
 
 
 def _audio_of(folder: Path, take: str) -> Path:

@@ -574,9 +574,9 @@ def run(generator: Any, *, data: str | None, real: bool, max_clips: int | None =
 
         models = {"model": generator, **(compare or {})}
         if real_captures is not None:
-            folders = real_captures or [side_by_side.capture_eval.default_capture_dir()]
-            report["real_captures"] = side_by_side.evaluate_real_captures(models, folders, split=capture_split,
-                                                                          steps=steps, seed=seed)
+            folders = real_captures or side_by_side.capture_eval.default_capture_dirs(capture_split)
+            report["real_captures"] = side_by_side.evaluate_capture_folders(models, folders, split=capture_split,
+                                                                            steps=steps, seed=seed)
         if languages is not None:
             fps = float(info.get("fps", 30.0))
             report["languages"] = side_by_side.evaluate_languages(models, languages, fps=fps, steps=steps, seed=seed,

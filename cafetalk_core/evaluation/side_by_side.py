@@ -131,6 +131,16 @@ def evaluate_real_captures(models: dict[str, Any], folders: list[str | Path], *,
     return report
 
 
+def evaluate_capture_folders(models: dict[str, Any], folders: list[str | Path], *, split: str = "test",
+                             steps: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """:func:`evaluate_real_captures` once per folder: a folder is one speaker, rig and language (a
+    Mandarin face an animator solved is not pooled with an English iPhone capture), so each gets its
+    own figures and table; ``sets`` in the order given."""
+    sets = [evaluate_real_captures(models, [folder], split=split, steps=steps, seed=seed) for folder in folders]
+    return {"split": split, "sets": sets,
+            "table": "\n\n".join(f"[{Path(r['folders'][0]).name}]\n{r['table']}" for r in sets)}
+
+
 def evaluate_languages(models: dict[str, Any], languages: list[str] | None, *, fps: float, steps: int | None = None,
                        seed: int = 0, max_clips: int | None = None, split: str = "test") -> dict[str, Any]:
     """Closure, false seals and the targets per language (espeak-ng speech with exact phone times;
