@@ -154,8 +154,10 @@ def test_evaluate_captures_prints_the_product_next_to_the_held_out_captures():
     clips = load_real_speech(real_set_dir("val"))[:1]
     from cafetalk_core.data.head_pose import load_head_track
 
+    from cafetalk_core.data import iphone_speech
+
     r = run_captures(g, clips, load_neurosync("val"), load_neurosync("train"), max_action_clips=1,
-                     head_track=load_head_track("test"))
+                     head_track=load_head_track("test"), more_head_tracks=[iphone_speech.load_head_track()])
     smile = r["actions"]["AU12"]
     assert smile["found_in_captures"] and smile["captures"]["corr"] > max(0.7, smile["hand"]["corr"])
     assert smile["captures"]["rise_inside"] > 0.2 and smile["captures"]["change_outside"] < 1e-3
@@ -163,6 +165,8 @@ def test_evaluate_captures_prints_the_product_next_to_the_held_out_captures():
     text = format_captures(r)
     assert "blinks / min" in text and "no head motion" in text and "AU12" in text
     assert "real speaker's head track" in text and r["captures"]["head_roll_std_deg"] > 0.5   # the head's reference
+    iphone = r["head_references"]["iphone_speech:neurosync_trainer_test"]
+    assert 0.3 < iphone["head_yaw_std_deg"] < 5 and "head vs iphone_speech" in text   # a second real head, measured alike
 
 
 @pytest.mark.parametrize("fps", [30.0, 60.0])

@@ -79,3 +79,10 @@ def test_capture_delay_finds_a_known_shift():
     env = loudness(wav, 180, 30.0)
     jaw = np.concatenate([np.zeros(2), env[:-2]])     # the face 2 frames behind the sound
     assert iphone_speech.capture_delay_frames(wav, jaw, 30.0)[0] == 2
+
+
+def test_the_take_holds_a_real_head_while_speaking():
+    track = iphone_speech.load_head_track()
+    deg = np.degrees(track.rotations)
+    assert track.fps == 60.0 and deg.shape == (1220, 3)
+    assert 0.3 < deg.std(axis=0).min() and deg.std(axis=0).max() < 10   # a head that moves a little, as a talker's

@@ -30,6 +30,7 @@ import soundfile as sf
 from .. import rig
 from ..audio.io import load_audio
 from ..audio.mel import loudness
+from .head_pose import HeadTrack
 from .snapshot import head_commit, read_file
 
 REPOSITORY = "wolfi/NeuroSync_Trainer_Lite"
@@ -100,6 +101,15 @@ def convert(snapshot: str | Path = SNAPSHOT, out: str | Path = DATASET_DIR) -> d
     }
     (out / "dataset.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def load_head_track(root: str | Path = DATASET_DIR) -> HeadTrack:
+    """The take's head rotation (yaw, pitch, roll radians from its Live Link columns): a second real
+    head reference beside the AD-NeRF track, and the only one captured while the speech was recorded."""
+    take = rig.read_live_link_csv(Path(root) / f"{TAKE}.csv")
+    if take.rotations is None or not np.any(np.abs(take.rotations[:, :3]) > 1e-6):
+        raise IphoneSpeechError(f"{Path(root) / f'{TAKE}.csv'}: no head rotation columns with motion")
+    return HeadTrack(f"iphone_speech:{TAKE}", np.asarray(take.rotations[:, :3], np.float64), float(take.fps))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

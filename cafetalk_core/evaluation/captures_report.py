@@ -89,9 +89,11 @@ def action_patterns(generator: Any, clips: Sequence[Any], table: str, plain: dic
 
 
 def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any], takes_train: Sequence[Any],
-                 max_action_clips: int = 4, head_track: HeadTrack | None = None) -> dict[str, Any]:
+                 max_action_clips: int = 4, head_track: HeadTrack | None = None,
+                 more_head_tracks: Sequence[HeadTrack] = ()) -> dict[str, Any]:
     """The side-by-side report (a dict; :func:`format_captures` prints it). ``head_track``: the head's
-    real reference where the captures hold no head motion."""
+    real reference where the captures hold no head motion; ``more_head_tracks``: other real heads,
+    each measured alone in windows as long as the clips (``head_references``)."""
     fps = generator.cfg.fps
     plain, per_clip = {}, []
     # each clip its own seed: one seed for all would place every clip's first blink alike
@@ -106,6 +108,8 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     if head_track is not None and not real.get("head_captured_takes"):
         real.update(head_reference_stats(head_track, [c.duration_s for c in clips]))
         head_reference = head_track.name
+    durations = [c.duration_s for c in clips]
+    more_heads = {t.name: head_reference_stats(t, durations) for t in more_head_tracks}
     patterns, weight = coactivation([(t.values, t.fps) for t in takes_val])
     found = [a for k, a in enumerate(ACTION_IDS) if weight[k] > 0]
     sub = list(clips)[:max_action_clips]
@@ -122,7 +126,7 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     clf, acc_captures = train_capture_classifier(takes_train, takes_val)
     emo = product_accuracy(clf, lambda wav, e: generator.generate(wav, ControlSet(CoarseCondition(e, 1.0)), seed=0).values,
                            sub, fps)   # seed 0 for every take: the classifier reads brows and cheeks, not blinks
-    return {"product": product, "captures": real, "head_reference": head_reference,
+    return {"product": product, "captures": real, "head_reference": head_reference, "head_references": more_heads,
             "shipped_signature": shipped, "actions": actions,
             "emotion": {"heldout_captures_accuracy": acc_captures, "product": emo,
                         "ratio": emo["accuracy"] / acc_captures if acc_captures else float("nan")},
@@ -145,6 +149,14 @@ def format_captures(r: dict[str, Any]) -> str:
                      f"({r['head_reference']}, tracked from video), in windows as long as the product's clips")
     elif not r["captures"].get("head_captured_takes"):
         lines.append("head: the held-out captures hold no head motion (every head column is 0): no reference")
+    for name, ref in (r.get("head_references") or {}).items():
+        cells = []
+        for a in AXES:
+            sp, ss = (r["product"].get(f"head_{a}_{k}", float("nan")) / ref[f"head_{a}_{k}"]
+                      for k in ("std_deg", "speed_deg_s"))
+            cells.append(f"{a} {_f(ref[f'head_{a}_std_deg'], '.1f')} deg, {_f(ref[f'head_{a}_speed_deg_s'], '.1f')} "
+                         f"deg/s (product {_f(sp)}x, {_f(ss)}x)")
+        lines.append(f"head vs {name} (a real head, same windows): " + "; ".join(cells))
     lines.append("")
     lines.append(f"per action ({r['action_clips']} real-speech clips, 1.2 s span at 0.9; shipped table: "
                  f"{r['shipped_signature']}): co-activation corr with Algorithm 1's pattern in the captures")

@@ -668,6 +668,7 @@ def _cli_captures(args: Any) -> int:
     import sys
 
     from ..data.captures import load_neurosync
+    from ..data import iphone_speech
     from ..data.head_pose import load_head_track
     from .captures_report import format_captures, run_captures
     from .real_speech import load_real_speech, real_set_dir
@@ -679,7 +680,7 @@ def _cli_captures(args: Any) -> int:
             clips = clips[:args.max_clips]
         report = run_captures(generator, clips, load_neurosync("val"), load_neurosync("train"),
                               max_action_clips=getattr(args, "action_clips", 4),
-                              head_track=load_head_track("test"))
+                              head_track=load_head_track("test"), more_head_tracks=[iphone_speech.load_head_track()])
     except (FileNotFoundError, EvaluationError) as exc:
         print(f"cafetalk evaluate: {exc}", file=sys.stderr)
         return 2
