@@ -39,6 +39,9 @@ def test_it_is_a_real_english_speech_capture_and_a_test_take_only():
     for split in ("train", "val"):
         with pytest.raises(ValueError, match="no split"):
             captures.load_captures(SHIPPED, split)
+    from cafetalk_core.data.records import scan
+
+    assert [(r.id, r.split, r.language) for r in scan(SHIPPED)] == [(TAKE, "test", "en")]   # training skips it
     assert SHIPPED.resolve() in [f.resolve() for f in captures.default_capture_dirs("test")]
     assert SHIPPED.resolve() not in [f.resolve() for f in captures.default_capture_dirs("val")]
 
