@@ -248,3 +248,26 @@ def test_ridge_reference_learns_the_facegood_jaw_from_its_train_takes(tmp_path):
     v, wav = capture()
     write_take(tmp_path, "t1", v, wav)
     assert capture_ridge.fit_folder(tmp_path) is None and capture_ridge.ridge_system([folder, tmp_path]) == {}
+
+
+def test_take_fits_reports_every_split_for_the_model_and_the_ridge():
+    """capture_ridge.take_fits on the FACEGOOD folder with an oracle model (it returns the capture):
+    r 1 on every take, train takes included; the ridge fits its own train takes at least as well as the
+    held-out ones, and the voiced-frame figure is reported apart."""
+    from types import SimpleNamespace
+
+    from cafetalk_core.evaluation import capture_ridge
+
+    folder = captures.default_capture_dir()
+    truth = {len(t.wav): t.values for s in ("train", "val", "test") for t in captures.load_captures(folder, s)}
+
+    class Oracle:
+        def generate(self, wav, seed=0, fps=None, language=None):
+            values = truth[len(wav)]
+            return SimpleNamespace(in_arkit_order=lambda: SimpleNamespace(values=values))
+
+    rows = capture_ridge.take_fits(Oracle(), folder)
+    assert [r["split"] for r in rows].count("train") == 5 and {r["split"] for r in rows} == {"train", "val", "test"}
+    assert all(r["model"] == pytest.approx(1.0) and r["model_voiced"] == pytest.approx(1.0) for r in rows)
+    train = np.mean([r["ridge"] for r in rows if r["split"] == "train"])
+    assert train >= max(r["ridge"] for r in rows if r["split"] != "train") and all(0 < r["ridge_voiced"] < r["ridge"] + 0.2 for r in rows)

@@ -10,13 +10,15 @@ carry that channel (smiles in a neutral read).
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from .. import rig
 from ..audio.mel import log_mel, loudness
+from . import metrics
 
 if TYPE_CHECKING:
     from .captures import CaptureTake
@@ -77,3 +79,54 @@ def ridge_system(folders: Sequence[str | Path]) -> dict[str, Callable[["CaptureT
     if not fits or any(m is None for m in fits.values()):
         return {}
     return {NAME: lambda take: fits[take.source].predict(take)}
+
+
+def take_fits(model: Any, folder: str | Path) -> list[dict[str, Any]]:
+    """Per take of every split (train takes included: how well each system fits what it learned from),
+    jawOpen r of ``model`` (its defaults for the take's language) and of the ridge fitted on the train
+    split, over all frames and over the voiced ones (loudness above its 40th percentile: the articulation
+    within speech, which a speech/silence alternation does not inflate)."""
+    from .captures import load_captures
+
+    fit = fit_folder(folder)
+    if fit is None:
+        raise ValueError(f"{folder}: no train split to fit the ridge on")
+    jaw = rig.INDEX["jawOpen"]
+    rows = []
+    for split in ("train", "val", "test"):
+        for take in load_captures(folder, split):
+            truth = take.values[:, jaw]
+            voiced = loudness(take.wav, len(truth), take.fps)
+            voiced = voiced > np.percentile(voiced, 40)
+            row: dict[str, Any] = {"take": take.id, "split": split}
+            preds = {"model": model.generate(take.wav, seed=0, fps=take.fps, language=take.language)
+                     .in_arkit_order().values, "ridge": fit.predict(take)}
+            for name, pred in preds.items():
+                n = min(len(pred), len(truth))
+                p, g, v = pred[:n, jaw], truth[:n], voiced[:n]
+                row[name] = metrics.pearson(p, g)
+                row[f"{name}_voiced"] = metrics.pearson(p[v], g[v])
+            rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print :func:`take_fits` for the FACEGOOD folder (or FOLDER) and the shipped model (or --checkpoint)."""
+    from ..pipeline import DEFAULT_CHECKPOINT, Generator
+    from .captures import default_capture_dir
+
+    ap = argparse.ArgumentParser(prog="python -m cafetalk_core.evaluation.capture_ridge",
+                                 description="jawOpen r per take: the model and the ridge reference, train takes included")
+    ap.add_argument("folder", nargs="?", default=None)
+    ap.add_argument("--checkpoint", default=None)
+    args = ap.parse_args(argv)
+    model = Generator(args.checkpoint or DEFAULT_CHECKPOINT, threads=1)
+    print(f"{'take':<12} {'split':<6} {'model r':>8} {'ridge r':>8} {'model voiced':>13} {'ridge voiced':>13}")
+    for r in take_fits(model, args.folder or default_capture_dir()):
+        print(f"{r['take']:<12} {r['split']:<6} {r['model']:>8.3f} {r['ridge']:>8.3f} {r['model_voiced']:>13.3f} "
+              f"{r['ridge_voiced']:>13.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
