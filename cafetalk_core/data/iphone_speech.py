@@ -10,8 +10,8 @@ no train or val split, so ``cafetalk train`` and every tuner skip it).
 
 Both files are copied byte for byte (their sha256 and the snapshot's commit go to the card). The
 converter checks that the speech and the curves last as long as each other and records how far
-the capture trails the sound (the loudness envelope against jawOpen: an iPhone capture's video
-path is slower than its audio), which is why the capture report prints a best-lag column.
+the capture trails the sound (the loudness envelope against jawOpen: a capture's video frames can
+lag its audio), which the capture report's best-lag column absorbs.
 
     python -m cafetalk_core.data.iphone_speech [--snapshot DIR] [--out datasets/iphone_speech]
 """

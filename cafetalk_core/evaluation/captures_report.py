@@ -105,10 +105,10 @@ def run_captures(generator: Any, clips: Sequence[Any], takes_val: Sequence[Any],
     product = pooled_stats(per_clip)
     real = pooled_stats([take_stats(t.values, t.curves.rotations, t.fps) for t in takes_val])
     head_reference = None
-    if head_track is not None and not real.get("head_captured_takes"):
-        real.update(head_reference_stats(head_track, [c.duration_s for c in clips]))
-        head_reference = head_track.name
     durations = [c.duration_s for c in clips]
+    if head_track is not None and not real.get("head_captured_takes"):
+        real.update(head_reference_stats(head_track, durations))
+        head_reference = head_track.name
     more_heads = {t.name: head_reference_stats(t, durations) for t in more_head_tracks}
     patterns, weight = coactivation([(t.values, t.fps) for t in takes_val])
     found = [a for k, a in enumerate(ACTION_IDS) if weight[k] > 0]
