@@ -271,3 +271,17 @@ def test_take_fits_reports_every_split_for_the_model_and_the_ridge():
     assert all(r["model"] == pytest.approx(1.0) and r["model_voiced"] == pytest.approx(1.0) for r in rows)
     train = np.mean([r["ridge"] for r in rows if r["split"] == "train"])
     assert train >= max(r["ridge"] for r in rows if r["split"] != "train") and all(0 < r["ridge_voiced"] < r["ridge"] + 0.2 for r in rows)
+
+
+def test_capture_folders_are_reported_apart_never_pooled(tmp_path):
+    """Two folders (two speakers, rigs or languages): one set each, with its own takes and table; the
+    default folders for the test split are FACEGOOD and the English iPhone take."""
+    v, wav = capture()
+    for name in ("zh_rig", "en_phone"):
+        (tmp_path / name).mkdir()
+        write_take(tmp_path / name, f"{name}_take", v, wav)
+    report = side_by_side.evaluate_capture_folders({"m": JawOnly()}, [tmp_path / "zh_rig", tmp_path / "en_phone"])
+    assert [[t["id"] for t in s["takes"]] for s in report["sets"]] == [["zh_rig_take"], ["en_phone_take"]]
+    assert report["table"].index("[zh_rig]") < report["table"].index("[en_phone]")
+    assert [p.name for p in captures.default_capture_dirs("test")] == ["facegood", "iphone_speech"]
+    assert [p.name for p in captures.default_capture_dirs("val")] == ["facegood"]
